@@ -1,0 +1,146 @@
+"""The values antidistill hands to the host app: signals, reasons and the final decision."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class Action(str, enum.Enum):
+    """What the middleware does with a request, from mildest to strongest."""
+
+    ALLOW = "allow"
+    FLAG = "flag"
+    DEGRADE = "degrade"
+    DELAY = "delay"
+    THROTTLE = "throttle"
+    BLOCK = "block"
+
+    @property
+    def severity(self) -> int:
+        return _SEVERITY[self]
+
+    def is_denied(self) -> bool:
+        return self in (Action.THROTTLE, Action.BLOCK)
+
+
+_SEVERITY = {a: i for i, a in enumerate(Action)}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """One detector's opinion about one request.
+
+    ``score`` is in [0, 1]; ``detail`` is a short human-readable explanation that must
+    never contain raw prompt text, API keys or IP addresses.
+    """
+
+    name: str
+    score: float
+    detail: str = ""
+    weight: float | None = None  # overrides the configured weight for this detector
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.score <= 1.0:
+            object.__setattr__(self, "score", min(1.0, max(0.0, float(self.score))))
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A signal as it entered the decision, with its contribution to the final score."""
+
+    name: str
+    score: float
+    contribution: float
+    detail: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "score": round(self.score, 4),
+            "contribution": round(self.contribution, 4),
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetState:
+    """The state of one token bucket after this request."""
+
+    name: str  # "requests", "tokens", "cluster_tokens", "window:60/minute", ...
+    limit: float
+    remaining: float
+    reset_after: float  # seconds until the bucket is full again
+    retry_after: float  # seconds until this request would conform (0 when it did)
+    allowed: bool
+    window: float = 0.0  # seconds, for RateLimit-Policy
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "limit": self.limit,
+            "remaining": round(self.remaining, 3),
+            "reset_after": round(self.reset_after, 3),
+            "retry_after": round(self.retry_after, 3),
+            "allowed": self.allowed,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The frozen outcome for one request.
+
+    ``identity`` and ``cluster`` are pseudonymised ids (keyed hashes), never raw keys.
+    ``enforced`` is False in monitor mode, when the action was computed but not applied.
+    """
+
+    action: Action
+    score: float
+    reasons: tuple[Reason, ...] = ()
+    identity: str = ""
+    cluster: str | None = None
+    budgets: tuple[BudgetState, ...] = ()
+    enforced: bool = True
+    identity_risk: float = 0.0
+    cluster_risk: float = 0.0
+    retry_after: float = 0.0
+    delay_seconds: float = 0.0
+    degrade: tuple[str, ...] = ()  # rewrites applied, e.g. ("max_tokens<=256", "drop:logprobs")
+    hide_reasoning: bool = False
+    route: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def is_denied(self) -> bool:
+        return self.enforced and self.action.is_denied()
+
+    def is_allowed(self) -> bool:
+        return not self.is_denied()
+
+    @property
+    def top_reasons(self) -> tuple[Reason, ...]:
+        return tuple(sorted(self.reasons, key=lambda r: -r.contribution))
+
+    def with_action(self, action: Action, reason: Reason | None = None) -> Decision:
+        """A copy with another action (and optionally one more reason)."""
+        from dataclasses import replace
+
+        reasons = self.reasons + ((reason,) if reason else ())
+        return replace(self, action=action, reasons=reasons)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action.value,
+            "enforced": self.enforced,
+            "score": round(self.score, 4),
+            "identity": self.identity,
+            "cluster": self.cluster,
+            "identity_risk": round(self.identity_risk, 4),
+            "cluster_risk": round(self.cluster_risk, 4),
+            "reasons": [r.as_dict() for r in self.top_reasons],
+            "budgets": [b.as_dict() for b in self.budgets],
+            "retry_after": round(self.retry_after, 3),
+            "delay_seconds": round(self.delay_seconds, 3),
+            "degrade": list(self.degrade),
+            "hide_reasoning": self.hide_reasoning,
+        }
