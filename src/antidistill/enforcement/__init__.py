@@ -1,0 +1,1 @@
+"""Enforcement: error responses, request degradation, tarpits and response metering."""

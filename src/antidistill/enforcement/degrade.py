@@ -1,0 +1,350 @@
+"""The ``degrade`` action: rewrite a suspicious request so it yields less to distil from.
+
+A degraded request still gets an answer, but a short one (``max_tokens`` capped), without
+token log-probabilities (``logprobs``/``top_logprobs``/``logit_bias`` dropped, ``n`` forced
+to 1) and without visible reasoning (reasoning effort lowered, ``thinking`` removed). The
+rewrite understands OpenAI chat/completions, legacy completions and Responses, Anthropic
+Messages and Gemini ``generateContent`` bodies, and never raises: a body it cannot parse
+is passed through unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "API_FORMATS",
+    "DegradePlan",
+    "DegradeResult",
+    "degrade_body",
+    "detect_format",
+]
+
+API_FORMATS = (
+    "openai_chat",
+    "openai_completions",
+    "openai_responses",
+    "anthropic",
+    "gemini",
+    "unknown",
+)
+"""Values accepted by ``degrade_body(..., api_format=...)`` and returned by ``detect_format``."""
+
+# Keys only one of the two "messages" APIs accepts; used to tell them apart without a path.
+_OPENAI_CHAT_KEYS = frozenset(
+    {
+        "max_completion_tokens", "logprobs", "top_logprobs", "logit_bias", "n",
+        "stream_options", "response_format", "frequency_penalty", "presence_penalty",
+        "seed", "reasoning_effort", "modalities", "parallel_tool_calls", "prediction",
+        "audio", "web_search_options",
+    }
+)  # fmt: skip
+_ANTHROPIC_KEYS = frozenset(
+    {"system", "anthropic_version", "thinking", "stop_sequences", "top_k", "mcp_servers"}
+)
+_OPENAI_ROLES = frozenset({"system", "developer", "tool", "function"})
+_RESPONSES_KEYS = frozenset(
+    {
+        "max_output_tokens", "instructions", "previous_response_id", "conversation",
+        "reasoning", "include", "truncation", "background", "text", "max_tool_calls",
+    }
+)  # fmt: skip
+
+# OpenAI reasoning models reject max_tokens and want max_completion_tokens.
+_REASONING_MODEL = re.compile(r"(?:^|/)(?:o[1-9]|gpt-5)")
+_MAX_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+_LOW_EFFORTS = frozenset({"none", "minimal", "low"})
+_KNOWN_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
+_INCLUDE_LOGPROBS = "message.output_text.logprobs"
+_INCLUDE_REASONING = "reasoning.encrypted_content"
+
+# Gemini's REST API accepts both proto JSON spellings; a client can pick either to dodge
+# a rewrite that only knows one.
+_GEMINI_CONFIG = ("generationConfig", "generation_config")
+_GEMINI_MAX = ("maxOutputTokens", "max_output_tokens")
+_GEMINI_DROP = {
+    "logprobs": ("responseLogprobs", "response_logprobs", "logprobs"),
+    "top_logprobs": ("logprobs",),
+    "logit_bias": (),
+}
+_GEMINI_N = ("candidateCount", "candidate_count")
+_GEMINI_THINKING = ("thinkingConfig", "thinking_config")
+
+
+@dataclass(frozen=True, slots=True)
+class DegradePlan:
+    """What a degraded request loses.
+
+    ``max_tokens_cap``: the output-token ceiling (``None`` leaves output length alone).
+    ``drop_params``: request parameters to remove; ``"n"`` is set to 1 instead of removed.
+    ``hide_reasoning``: lower reasoning effort and remove ``thinking``/``reasoning`` fields.
+    """
+
+    max_tokens_cap: int | None = 256
+    drop_params: tuple[str, ...] = ("logprobs", "top_logprobs", "logit_bias", "n")
+    hide_reasoning: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class DegradeResult:
+    """The rewritten body and what changed (``changes`` is empty when nothing did).
+
+    Change labels name fields and numbers only, never request text, so they are safe to log.
+    """
+
+    body: bytes
+    changes: tuple[str, ...]
+
+
+def detect_format(obj: dict[str, Any]) -> str:
+    """Guess which API a parsed request body is for; one of :data:`API_FORMATS`.
+
+    The route is the better witness; pass ``api_format`` to :func:`degrade_body` when the
+    caller knows it. Ambiguous ``messages`` bodies are reported as ``openai_chat``: both
+    APIs accept ``max_tokens``, so the rewrite is the same.
+    """
+    if "contents" in obj or "generationConfig" in obj or "generation_config" in obj:
+        return "gemini"
+    if "messages" in obj:
+        if not _OPENAI_CHAT_KEYS.isdisjoint(obj):
+            return "openai_chat"
+        if not _ANTHROPIC_KEYS.isdisjoint(obj):
+            return "anthropic"
+        messages = obj["messages"]
+        if isinstance(messages, list) and any(
+            isinstance(m, dict) and m.get("role") in _OPENAI_ROLES for m in messages[:64]
+        ):
+            return "openai_chat"  # Anthropic has no system/tool roles inside messages
+        model = obj.get("model")
+        if isinstance(model, str) and "claude" in model[:200].lower():
+            return "anthropic"
+        return "openai_chat"
+    if "prompt" in obj:
+        return "openai_completions"
+    if not _RESPONSES_KEYS.isdisjoint(obj):
+        return "openai_responses"
+    if "input" in obj:
+        # /v1/embeddings and /v1/moderations also take a bare "input"; adding an output
+        # limit to those would make the upstream reject the request.
+        model = obj.get("model")
+        if isinstance(model, str) and ("embed" in model.lower() or "moderation" in model.lower()):
+            return "unknown"
+        return "openai_responses"
+    return "unknown"
+
+
+def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = None) -> DegradeResult:
+    """Rewrite a JSON request body according to ``plan``.
+
+    ``api_format`` (one of :data:`API_FORMATS`) overrides detection; the middleware knows
+    it from the route. Everything the plan does not touch is preserved (re-serialised
+    compactly with ``ensure_ascii=False``). Invalid JSON, a non-object or a truncated body
+    comes back unchanged with ``changes=()``; this function never raises.
+    """
+    unchanged = DegradeResult(body, ())
+    try:
+        obj = json.loads(body)
+    except (ValueError, RecursionError, TypeError):
+        return unchanged
+    if not isinstance(obj, dict):
+        return unchanged
+    fmt = api_format if api_format in API_FORMATS else detect_format(obj)
+    changes: list[str] = []
+    if fmt == "gemini":
+        _degrade_gemini(obj, plan, changes)
+    else:
+        _degrade_openai_anthropic(obj, plan, fmt, changes)
+    if not changes:
+        return unchanged
+    try:
+        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+        try:
+            out = text.encode("utf-8")
+        except UnicodeEncodeError:
+            # Lone surrogates from "\ud800"-style escapes cannot be raw UTF-8; escaping
+            # them keeps the body valid and means the same thing.
+            out = json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+    except (ValueError, RecursionError, TypeError):
+        return unchanged
+    return DegradeResult(out, tuple(changes))
+
+
+def _show(value: object) -> str:
+    """A log-safe rendering of a client-supplied scalar."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return "?"
+
+
+def _cap(container: dict[str, Any], key: str, cap: int, label: str, changes: list[str]) -> None:
+    value = container[key]
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= cap:
+        return  # NaN fails the comparison and is capped like any non-number
+    container[key] = cap
+    changes.append(f"{label}:{_show(value)}->{cap}")
+
+
+def _present(value: object) -> bool:
+    # 0 still counts: legacy completions' logprobs=0 returns the sampled token's logprob.
+    return value is not None and value is not False
+
+
+def _degrade_openai_anthropic(
+    obj: dict[str, Any], plan: DegradePlan, fmt: str, changes: list[str]
+) -> None:
+    cap = plan.max_tokens_cap
+    if cap is not None:
+        found = False
+        # Every spelling is capped whatever the format, so a misdetected body still loses
+        # its limit; only adding a missing field needs the format.
+        for key in _MAX_FIELDS:
+            if key in obj:
+                found = True
+                _cap(obj, key, cap, key, changes)
+        if not found and fmt != "unknown":
+            key = _missing_max_field(obj, fmt)
+            obj[key] = cap
+            changes.append(f"add:{key}={cap}")
+
+    for name in plan.drop_params:
+        if name not in obj:
+            continue
+        value = obj[name]
+        if name == "n":
+            if value != 1 or isinstance(value, bool):
+                obj["n"] = 1
+                changes.append(f"n:{_show(value)}->1")
+        elif _present(value):
+            del obj[name]
+            changes.append(f"drop:{name}")
+    if fmt == "openai_chat" and "top_logprobs" in obj and not obj.get("logprobs"):
+        # Chat rejects top_logprobs without logprobs=true.
+        del obj["top_logprobs"]
+        changes.append("drop:top_logprobs")
+
+    include = obj.get("include")
+    if isinstance(include, list):
+        unwanted: list[str] = []
+        if "logprobs" in plan.drop_params:
+            unwanted.append(_INCLUDE_LOGPROBS)
+        if plan.hide_reasoning:
+            unwanted.append(_INCLUDE_REASONING)
+        kept = [item for item in include if not (isinstance(item, str) and item in unwanted)]
+        if len(kept) != len(include):
+            for item in unwanted:
+                if item in include:
+                    changes.append(f"drop:include[{item}]")
+            obj["include"] = kept
+
+    if plan.hide_reasoning:
+        _hide_reasoning(obj, fmt, changes)
+    elif cap is not None:
+        _fit_thinking_budget(obj, changes)
+
+
+def _missing_max_field(obj: dict[str, Any], fmt: str) -> str:
+    if fmt == "openai_responses":
+        return "max_output_tokens"
+    if fmt == "openai_chat":
+        model = obj.get("model")
+        if "reasoning_effort" in obj or (
+            isinstance(model, str) and _REASONING_MODEL.search(model[:200].lower())
+        ):
+            return "max_completion_tokens"
+    # Chat, legacy completions and Anthropic (where it is required) all use max_tokens.
+    return "max_tokens"
+
+
+def _lower_effort(container: dict[str, Any], key: str, label: str, changes: list[str]) -> None:
+    value = container[key]
+    if isinstance(value, str) and value in _LOW_EFFORTS:
+        return
+    container[key] = "low"
+    shown = value if isinstance(value, str) and value in _KNOWN_EFFORTS else _show(value)
+    changes.append(f"{label}:{shown}->low")
+
+
+def _hide_reasoning(obj: dict[str, Any], fmt: str, changes: list[str]) -> None:
+    if "thinking" in obj:
+        del obj["thinking"]
+        changes.append("drop:thinking")
+    if "reasoning_effort" in obj:
+        _lower_effort(obj, "reasoning_effort", "reasoning_effort", changes)
+    if "include_reasoning" in obj:  # OpenRouter
+        del obj["include_reasoning"]
+        changes.append("drop:include_reasoning")
+    reasoning = obj.get("reasoning")
+    if fmt == "openai_responses" and isinstance(reasoning, dict):
+        # Keep the object (removing it would restore the default, medium effort) but
+        # lower it and stop the reasoning summary from being returned.
+        if "effort" in reasoning:
+            _lower_effort(reasoning, "effort", "reasoning.effort", changes)
+        else:
+            reasoning["effort"] = "low"
+            changes.append("add:reasoning.effort=low")
+        for key in ("summary", "generate_summary"):
+            if key in reasoning:
+                del reasoning[key]
+                changes.append(f"drop:reasoning.{key}")
+    elif "reasoning" in obj:
+        del obj["reasoning"]
+        changes.append("drop:reasoning")
+
+
+def _fit_thinking_budget(obj: dict[str, Any], changes: list[str]) -> None:
+    """Anthropic rejects budget_tokens >= max_tokens; drop thinking if the cap broke that."""
+    thinking = obj.get("thinking")
+    if not isinstance(thinking, dict):
+        return
+    budget = thinking.get("budget_tokens")
+    max_tokens = obj.get("max_tokens")
+    if isinstance(budget, int) and isinstance(max_tokens, int) and budget >= max_tokens:
+        del obj["thinking"]
+        changes.append("drop:thinking(budget>=max_tokens)")
+
+
+def _degrade_gemini(obj: dict[str, Any], plan: DegradePlan, changes: list[str]) -> None:
+    name = next((k for k in _GEMINI_CONFIG if k in obj), _GEMINI_CONFIG[0])
+    config = obj.get(name)
+    if not isinstance(config, dict):
+        if config is not None:
+            return  # a malformed config: upstream will reject it, nothing to save
+        if plan.max_tokens_cap is None:
+            return
+        config = {}
+        obj[name] = config
+    cap = plan.max_tokens_cap
+    if cap is not None:
+        found = False
+        for key in _GEMINI_MAX:
+            if key in config:
+                found = True
+                _cap(config, key, cap, f"{name}.{key}", changes)
+        if not found:
+            config[_GEMINI_MAX[0]] = cap
+            changes.append(f"add:{name}.{_GEMINI_MAX[0]}={cap}")
+
+    for param in plan.drop_params:
+        if param == "n":
+            for key in _GEMINI_N:
+                if key in config and (config[key] != 1 or isinstance(config[key], bool)):
+                    changes.append(f"{name}.{key}:{_show(config[key])}->1")
+                    config[key] = 1
+            continue
+        for key in _GEMINI_DROP.get(param, (param,)):
+            if key in config and _present(config[key]):
+                del config[key]
+                changes.append(f"drop:{name}.{key}")
+
+    if plan.hide_reasoning:
+        for key in _GEMINI_THINKING:
+            if key in config:
+                del config[key]
+                changes.append(f"drop:{name}.{key}")

@@ -1,0 +1,566 @@
+"""The Guard: settings, storage, hooks and the per-request pipeline.
+
+identity -> fingerprints -> signals -> scoring -> policy -> (middleware) enforcement.
+
+One ``Guard`` serves one app (or several, sharing state). The middleware builds a
+``RequestContext`` and calls :meth:`Guard.evaluate`; after the response it calls
+:meth:`Guard.settle` with the metered usage.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
+
+from antidistill.context import RequestContext
+from antidistill.decision import Action, BudgetState, Decision, Reason, Signal
+from antidistill.errors import ConfigurationError
+from antidistill.fingerprints.network import NetworkResolver
+from antidistill.fingerprints.parse import parse_body
+from antidistill.fingerprints.prompt import fingerprint_prompt
+from antidistill.fingerprints.request import fingerprint_request
+from antidistill.hooks import Hook, HookRunner, load_hooks
+from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
+from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.routes import RoutePolicies
+from antidistill.scoring.combine import (
+    CLUSTER_RISK_SCALE,
+    DEFAULT_WEIGHTS,
+    IDENTITY_RISK_SCALE,
+    combine,
+    saturate,
+)
+from antidistill.settings import Settings
+from antidistill.signals.cadence import cadence_signals, update_fields
+from antidistill.signals.fanout import FanoutConfig, fanout_signal
+from antidistill.signals.harvesting import score_harvesting, sweep_key
+from antidistill.signals.intent import detect_intent
+from antidistill.signals.sybil import sybil_signal
+from antidistill.storage import storage_from_uri
+from antidistill.storage.base import (
+    ApplyBatch,
+    BucketResult,
+    BucketSpec,
+    ObserveBatch,
+    ObserveResult,
+    StateConfig,
+    Store,
+)
+
+logger = logging.getLogger("antidistill")
+event_logger = logging.getLogger("antidistill.events")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Identity-risk added per request only above this request risk, so that honest traffic's
+# small scores never accumulate into a history.
+RISK_FLOOR = 0.2
+# A cluster is formed around a content feature whose fan-out score reaches this.
+CLUSTER_FORM = 0.5
+LIST_NAMES = ("identity", "template", "client", "network", "asn", "ja4")
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Token-bucket parameters for one identity (returned by a budget-resolver hook)."""
+
+    request_capacity: float
+    request_refill_per_second: float
+    token_capacity: float
+    token_refill_per_second: float
+    plan: str = ""
+
+
+@dataclass(slots=True)
+class _Features:
+    templates: list[str]
+    segments: list[str]
+    client: list[str]
+    lists: list[tuple[str, str]]
+
+    @property
+    def all(self) -> list[str]:
+        return self.templates + self.segments + self.client
+
+
+class Guard:
+    """Holds configuration, state and hooks; evaluates requests.
+
+    ``clock`` returns seconds (wall-clock epoch by default). Inject one for tests,
+    simulations and replays: every window, bucket and decay uses it.
+    """
+
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        store: Store | None = None,
+        load_env_hooks: bool = True,
+    ) -> None:
+        self.settings = settings if settings is not None else Settings()
+        s = self.settings
+        self.clock: Callable[[], float] = clock or time.time
+        secret = s.secret.get_secret_value().encode() if s.secret else None
+        self.pseudonymize = Pseudonymizer(secret)
+        self.state_config = StateConfig(
+            short_window=s.short_window,
+            long_window=s.long_window,
+            risk_half_life=s.risk_half_life,
+            max_identities=s.memory_max_identities,
+            max_features=s.memory_max_features,
+        )
+        if store is None:
+            store = self._build_store()
+        elif self.pseudonymize.ephemeral and not s.storage_uri.startswith("memory"):
+            raise ConfigurationError("ANTIDISTILL_SECRET is required with shared storage")
+        self.store = store
+        if self.pseudonymize.ephemeral:
+            logger.warning(
+                "ANTIDISTILL_SECRET is not set: pseudonyms use a random per-process key, so "
+                "identities are not stable across restarts and exported indicators cannot be "
+                "matched. Set ANTIDISTILL_SECRET to a long random value in production."
+            )
+        self.proxies = TrustedProxies(s.trusted_proxies)
+        self.routes = RoutePolicies(s.routes, s.default_policy)
+        self.key_headers = tuple(h.lower().encode("latin-1") for h in s.api_key_headers)
+        self.account_header = s.account_header.lower().encode("latin-1")
+        self.network = NetworkResolver(s.asn_db or None, s.anon_ip_db or None)
+        self.anonymous_types = {"hosting", "vpn", "tor", "proxy", "residential_proxy"}
+        self.weights = dict(DEFAULT_WEIGHTS)
+        self.weights.update(s.weights)
+        self.policy = ActionPolicy(s.thresholds, s.actions)
+        self.fanout = FanoutConfig()
+        self.detectors = frozenset(s.detectors)
+        self.mode = s.mode
+        self.hooks = HookRunner(s.hook_timeout)
+        self._scorers: list[Hook] = []
+        self._on_decision: list[Hook] = []
+        self._sinks: list[Hook] = []
+        self._identity_resolver: Hook | None = None
+        self._budget_resolver: Hook | None = None
+        self._error_response: Hook | None = None
+        self.windows = self._build_windows()
+        self.counters: Counter[str] = Counter()
+        self._random = random.Random(0x5EED)
+        self._metrics: Any = None
+        if load_env_hooks and s.hooks:
+            load_hooks(self, list(s.hooks))
+
+    # -- construction helpers ---------------------------------------------------------
+    def _build_store(self) -> Store:
+        s = self.settings
+        if self.pseudonymize.ephemeral and not s.storage_uri.startswith("memory"):
+            raise ConfigurationError(
+                "ANTIDISTILL_SECRET is required with shared storage: without it every instance "
+                "pseudonymises keys differently and shared budgets would not add up"
+            )
+        primary = storage_from_uri(
+            s.storage_uri, self.state_config, prefix=s.storage_prefix,
+            socket_timeout=s.storage_timeout,
+        )
+        if s.storage_uri.startswith("memory"):
+            from antidistill.storage.memory import warn_if_multiple_workers
+
+            warn_if_multiple_workers()
+            return primary
+        from antidistill.storage.memory import MemoryStore
+        from antidistill.storage.resilient import ResilientStore
+
+        return ResilientStore(primary, fail_mode=s.fail_mode,
+                              fallback=MemoryStore(self.state_config))
+
+    def _build_windows(self) -> Any:
+        if not self.settings.rate_limits:
+            return None
+        from antidistill.storage.windows import WindowLimits
+
+        return WindowLimits(self.settings.rate_limits, self.settings.storage_uri,
+                            prefix=self.settings.storage_prefix)
+
+    # -- hook registration ------------------------------------------------------------
+    def scorer(self, fn: F) -> F:
+        """Register ``fn(ctx) -> Signal | list[Signal] | None`` (sync or async)."""
+        self._scorers.append(fn)
+        return fn
+
+    def on_decision(self, fn: F) -> F:
+        """Register ``fn(ctx, decision) -> Decision | None``; a returned decision replaces it."""
+        self._on_decision.append(fn)
+        return fn
+
+    def event_sink(self, fn: F) -> F:
+        """Register ``fn(event: dict) -> None``, called with every emitted decision event."""
+        self._sinks.append(fn)
+        return fn
+
+    def identity_resolver(self, fn: F) -> F:
+        """Register ``fn(ctx) -> str | Identity | None``: map the request to an account id."""
+        self._identity_resolver = fn
+        return fn
+
+    def budget_resolver(self, fn: F) -> F:
+        """Register ``fn(ctx) -> Budgets | None``: per-plan bucket sizes."""
+        self._budget_resolver = fn
+        return fn
+
+    def error_response(self, fn: F) -> F:
+        """Register ``fn(ctx, decision) -> (status, dict body, headers) | None``."""
+        self._error_response = fn
+        return fn
+
+    # -- identity ---------------------------------------------------------------------
+    def resolve_identity(self, scope: dict[str, Any]) -> tuple[Identity, bool]:
+        """The default identity (before the resolver hook) and whether the peer is trusted."""
+        headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+        client = scope.get("client")
+        peer = client[0] if client else None
+        trusted = bool(peer) and bool(self.proxies) and self.proxies.contains(str(peer))
+        ip = client_ip(peer, headers, self.proxies)
+        key = extract_api_key(headers, self.key_headers)
+        key_id = self.pseudonymize("key", key) if key else None
+        ip_id = self.pseudonymize("ip", ip) if ip else None
+        account_id = None
+        if self.account_header and trusted:
+            for name, value in headers:
+                if name == self.account_header and value:
+                    account_id = self.pseudonymize("acct", value.decode("latin-1")[:256])
+                    break
+        if account_id:
+            return Identity(account_id, "account", key_id, account_id, ip_id, None, ip), trusted
+        if key_id:
+            return Identity(key_id, "key", key_id, None, ip_id, None, ip), trusted
+        if ip_id:
+            return Identity(ip_id, "ip", None, None, ip_id, None, ip), trusted
+        return Identity("anon:unknown", "anonymous", None, None, None, None, None), trusted
+
+    async def apply_identity_hook(self, ctx: RequestContext) -> None:
+        if self._identity_resolver is None:
+            return
+        result = await self.hooks.call(self._identity_resolver, ctx)
+        if isinstance(result, Identity):
+            ctx.identity = result
+        elif isinstance(result, str) and result:
+            acct = self.pseudonymize("acct", result[:256])
+            ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct)
+
+    # -- the pipeline -----------------------------------------------------------------
+    def fingerprint(self, ctx: RequestContext) -> None:
+        """Request, network and prompt fingerprints (pure CPU, no I/O)."""
+        s = self.settings
+        ctx.client = fingerprint_request(
+            ctx.headers, trusted_peer=ctx.trusted_peer, ja4_header=s.ja4_header,
+            bot_score_header=s.bot_score_header,
+        )
+        if ctx.identity.ip:
+            ctx.network = self.network.lookup(ctx.identity.ip)
+        if ctx.body:
+            ctype = ctx.header("content-type")
+            ctx.parsed = parse_body(ctx.body, ctype, truncated=ctx.body_truncated, path=ctx.path,
+                                    max_chars=s.max_analysis_chars)
+            if ctx.parsed.user or ctx.parsed.system:
+                ctx.prompt = fingerprint_prompt(ctx.parsed)
+
+    def _features(self, ctx: RequestContext) -> _Features:
+        templates: list[str] = []
+        segments: list[str] = []
+        client: list[str] = []
+        lists: list[tuple[str, str]] = []
+        ident = ctx.identity.id
+        lists += [("deny:identity", ident), ("allow:identity", ident), ("watch:identity", ident)]
+        p = ctx.prompt
+        if p is not None:
+            if p.informative:
+                templates.append("t:" + p.skeleton)
+                segments.extend("s:" + seg for seg in p.segments[:4])
+            lists += [("deny:template", p.skeleton), ("watch:template", p.skeleton)]
+        c = ctx.client
+        if c is not None:
+            client.append("c:" + c.client)
+            lists += [("deny:client", c.client), ("watch:client", c.client)]
+            if c.ja4:
+                client.append("j:" + c.ja4)
+                lists += [("deny:ja4", c.ja4), ("watch:ja4", c.ja4)]
+        n = ctx.network
+        if n is not None and n.prefix:
+            client.append("n:" + n.prefix)
+            lists += [("deny:network", n.prefix), ("watch:network", n.prefix)]
+            if n.asn:
+                client.append(f"a:{n.asn}")
+                lists += [("deny:asn", str(n.asn)), ("watch:asn", str(n.asn))]
+        return _Features(templates, segments, client, lists)
+
+    async def evaluate(self, ctx: RequestContext) -> Decision:
+        """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
+        s = self.settings
+        now = ctx.now
+        inspect = ctx.policy == "inspect"
+        if inspect:
+            self.fingerprint(ctx)
+        feats = self._features(ctx) if inspect else _Features([], [], [], [])
+        params = ctx.parsed.params if ctx.parsed is not None else {}
+        values: dict[str, str] = {}
+        if inspect and "harvesting" in self.detectors:
+            values.update(sweep_key(params))
+        obs = await self.store.observe(
+            ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
+                         list_checks=feats.lists),
+            now,
+        )
+        ctx.observed = obs
+        signals: list[Signal] = []
+        cluster, link, strong_sybil = None, [], []
+        fields = update_fields(obs.identity.fields, obs.identity.last_seen, now,
+                               obs.identity.requests)
+        listed = {name for name, _ in obs.listed}
+        allowlisted = "allow:identity" in listed
+        denied = any(name.startswith("deny:") for name in listed)
+        if inspect:
+            signals, cluster, link, strong_sybil = self._detect(ctx, obs, feats, fields, listed)
+        for fn in self._scorers:
+            got = await self.hooks.call(fn, ctx)
+            if isinstance(got, Signal):
+                signals.append(got)
+            elif isinstance(got, (list, tuple)):
+                signals.extend(x for x in got if isinstance(x, Signal))
+        # History: the identity's own decayed risk, and its cluster's.
+        ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
+        if ident_risk >= 0.05:
+            signals.append(Signal("identity", ident_risk,
+                                  f"accumulated risk {obs.identity.risk:.2f} (decaying)"))
+        cluster_risk = 0.0
+        if cluster is not None and cluster in obs.clusters:
+            cst = obs.clusters[cluster]
+            cluster_risk = saturate(cst.risk, CLUSTER_RISK_SCALE)
+            if cluster_risk >= 0.05:
+                signals.append(Signal("cluster", cluster_risk,
+                                      f"member of cluster {cluster[:14]} ({cst.members} "
+                                      f"identities, accumulated risk {cst.risk:.1f})"))
+        risk, reasons = combine(signals, self.weights)
+        if allowlisted:
+            action = Action.ALLOW
+        elif denied:
+            action = self.policy.allowed(Action.BLOCK)
+            risk = 1.0
+            reasons += (Reason("deny_list", 1.0, 0.0, ", ".join(sorted(
+                n for n in listed if n.startswith("deny:")))),)
+        else:
+            action = self.policy.decide(risk, reasons)
+        # Budgets: requests always, LLM tokens when the request will be served, the cluster's
+        # shared token budget when the identity sits in a flagged cluster.
+        budgets = await self._resolve_budgets(ctx)
+        specs = [BucketSpec("rq:" + ctx.identity.id, budgets.request_capacity,
+                            budgets.request_refill_per_second, 1.0)]
+        detection_denies = action.is_denied() and self.mode == "enforce"
+        charge_tokens = not detection_denies and ctx.policy != "exempt"
+        if charge_tokens:
+            ctx.estimated_tokens = self._estimate_tokens(ctx)
+            specs.append(BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
+                                    budgets.token_refill_per_second, ctx.estimated_tokens))
+            if cluster is not None and cluster_risk >= self.policy.thresholds["flag"]:
+                specs.append(BucketSpec(
+                    "ct:" + cluster, s.cluster_token_capacity,
+                    s.cluster_token_refill_rate / s.cluster_token_interval,
+                    ctx.estimated_tokens))
+        risk_add = risk if (risk >= RISK_FLOOR and not allowlisted) else 0.0
+        results = await self.store.apply(
+            ApplyBatch(
+                identity=ctx.identity.id, buckets=specs, risk_add=risk_add, cluster=cluster,
+                cluster_risk_add=risk_add if cluster else 0.0, link_features=link + strong_sybil,
+                fields=fields,
+            ),
+            now,
+        )
+        states = self._budget_states(specs, results, budgets)
+        if self.windows is not None:
+            states.extend(await self.windows.hit(ctx.identity.id))
+        refused = [b for b in states if not b.allowed]
+        retry_after = 0.0
+        if refused:
+            retry_after = max(b.retry_after for b in refused)
+            if action.severity < Action.THROTTLE.severity:
+                action = Action.THROTTLE
+            reasons += (Reason("budget", 1.0, 0.0, ", ".join(
+                f"{b.name} exhausted (retry in {b.retry_after:.1f}s)" for b in refused)),)
+            await self._refund(specs, results, now)
+        delay = 0.0
+        if action == Action.DELAY:
+            t = self.policy.thresholds
+            span = max(t["throttle"] - t["delay"], 1e-6)
+            delay = s.max_delay * min(1.0, 0.25 + 0.75 * (risk - t["delay"]) / span)
+        enforced = self.mode == "enforce" or bool(refused)
+        decision = Decision(
+            action=action, score=risk, reasons=reasons, identity=ctx.identity.id,
+            cluster=cluster, budgets=tuple(states), enforced=enforced,
+            identity_risk=ident_risk, cluster_risk=cluster_risk, retry_after=retry_after,
+            delay_seconds=delay, hide_reasoning=action.severity >= Action.DEGRADE.severity,
+            route=ctx.path,
+        )
+        if self.mode == "monitor" and not refused and action != Action.ALLOW:
+            # Monitor mode computes everything and enforces only explicit budgets.
+            decision = replace(decision, enforced=False, delay_seconds=0.0,
+                               hide_reasoning=False)
+        for fn in self._on_decision:
+            got = await self.hooks.call(fn, ctx, decision)
+            if isinstance(got, Decision):
+                decision = got
+        self.counters[decision.action.value] += 1
+        await self.emit(ctx, decision)
+        return decision
+
+    def _detect(
+        self, ctx: RequestContext, obs: ObserveResult, feats: _Features,
+        fields: dict[str, float], listed: set[str],
+    ) -> tuple[list[Signal], str | None, list[str], list[str]]:
+        signals: list[Signal] = []
+        det = self.detectors
+        link: list[str] = []
+        fan_key: str | None = None
+        if "fanout" in det:
+            sig, fan_key = fanout_signal(dict(obs.features), feats.templates, feats.segments,
+                                         self.fanout)
+            if sig is not None:
+                signals.append(sig)
+                if sig.score >= CLUSTER_FORM and fan_key is not None:
+                    link.append(fan_key)
+        strong: list[str] = []
+        if "sybil" in det:
+            anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
+            sig, strong = sybil_signal(dict(obs.features), feats.client, self.fanout, anon)
+            if sig is not None:
+                signals.append(sig)
+        if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
+            matches = detect_intent(ctx.parsed.user, max_chars=self.settings.max_analysis_chars)
+            if matches:
+                top = max(matches, key=lambda m: m.score)
+                signals.append(Signal("intent:" + top.category, top.score, top.evidence))
+        if "harvesting" in det and ctx.parsed is not None:
+            h = score_harvesting(ctx.parsed.params, max_tokens_cap=self.settings.max_output_tokens)
+            sweep = [f"{k} x{n}" for k, n in obs.identity.values.items() if n >= 6]
+            score = h.score
+            detail = h.detail
+            if sweep:
+                score = max(score, min(1.0, 0.3 + 0.1 * max(obs.identity.values.values())))
+                detail = (detail + "; " if detail else "") + "sweep: " + ", ".join(sweep)
+            if score > 0.0:
+                signals.append(Signal("harvesting", score, detail))
+        if "cadence" in det or "shift" in det:
+            age = ctx.now - obs.identity.first_seen
+            for sig in cadence_signals(fields, obs.identity.requests + 1, age):
+                if sig.name in det:
+                    signals.append(sig)
+        if "lists" in det:
+            watched = sorted(n for n in listed if n.startswith("watch:"))
+            if watched:
+                signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
+        # Cluster: the identity's own, else the riskiest cluster one of its features belongs
+        # to, else a new one around the content feature that fanned out.
+        candidates = {obs.identity.cluster} if obs.identity.cluster else set()
+        for key in feats.all:
+            st = obs.features.get(key)
+            if st is not None and st.cluster:
+                candidates.add(st.cluster)
+        cluster: str | None = None
+        if candidates:
+            cluster = max(candidates, key=lambda c: (
+                obs.clusters[c].risk if c in obs.clusters else 0.0, c))
+        elif link and fan_key is not None:
+            cluster = "cl:" + fan_key.split(":", 1)[1][:24]
+        if cluster is not None and fan_key is not None and fan_key not in link:
+            st = obs.features.get(fan_key)
+            if st is not None and st.cluster is None and st.short >= self.fanout.min_identities:
+                link.append(fan_key)
+        return signals, cluster, link, strong
+
+    async def _resolve_budgets(self, ctx: RequestContext) -> Budgets:
+        s = self.settings
+        if self._budget_resolver is not None:
+            got = await self.hooks.call(self._budget_resolver, ctx)
+            if isinstance(got, Budgets):
+                return got
+        return Budgets(
+            s.request_capacity, s.request_refill_rate / s.request_interval,
+            s.token_capacity, s.token_refill_rate / s.token_interval,
+        )
+
+    def _estimate_tokens(self, ctx: RequestContext) -> int:
+        from antidistill.enforcement.metering import estimate_request_cost
+
+        s = self.settings
+        p = ctx.parsed
+        chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
+        if ctx.body_truncated:
+            chars = max(chars, len(ctx.body))
+        max_out = None
+        if p is not None:
+            for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+                v = p.params.get(name)
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                    max_out = v
+                    break
+        return estimate_request_cost(chars, max_out, default_output=s.default_output_tokens,
+                                     output_cap=s.max_output_tokens)
+
+    def _budget_states(
+        self, specs: list[BucketSpec], results: list[BucketResult], budgets: Budgets
+    ) -> list[BudgetState]:
+        names = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
+        out = []
+        for spec, res in zip(specs, results):
+            window = spec.capacity / spec.refill_per_second if spec.refill_per_second else 0.0
+            out.append(BudgetState(names.get(spec.key[:2], spec.key[:2]), spec.capacity,
+                                   res.remaining, res.reset_after, res.retry_after,
+                                   res.allowed, window))
+        return out
+
+    async def _refund(
+        self, specs: list[BucketSpec], results: list[BucketResult], now: float
+    ) -> None:
+        back = [replace(spec, cost=-spec.cost, force=True)
+                for spec, res in zip(specs, results) if res.allowed and spec.cost > 0]
+        if back:
+            await self.store.buckets(back, now)
+
+    async def settle(self, ctx: RequestContext, decision: Decision, usage_total: int | None) -> None:
+        """Reconcile the token budgets with the metered usage (debt allowed)."""
+        if usage_total is None or not ctx.estimated_tokens or decision.is_denied():
+            return
+        delta = usage_total - ctx.estimated_tokens
+        if delta == 0:
+            return
+        budgets = await self._resolve_budgets(ctx)
+        specs = [BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
+                            budgets.token_refill_per_second, float(delta), force=True)]
+        if any(b.name == "cluster_tokens" for b in decision.budgets) and decision.cluster:
+            s = self.settings
+            specs.append(BucketSpec("ct:" + decision.cluster, s.cluster_token_capacity,
+                                    s.cluster_token_refill_rate / s.cluster_token_interval,
+                                    float(delta), force=True))
+        await self.store.buckets(specs, self.clock())
+        self.counters["tokens_reconciled"] += 1
+
+    # -- events -----------------------------------------------------------------------
+    async def emit(self, ctx: RequestContext, decision: Decision) -> None:
+        """Publish a decision event to the log and the sinks (allow decisions are sampled)."""
+        if not self.settings.events and not self._sinks:
+            return
+        if decision.action == Action.ALLOW and self._random.random() >= (
+            self.settings.event_sample_allow
+        ):
+            return
+        from antidistill.reporting.events import build_event, dumps
+
+        event = build_event(ctx, decision, mode=self.mode)
+        if self.settings.events and event_logger.isEnabledFor(logging.INFO):
+            event_logger.info(dumps(event))
+        for sink in self._sinks:
+            await self.hooks.call(sink, event)
+
+    async def aclose(self) -> None:
+        await self.store.close()
+        self.network.close()

@@ -1,0 +1,250 @@
+"""``AntiDistillMiddleware``: the pure-ASGI entry point.
+
+Never ``BaseHTTPMiddleware``. Per request: decide the route policy from method and path,
+read the body once (up to ``max_body_bytes``), evaluate, then either answer with our own
+error response *before* calling the app, or call the app with a one-shot replay of the body
+and a ``send`` wrapper that forwards every message as it arrives while metering usage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from antidistill.context import RequestContext, current_decision
+from antidistill.decision import Action, Decision
+from antidistill.enforcement.degrade import DegradePlan, degrade_body
+from antidistill.enforcement.metering import ResponseMeter
+from antidistill.enforcement.responses import ErrorBody, encode, error_body, simple_error
+from antidistill.guard import Guard
+from antidistill.settings import Settings
+
+logger = logging.getLogger("antidistill")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+class AntiDistillMiddleware:
+    """Protect an ASGI app. ``app.add_middleware(AntiDistillMiddleware)`` reads the environment;
+    pass ``guard=Guard(...)`` (or ``settings=Settings(...)``) to configure in code."""
+
+    def __init__(
+        self, app: ASGIApp, *, guard: Guard | None = None, settings: Settings | None = None
+    ) -> None:
+        self.app = app
+        self.guard = guard if guard is not None else Guard(settings)
+        s = self.guard.settings
+        self.max_body = s.max_body_bytes
+        self.reject_oversize = s.oversize_action == "reject"
+        self.degrade_plan = DegradePlan(max_tokens_cap=s.degrade_max_tokens)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        guard = self.guard
+        method: str = scope.get("method", "GET")
+        path: str = scope.get("path", "/")
+        policy = guard.routes.lookup(method, path)
+        if policy == "exempt":
+            await self.app(scope, receive, send)
+            return
+        started = guard.clock()
+        identity, trusted = guard.resolve_identity(dict(scope))
+        ctx = RequestContext(
+            method=method, path=path, headers=list(scope.get("headers") or []),
+            identity=identity, now=started, policy=policy, scope=dict(scope),
+            trusted_peer=trusted,
+        )
+        replay = _BodyReplay(receive)
+        if policy == "inspect" and method in BODY_METHODS:
+            await replay.read(self.max_body)
+            ctx.body = replay.body
+            ctx.body_truncated = replay.over_cap
+            if replay.over_cap and self.reject_oversize:
+                await _respond(simple_error(413, "request_too_large",
+                                            "Request body exceeds the size limit."), send)
+                return
+        await guard.apply_identity_hook(ctx)
+        try:
+            decision = await guard.evaluate(ctx)
+        except Exception as exc:
+            decision_or_none = self._failure(exc)
+            if decision_or_none is None:
+                await _respond(simple_error(503, "service_unavailable",
+                                            "Usage checks are unavailable; try again shortly."),
+                               send, [("Retry-After", "1")])
+                return
+            decision = decision_or_none
+        scope.setdefault("state", {})["antidistill"] = decision
+        token = current_decision.set(decision)
+        try:
+            if decision.is_denied():
+                await self._deny(ctx, decision, send)
+                return
+            if decision.enforced and decision.action == Action.DELAY and decision.delay_seconds:
+                await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
+            if (decision.enforced and decision.action == Action.DEGRADE and replay.complete
+                    and replay.body):
+                result = degrade_body(replay.body, self.degrade_plan)
+                if result.changes:
+                    replay.replace(result.body)
+                    scope["headers"] = _set_content_length(scope.get("headers") or [],
+                                                           len(result.body))
+                    decision = _with_changes(decision, result.changes)
+                    scope["state"]["antidistill"] = decision
+            meter = _Metering()
+            await self.app(scope, replay.receive if replay.consumed else receive,
+                           meter.wrap(send))
+            usage = meter.finish()
+            if usage is not None or ctx.estimated_tokens:
+                try:
+                    await guard.settle(ctx, decision, usage)
+                except Exception as exc:  # settlement is bookkeeping, never an error page
+                    guard.counters["settle_errors"] += 1
+                    logger.warning("antidistill: usage settlement failed: %s", type(exc).__name__)
+        finally:
+            current_decision.reset(token)
+
+    def _failure(self, exc: Exception) -> Decision | None:
+        """Fail open with an allow decision, or None for fail-closed storage outages."""
+        from antidistill.storage.resilient import StoreUnavailable
+
+        self.guard.counters["errors"] += 1
+        if isinstance(exc, StoreUnavailable):
+            return None
+        logger.exception("antidistill: evaluation failed; request allowed (fail-open)")
+        return Decision(action=Action.ALLOW, score=0.0, enforced=False)
+
+    async def _deny(self, ctx: RequestContext, decision: Decision, send: Send) -> None:
+        body: ErrorBody | None = None
+        hook = self.guard._error_response
+        if hook is not None:
+            got = await self.guard.hooks.call(hook, ctx, decision)
+            if isinstance(got, tuple) and len(got) == 3:
+                body = got
+        await _respond(body or error_body(decision), send)
+
+
+class _BodyReplay:
+    """Reads the request body once and replays it to the app exactly once.
+
+    The first ``receive`` the app makes returns everything buffered in one message (with
+    ``more_body`` True when the body was longer than the cap and the rest is still streaming);
+    later calls go to the server's ``receive``. A disconnect seen while reading is delivered
+    after the replayed body.
+    """
+
+    __slots__ = ("_receive", "_chunks", "body", "over_cap", "complete", "consumed",
+                 "_replayed", "_pending")
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._chunks: list[bytes] = []
+        self.body = b""
+        self.over_cap = False
+        self.complete = False
+        self.consumed = False
+        self._replayed = False
+        self._pending: Message | None = None
+
+    async def read(self, cap: int) -> None:
+        self.consumed = True
+        size = 0
+        while True:
+            message = await self._receive()
+            if message["type"] != "http.request":
+                self._pending = message  # http.disconnect: hand it on after the body
+                break
+            chunk = message.get("body", b"")
+            if chunk:
+                self._chunks.append(chunk)
+                size += len(chunk)
+            if not message.get("more_body", False):
+                self.complete = True
+                break
+            if size > cap:
+                self.over_cap = True
+                break
+        self.body = b"".join(self._chunks)
+        self._chunks = []
+
+    def replace(self, body: bytes) -> None:
+        self.body = body
+
+    async def receive(self) -> Message:
+        if not self._replayed:
+            self._replayed = True
+            return {"type": "http.request", "body": self.body,
+                    "more_body": not self.complete and self._pending is None}
+        if self._pending is not None:
+            message, self._pending = self._pending, None
+            return message
+        return await self._receive()
+
+
+class _Metering:
+    """Forwards every response message unchanged; feeds body chunks to a usage meter."""
+
+    __slots__ = ("meter", "status")
+
+    def __init__(self) -> None:
+        self.meter: ResponseMeter | None = None
+        self.status = 0
+
+    def wrap(self, send: Send) -> Send:
+        async def metered_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self.status = message.get("status", 0)
+                ctype = encoding = None
+                for name, value in message.get("headers") or ():
+                    lname = name.lower()
+                    if lname == b"content-type":
+                        ctype = value.decode("latin-1")
+                    elif lname == b"content-encoding":
+                        encoding = value.decode("latin-1")
+                if 200 <= self.status < 300:
+                    self.meter = ResponseMeter(ctype, content_encoding=encoding)
+            elif kind == "http.response.body" and self.meter is not None:
+                chunk = message.get("body", b"")
+                if chunk:
+                    self.meter.feed(chunk)
+            await send(message)
+
+        return metered_send
+
+    def finish(self) -> int | None:
+        if self.meter is None:
+            return None
+        usage = self.meter.finish()
+        return usage.total if usage is not None else None
+
+
+async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | None = None) -> None:
+    status, payload, headers = err
+    body = encode(payload)
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers + (extra or [])]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _set_content_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
+    out = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+    out.append((b"content-length", str(length).encode()))
+    return out
+
+
+def _with_changes(decision: Decision, changes: tuple[str, ...]) -> Decision:
+    from dataclasses import replace
+
+    return replace(decision, degrade=changes)

@@ -1,0 +1,1 @@
+"""Policy: which requests are inspected, and which action a risk score maps to."""

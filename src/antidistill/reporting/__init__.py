@@ -1,0 +1,1 @@
+"""Reporting: decision events, metrics, the admin API and indicator sharing."""

@@ -1,0 +1,1 @@
+"""Scoring: signals -> request risk; identity and cluster risk accumulated with decay."""

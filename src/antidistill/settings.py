@@ -1,0 +1,143 @@
+"""Configuration: one frozen object, read from ``ANTIDISTILL_*`` environment variables.
+
+Explicit keyword arguments override the environment::
+
+    Settings()                                   # everything from the environment
+    Settings(storage_uri="redis://localhost:6379/0", mode="monitor")
+
+List values accept JSON (``["10.0.0.0/8"]``) or a comma-separated string; mappings accept JSON.
+Every field is documented in the README's settings table.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+ACTIONS = ("allow", "flag", "degrade", "delay", "throttle", "block")
+
+
+def _split_list(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        if not text:
+            return []
+        if text.startswith("["):
+            return json.loads(text)
+        sep = ";" if ";" in text and "," not in text else ","
+        return [part.strip() for part in text.split(sep) if part.strip()]
+    return value
+
+
+def _json_map(value: Any) -> Any:
+    if isinstance(value, str):
+        text = value.strip()
+        return json.loads(text) if text else {}
+    return value
+
+
+StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
+FloatMap = Annotated[dict[str, float], NoDecode, BeforeValidator(_json_map)]
+StrMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_map)]
+
+
+class Settings(BaseSettings):
+    """All antidistill settings. Field ``foo_bar`` is read from ``ANTIDISTILL_FOO_BAR``."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ANTIDISTILL_",
+        frozen=True,
+        extra="forbid",
+        case_sensitive=False,
+    )
+
+    # -- operation ---------------------------------------------------------------------
+    mode: Literal["enforce", "monitor"] = "enforce"
+    secret: SecretStr | None = None
+    storage_uri: str = "memory://"
+    storage_prefix: str = "antidistill"
+    storage_timeout: float = Field(0.1, gt=0, le=5)
+    fail_mode: Literal["open", "closed"] = "open"
+
+    # -- which requests -----------------------------------------------------------------
+    routes: StrMap = Field(default_factory=dict)
+    default_policy: Literal["inspect", "budget", "exempt"] = "inspect"
+    max_body_bytes: int = Field(1_048_576, ge=0)
+    oversize_action: Literal["pass", "reject"] = "pass"
+
+    # -- identity -------------------------------------------------------------------------
+    api_key_headers: StrList = Field(default_factory=lambda: ["authorization", "x-api-key"])
+    account_header: str = ""
+    trusted_proxies: StrList = Field(default_factory=list)
+    ja4_header: str = "cf-ja4"
+    bot_score_header: str = "cf-bot-score"
+    asn_db: str = ""
+    anon_ip_db: str = ""
+
+    # -- budgets (token buckets; Arcjet vocabulary) ------------------------------------
+    request_capacity: float = Field(120, gt=0)
+    request_refill_rate: float = Field(2, ge=0)
+    request_interval: float = Field(1, gt=0)
+    token_capacity: float = Field(400_000, gt=0)
+    token_refill_rate: float = Field(2_000, ge=0)
+    token_interval: float = Field(1, gt=0)
+    cluster_token_capacity: float = Field(200_000, gt=0)
+    cluster_token_refill_rate: float = Field(500, ge=0)
+    cluster_token_interval: float = Field(1, gt=0)
+    rate_limits: str = ""
+    default_output_tokens: int = Field(256, ge=1)
+    max_output_tokens: int = Field(4096, ge=1)
+
+    # -- detection and policy -------------------------------------------------------------
+    detectors: StrList = Field(
+        default_factory=lambda: [
+            "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "lists"
+        ]
+    )
+    weights: FloatMap = Field(default_factory=dict)
+    thresholds: FloatMap = Field(default_factory=dict)
+    actions: StrList = Field(default_factory=lambda: list(ACTIONS))
+    short_window: float = Field(3600, gt=0)
+    long_window: float = Field(7 * 86400, gt=0)
+    risk_half_life: float = Field(6 * 3600, gt=0)
+    max_delay: float = Field(2.0, ge=0, le=60)
+    degrade_max_tokens: int = Field(256, ge=1)
+    max_analysis_chars: int = Field(16384, ge=256)
+
+    # -- memory store bounds --------------------------------------------------------------
+    memory_max_identities: int = Field(200_000, ge=100)
+    memory_max_features: int = Field(500_000, ge=100)
+
+    # -- hooks and reporting --------------------------------------------------------------
+    hooks: StrList = Field(default_factory=list)
+    hook_timeout: float = Field(0.05, gt=0)
+    events: bool = True
+    event_sample_allow: float = Field(0.01, ge=0, le=1)
+    admin_token: SecretStr | None = None
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            ipaddress.ip_network(cidr, strict=False)
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _check_actions(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ACTIONS]
+        if bad:
+            raise ValueError(f"unknown actions {bad}; choose from {ACTIONS}")
+        return value
+
+    @field_validator("routes")
+    @classmethod
+    def _check_routes(cls, value: dict[str, str]) -> dict[str, str]:
+        for pattern, policy in value.items():
+            if policy not in ("inspect", "budget", "exempt"):
+                raise ValueError(f"route {pattern!r}: policy must be inspect, budget or exempt")
+        return value

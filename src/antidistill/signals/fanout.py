@@ -1,0 +1,72 @@
+"""Cross-account fan-out: the same template or segment suddenly sent by many identities.
+
+A campaign's content is *rare in the population's history but suddenly shared by many
+otherwise unrelated identities*. For each content feature the store returns the distinct
+identities in the short window (``short``) and in the long window (``long``, which includes
+the short one). Two things must both hold:
+
+* breadth: ``short`` is well above what one customer or a small team produces
+  (``min_identities``, scored on a log scale up to ``saturate``), and
+* novelty: most of the feature's identities are recent (``short / long`` high). A template
+  used steadily by hundreds of developers (an agent framework's turn format, an SDK example)
+  has a long history, so ``short / long`` stays low and it carries no evidence.
+
+One company's batch job on one account has ``short == 1`` whatever its volume.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from antidistill.decision import Signal
+from antidistill.storage.base import FeatureStats
+
+
+@dataclass(frozen=True, slots=True)
+class FanoutConfig:
+    min_identities: int = 6
+    saturate: int = 40
+    novelty_floor: float = 0.35  # share of recent identities below which there is no evidence
+    novelty_full: float = 0.8
+    segment_factor: float = 0.85  # a shared segment is weaker evidence than a whole skeleton
+
+
+def breadth(short: int, cfg: FanoutConfig) -> float:
+    if short < cfg.min_identities:
+        return 0.0
+    span = math.log(cfg.saturate / (cfg.min_identities - 1))
+    return min(1.0, math.log(short / (cfg.min_identities - 1)) / span)
+
+
+def novelty(stats: FeatureStats, cfg: FanoutConfig) -> float:
+    share = stats.short / max(stats.long, stats.short, 1)
+    return min(1.0, max(0.0, (share - cfg.novelty_floor) / (cfg.novelty_full - cfg.novelty_floor)))
+
+
+def feature_score(stats: FeatureStats, cfg: FanoutConfig) -> float:
+    return breadth(stats.short, cfg) * novelty(stats, cfg)
+
+
+def fanout_signal(
+    features: dict[str, FeatureStats], template_keys: list[str], segment_keys: list[str],
+    cfg: FanoutConfig,
+) -> tuple[Signal | None, str | None]:
+    """The strongest content fan-out, and the feature key that carries it."""
+    best, best_key, best_stats = 0.0, None, None
+    for keys, factor in ((template_keys, 1.0), (segment_keys, cfg.segment_factor)):
+        for key in keys:
+            st = features.get(key)
+            if st is None:
+                continue
+            s = feature_score(st, cfg) * factor
+            if s > best:
+                best, best_key, best_stats = s, key, st
+    if best_key is None or best_stats is None or best <= 0.0:
+        return None, None
+    kind = "template" if best_key.startswith("t:") else "segment"
+    detail = (
+        f"{kind} {best_key[2:18]} sent by {best_stats.short} identities in the short window "
+        f"({best_stats.long} in the long window)"
+    )
+    return Signal("fanout", best, detail), best_key
