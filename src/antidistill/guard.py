@@ -63,6 +63,8 @@ RISK_FLOOR = 0.2
 # A cluster is formed around a content feature whose fan-out score reaches this.
 CLUSTER_FORM = 0.5
 LIST_NAMES = ("identity", "template", "client", "network", "asn", "ja4")
+# How often (clock seconds) each instance re-reads the run-time mode from the store.
+MODE_REFRESH = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,7 +150,16 @@ class Guard:
         self.windows = self._build_windows()
         self.counters: Counter[str] = Counter()
         self._random = random.Random(0x5EED)
-        self._metrics: Any = None
+        from antidistill.reporting.recent import ActionTimeline, RecentDecisions
+
+        self.timeline = ActionTimeline()
+        self.recent = RecentDecisions()
+        self.metrics: Any = None
+        if s.metrics:
+            from antidistill.reporting.metrics import Metrics
+
+            self.metrics = Metrics()
+        self._mode_checked = -1e18
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 
@@ -299,6 +310,8 @@ class Guard:
         """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
         s = self.settings
         now = ctx.now
+        if now - self._mode_checked >= MODE_REFRESH:
+            await self.refresh_mode(now)
         inspect = ctx.policy == "inspect"
         if inspect:
             self.fingerprint(ctx)
@@ -410,6 +423,10 @@ class Guard:
             if isinstance(got, Decision):
                 decision = got
         self.counters[decision.action.value] += 1
+        self.timeline.add(now, decision.action.value)
+        self.recent.add(now, decision)
+        if self.metrics is not None:
+            self.metrics.record_decision(decision, reasons=decision.reasons)
         await self.emit(ctx, decision)
         return decision
 
@@ -511,7 +528,7 @@ class Guard:
     ) -> list[BudgetState]:
         names = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
         out = []
-        for spec, res in zip(specs, results):
+        for spec, res in zip(specs, results, strict=True):
             window = spec.capacity / spec.refill_per_second if spec.refill_per_second else 0.0
             out.append(BudgetState(names.get(spec.key[:2], spec.key[:2]), spec.capacity,
                                    res.remaining, res.reset_after, res.retry_after,
@@ -522,11 +539,14 @@ class Guard:
         self, specs: list[BucketSpec], results: list[BucketResult], now: float
     ) -> None:
         back = [replace(spec, cost=-spec.cost, force=True)
-                for spec, res in zip(specs, results) if res.allowed and spec.cost > 0]
+                for spec, res in zip(specs, results, strict=True)
+                if res.allowed and spec.cost > 0]
         if back:
             await self.store.buckets(back, now)
 
-    async def settle(self, ctx: RequestContext, decision: Decision, usage_total: int | None) -> None:
+    async def settle(
+        self, ctx: RequestContext, decision: Decision, usage_total: int | None
+    ) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed)."""
         if usage_total is None or not ctx.estimated_tokens or decision.is_denied():
             return
@@ -560,6 +580,33 @@ class Guard:
             event_logger.info(dumps(event))
         for sink in self._sinks:
             await self.hooks.call(sink, event)
+
+    # -- run-time mode ----------------------------------------------------------------
+    async def set_mode(self, mode: str) -> None:
+        """Switch monitor/enforce at run time; persisted so every instance follows."""
+        if mode not in ("enforce", "monitor"):
+            raise ValueError("mode must be 'enforce' or 'monitor'")
+        await self.store.set_setting("mode", mode)
+        self.mode = mode  # type: ignore[assignment]
+        self._mode_checked = self.clock()
+
+    async def refresh_mode(self, now: float) -> None:
+        self._mode_checked = now
+        try:
+            stored = await self.store.get_setting("mode")
+        except Exception:  # the store's own failure policy applies on the hot path
+            return
+        if stored in ("enforce", "monitor"):
+            self.mode = stored  # type: ignore[assignment]
+
+    def admin_app(self) -> Any:
+        """The admin ASGI app (API + dashboard); mount it, e.g. at ``/antidistill``.
+
+        Refuses every request unless ``ANTIDISTILL_ADMIN_TOKEN`` is set.
+        """
+        from antidistill.reporting.admin import create_admin_app
+
+        return create_admin_app(self)
 
     async def aclose(self) -> None:
         await self.store.close()

@@ -116,6 +116,7 @@ class Settings(BaseSettings):
     hooks: StrList = Field(default_factory=list)
     hook_timeout: float = Field(0.05, gt=0)
     events: bool = True
+    metrics: bool = False
     event_sample_allow: float = Field(0.01, ge=0, le=1)
     admin_token: SecretStr | None = None
 

@@ -224,8 +224,13 @@ def _degrade_openai_anthropic(
         elif _present(value):
             del obj[name]
             changes.append(f"drop:{name}")
-    if fmt == "openai_chat" and "top_logprobs" in obj and not obj.get("logprobs"):
-        # Chat rejects top_logprobs without logprobs=true.
+    if (
+        fmt == "openai_chat"
+        and "logprobs" in plan.drop_params
+        and "top_logprobs" in obj
+        and not obj.get("logprobs")
+    ):
+        # Chat rejects top_logprobs without logprobs=true, so it cannot stay on its own.
         del obj["top_logprobs"]
         changes.append("drop:top_logprobs")
 

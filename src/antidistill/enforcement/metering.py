@@ -409,6 +409,8 @@ class ResponseMeter:
                     self._openai = scanned[0]
             self._event_over = False
             self._event_tail = b""
+            self._data = []
+            self._data_len = 0
         elif self._data:
             data = self._data[0] if len(self._data) == 1 else b"\n".join(self._data)
             self._data = []
@@ -416,7 +418,7 @@ class ResponseMeter:
             self._on_data(data)
 
     def _on_data(self, data: bytes) -> None:
-        if data.lstrip()[:1] != b"{":
+        if data[:1] != b"{" and data.lstrip()[:1] != b"{":
             return  # "[DONE]", keep-alive text, anything that is not an event object
         try:
             event = json.loads(data)

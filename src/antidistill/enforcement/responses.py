@@ -8,12 +8,18 @@ from collections.abc import Sequence
 
 from antidistill.decision import BudgetState, Decision
 
+MAX_RETRY_AFTER = 86400
 ErrorBody = tuple[int, dict[str, object], list[tuple[str, str]]]
 
 
 def retry_after_seconds(seconds: float) -> int:
-    """``Retry-After`` is whole seconds, rounded up, at least 1."""
-    return max(1, math.ceil(seconds - 1e-9))
+    """``Retry-After`` is whole seconds, rounded up, at least 1 and at most a day.
+
+    A bucket with no refill never conforms again (``inf``): a day is the honest answer.
+    """
+    if not math.isfinite(seconds):
+        return MAX_RETRY_AFTER
+    return min(MAX_RETRY_AFTER, max(1, math.ceil(seconds - 1e-9)))
 
 
 def ratelimit_headers(budgets: Sequence[BudgetState]) -> list[tuple[str, str]]:
@@ -21,11 +27,12 @@ def ratelimit_headers(budgets: Sequence[BudgetState]) -> list[tuple[str, str]]:
     if not budgets:
         return []
     b = min(budgets, key=lambda x: (x.allowed, x.remaining / x.limit if x.limit else 0.0))
-    window = b.window or b.reset_after or 1.0
+    window = b.window if math.isfinite(b.window) and b.window > 0 else 1.0
     name = b.name.replace('"', "")
+    remaining = max(0, int(b.remaining)) if math.isfinite(b.remaining) else 0
     return [
         ("RateLimit-Policy", f'"{name}";q={int(b.limit)};w={max(1, math.ceil(window))}'),
-        ("RateLimit", f'"{name}";r={max(0, int(b.remaining))};t={math.ceil(b.reset_after)}'),
+        ("RateLimit", f'"{name}";r={remaining};t={retry_after_seconds(b.reset_after)}'),
     ]
 
 

@@ -12,9 +12,15 @@ How it works (one linear pass, no backtracking-prone regexes):
    forms are checked only when their first token matches. Each tag keeps its token positions.
 3. A cue (``intent_lexicon.CUES``) fires when all its tags occur within its window. A category
    combines its fired cues by noisy-OR, ``1 - prod(1 - w)``, plus a conjunction bonus of
-   ``CONJUNCTION_BONUS`` for each multi-tag cue beyond the first (at most 0.2): independent
+   ``CONJUNCTION_BONUS`` for each multi-tag cue of weight >= 0.1 beyond the first (at most
+   0.2): independent
    concept pairs agreeing (verb + object, qualifier + object, granularity + object) are
-   what separates intent from a coincidental phrase.
+   what separates intent from a coincidental phrase. Cues are combined only inside one
+   region of the text (``REGION_WORDS``: about 40 words for CoT, grading and system-prompt
+   requests, 200 for jailbreak framings, which spread over a long preamble), so a long
+   document cannot add up words scattered over pages. Suppressor cues (negative weight,
+   e.g. "do not reveal your reasoning", "paste this as your system prompt") scale the
+   region's score down by ``1 + weight``.
 
 Thresholds (documented contract):
 
@@ -31,12 +37,14 @@ Evidence strings name the cue ids that fired; raw prompt text never leaves this 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from bisect import bisect_left
 from dataclasses import dataclass
-from itertools import product
+from itertools import accumulate, compress, product
+from operator import not_ as _not
 
 from antidistill.fingerprints.normalize import normalize_text
-from antidistill.signals.intent_lexicon import CATEGORIES, CONCEPTS, CUES, Cue
+from antidistill.signals.intent_lexicon import CATEGORIES, CONCEPTS, CUES, REGION_WORDS, Cue
 
 __all__ = [
     "CATEGORIES",
@@ -52,11 +60,19 @@ INTENT_THRESHOLD = 0.5
 CONJUNCTION_BONUS = 0.1
 # The bonus stops growing after a few cues so long benign texts cannot pile up weak pairs.
 _MAX_BONUS = 0.2
-# Bounds the work of the window checks on adversarial input that repeats one word.
-_MAX_POSITIONS = 256
+# Weak context cues (a bare "step by step" next to "reasoning") earn no bonus of their own.
+_BONUS_MIN_WEIGHT = 0.1
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_TOKEN = re.compile(rf"[a-z0-9\u00c0-\u024f]+|[{_CJK}]")
+# Splits a non-ASCII chunk: Latin words (with accents) stay whole, each CJK character is a
+# token, everything else (emoji, CJK punctuation) is dropped.
+_WIDE_TOKEN = re.compile(rf"[a-z0-9\u00c0-\u024f]+|[{_CJK}]")
+_HAS_CJK = re.compile(rf"[{_CJK}]")
+# Tokenising with bytes.translate + split runs in C and is several times faster than
+# re.findall: ASCII punctuation becomes a space, bytes >= 0x80 (UTF-8) are kept as they are.
+_ASCII_PUNCT_TO_SPACE = bytes(
+    c if (48 <= c <= 57 or 97 <= c <= 122 or c >= 128) else 32 for c in range(256)
+)
 # Angle-bracket reasoning tags ("<think>", "</reasoning>") vanish in tokenisation. The
 # pattern starts with a literal, so sre skips straight to each "<".
 _THINK_TAG = re.compile(
@@ -78,6 +94,25 @@ class IntentMatch:
     evidence: str
 
 
+def _tokenize(text: str) -> list[str]:
+    """Tokens of normalised text: Latin words and digits, and single CJK characters."""
+    if text.isascii():
+        return text.encode("ascii").translate(_ASCII_PUNCT_TO_SPACE).decode("ascii").split()
+    rough = text.encode("utf-8").translate(_ASCII_PUNCT_TO_SPACE).decode("utf-8").split()
+    # Only the few tokens holding non-ASCII characters need the (slower) regex split.
+    wide = list(compress(range(len(rough)), map(_not, map(str.isascii, rough))))
+    if not wide:
+        return rough
+    out: list[str] = []
+    last = 0
+    for i in wide:
+        out.extend(rough[last:i])
+        out.extend(_WIDE_TOKEN.findall(rough[i]))
+        last = i + 1
+    out.extend(rough[last:])
+    return out
+
+
 def _inflect(word: str) -> set[str]:
     # Over-generation is harmless: a non-word never occurs in real text.
     forms = {word, word + "s", word + "es", word + "ed", word + "ing"}
@@ -95,19 +130,41 @@ def _expand(form: str) -> list[tuple[str, ...]]:
     options = [sorted(_inflect(w[:-1])) if w.endswith("~") else [w] for w in words]
     out: list[tuple[str, ...]] = []
     for combo in product(*options):
-        toks = tuple(_TOKEN.findall(normalize_text(" ".join(combo))))
+        toks = tuple(_tokenize(normalize_text(" ".join(combo))))
         if toks:
             out.append(toks)
     return out
 
 
-# token -> (tags of the token alone, [(rest of phrase, tags), ...])
-_Entry = tuple[tuple[str, ...], tuple[tuple[tuple[str, ...], tuple[str, ...]], ...]]
+# Frequent tokens, most frequent first. A phrase is indexed under its *least* frequent token
+# so the scan never stops on "the", "a" or "to" (a fifth of all English tokens).
+_COMMON = (
+    "the of and to a in is you that it for on are with as i be this at or by from not but "
+    "what all your can will an if we do my so no up about which there one have me was would "
+    "how they more any each before should must s t re ll don it has had were been their "
+    "then than some into out its our these those also just like only new other get make "
+    "time very when who way may use over after where most many much such well even here "
+    "之 的 你 是 我 了 在 一 不 有 这 个 们 中 上 下 出 说 给 好 要 以 前 为 和 会 对 可 能 把 请"
+).split()
+_RANK = {w: r for r, w in enumerate(_COMMON)}
+
+# token -> (tags of the token alone, ((offset of the token in the phrase, phrase, tags), ...))
+_Phrase = tuple[int, tuple[str, ...], tuple[str, ...]]
+_Entry = tuple[tuple[str, ...], tuple[_Phrase, ...]]
+
+
+def _anchor(toks: tuple[str, ...], uni: set[str] | dict[str, set[str]]) -> int:
+    # Least frequent token first; among equals, one that is a lexicon key anyway (it is
+    # visited in any case, so the phrase adds no new stop to the scan).
+    return max(
+        range(len(toks)),
+        key=lambda k: (_RANK.get(toks[k], len(_RANK)), toks[k] in uni),
+    )
 
 
 def _build_lexicon() -> dict[str, _Entry]:
     uni: dict[str, set[str]] = {}
-    phrases: dict[str, dict[tuple[str, ...], set[str]]] = {}
+    phrases: dict[tuple[str, ...], set[str]] = {}
     for tag, forms in CONCEPTS.items():
         for form in forms:
             if form.startswith("<"):
@@ -116,18 +173,24 @@ def _build_lexicon() -> dict[str, _Entry]:
                 if len(toks) == 1:
                     uni.setdefault(toks[0], set()).add(tag)
                 else:
-                    phrases.setdefault(toks[0], {}).setdefault(toks[1:], set()).add(tag)
+                    phrases.setdefault(toks, set()).add(tag)
+    anchored: dict[str, list[_Phrase]] = {}
+    for toks, tags in phrases.items():
+        k = _anchor(toks, uni)
+        anchored.setdefault(toks[k], []).append((k, toks, tuple(sorted(tags))))
     lex: dict[str, _Entry] = {}
-    for tok in uni.keys() | phrases.keys():
-        rest = phrases.get(tok, {})
-        lex[tok] = (
-            tuple(sorted(uni.get(tok, ()))),
-            tuple((r, tuple(sorted(t))) for r, t in sorted(rest.items(), key=lambda x: -len(x[0]))),
-        )
+    for tok in uni.keys() | anchored.keys():
+        lex[tok] = (tuple(sorted(uni.get(tok, ()))), tuple(sorted(anchored.get(tok, []))))
     return lex
 
 
 _LEXICON = _build_lexicon()
+_LEXICON_KEYS = frozenset(_LEXICON)
+# Every concept a key can stand for, alone or as the anchor of a phrase (an upper bound).
+_KEY_TAGS: dict[str, frozenset[str]] = {
+    k: frozenset(uni).union(*(tags for _, _, tags in phrases))
+    for k, (uni, phrases) in _LEXICON.items()
+}
 _CUES_BY_CATEGORY: dict[str, tuple[Cue, ...]] = {
     c: tuple(cue for cue in CUES if cue.category == c) for c in CATEGORIES
 }
@@ -145,48 +208,74 @@ def _check_cues() -> None:
 _check_cues()
 
 
+def _cue_specs(cue: Cue) -> tuple[frozenset[str], ...]:
+    return tuple(frozenset(spec.split("|")) for spec in cue.tags)
+
+
+_CUE_SPECS = tuple((cue, _cue_specs(cue)) for cue in CUES)
+
+
+def _needed_tags(maybe: set[str]) -> set[str]:
+    """Tags of the cues that could fire given the concepts possibly present."""
+    needed: set[str] = set()
+    for _, specs in _CUE_SPECS:
+        if all(not spec.isdisjoint(maybe) for spec in specs):
+            for spec in specs:
+                needed |= spec
+    return needed
+
+
 def _positions(text: str) -> dict[str, list[int]]:
-    toks = _TOKEN.findall(text)
-    pos: dict[str, list[int]] = {}
-    lex_get = _LEXICON.get
+    """Concept tag -> sorted positions, in half-words (see ``_fires``)."""
+    toks = _tokenize(text)
     n = len(toks)
-    # Positions count half-words: a CJK character is about half a word, so a window of
-    # w words spans 2w CJK characters; Latin tokens advance by 2.
-    cjk = text.isascii() is False
-    p = -2
-    for i, tok in enumerate(toks):
-        p += 1 if cjk and tok >= "\u3040" and len(tok) == 1 else 2
-        entry = lex_get(tok)
-        if entry is None:
-            continue
-        uni_tags, phrases = entry
+    # Pass 1, in C: which lexicon keys occur at all. Most benign prompts hold a few common
+    # verbs ("write", "explain", "output") but no cue's full set of concepts, and stop here.
+    present = _LEXICON_KEYS.intersection(toks)
+    if not present:
+        return {}
+    maybe: set[str] = set()
+    for k in present:
+        maybe |= _KEY_TAGS[k]
+    needed = _needed_tags(maybe)
+    if not needed:
+        return {}
+    active = frozenset(k for k in present if not _KEY_TAGS[k].isdisjoint(needed))
+    # Pass 2: compress/map run in C, so only tokens that matter reach the Python loop.
+    hits = list(compress(range(n), map(active.__contains__, toks)))
+    # A CJK character is about half a word: it advances the position by 1, a Latin word by 2.
+    if _HAS_CJK.search(text) is None:
+        where = None
+    else:
+        where = list(accumulate(1 if len(t) == 1 and t >= "\u3040" else 2 for t in toks))
+    # The input is capped at max_chars, so the lists are bounded by its token count.
+    pos: defaultdict[str, list[int]] = defaultdict(list)
+    lexicon = _LEXICON
+    for i in hits:
+        uni_tags, phrases = lexicon[toks[i]]
+        p = 2 * i if where is None else where[i]
         for tag in uni_tags:
-            lst = pos.setdefault(tag, [])
-            if len(lst) < _MAX_POSITIONS:
-                lst.append(p)
-        for rest, tags in phrases:
-            k = len(rest)
-            if i + k < n and tuple(toks[i + 1 : i + 1 + k]) == rest:
-                for tag in tags:
-                    lst = pos.setdefault(tag, [])
-                    if len(lst) < _MAX_POSITIONS and (not lst or lst[-1] != p):
-                        lst.append(p)
+            pos[tag].append(p)
+        for off, phrase, tags in phrases:
+            start = i - off
+            # Cheap reject on the neighbouring token before building the slice.
+            j = i + 1 if off + 1 < len(phrase) else i - 1
+            if j < 0 or j >= n or toks[j] != phrase[j - start]:
+                continue
+            if start < 0 or tuple(toks[start : start + len(phrase)]) != phrase:
+                continue
+            q = 2 * start if where is None else where[start]
+            for tag in tags:
+                pos[tag].append(q)
+    for lst in pos.values():
+        lst.sort()  # phrase starts can precede earlier unigram hits
     if "<" in text:
         for k, m in enumerate(_THINK_TAG.finditer(text)):
             if k >= _MAX_TAG_MATCHES:
                 break
-            at = 2 * len(_TOKEN.findall(text, 0, m.start()))
+            at = 2 * len(_tokenize(text[: m.start()]))
             pos.setdefault("think_tag", []).append(at)
     return pos
-
-
-def _tag_positions(pos: dict[str, list[int]], spec: str) -> list[int]:
-    if "|" not in spec:
-        return pos.get(spec, [])
-    merged: set[int] = set()
-    for tag in spec.split("|"):
-        merged.update(pos.get(tag, ()))
-    return sorted(merged)
 
 
 def _near(lst: list[int], p: int, window: int) -> bool:
@@ -194,17 +283,55 @@ def _near(lst: list[int], p: int, window: int) -> bool:
     return i < len(lst) and lst[i] <= p + window
 
 
-def _fires(cue: Cue, pos: dict[str, list[int]]) -> bool:
-    first = _tag_positions(pos, cue.tags[0])
-    if not first:
-        return False
-    if len(cue.tags) == 1:
-        return True
-    others = [_tag_positions(pos, spec) for spec in cue.tags[1:]]
-    if not all(others):
-        return False
+def _fire_positions(cue: Cue, pos: dict[str, list[int]]) -> list[int]:
+    """Positions (of the cue's rarest concept) where all its concepts meet; [] if none."""
+    lists: list[list[int]] = []
+    for spec in cue.tags:
+        lst = pos.get(spec)
+        if lst is None:
+            if "|" not in spec:
+                return []
+            merged: set[int] = set()
+            for tag in spec.split("|"):
+                merged.update(pos.get(tag, ()))
+            lst = pos[spec] = sorted(merged)  # cached for the other cues of this call
+        if not lst:
+            return []
+        lists.append(lst)
+    if len(lists) == 1:
+        return lists[0]
+    # Anchor on the rarest concept: fewest bisections, same meaning (all within the window).
+    lists.sort(key=len)
+    anchor, others = lists[0], lists[1:]
     w = 2 * cue.window  # positions count half-words
-    return any(all(_near(lst, p, w) for lst in others) for p in first)
+    return [p for p in anchor if all(_near(lst, p, w) for lst in others)]
+
+
+def _region_score(
+    fired: list[tuple[Cue, list[int]]], region: int
+) -> tuple[float, tuple[Cue, ...]]:
+    """Best noisy-OR score over text regions of ``region`` half-words (two offset grids)."""
+    buckets: dict[tuple[int, int], dict[str, Cue]] = {}
+    for cue, where in fired:
+        for p in where:
+            for grid in (0, 1):
+                key = (grid, (p + grid * (region // 2)) // region)
+                buckets.setdefault(key, {})[cue.id] = cue
+    best, best_cues = 0.0, ()
+    for cues in buckets.values():
+        miss = damp = 1.0
+        conj = 0
+        for cue in cues.values():
+            if cue.weight < 0:
+                damp *= 1.0 + cue.weight
+                continue
+            miss *= 1.0 - cue.weight
+            conj += len(cue.tags) > 1 and cue.weight >= _BONUS_MIN_WEIGHT
+        bonus = min(_MAX_BONUS, CONJUNCTION_BONUS * max(0, conj - 1))
+        score = min(1.0, 1.0 - miss + bonus) * damp
+        if score > best:
+            best, best_cues = score, tuple(cues.values())
+    return best, best_cues
 
 
 def _cap(text: str, max_chars: int) -> str:
@@ -233,18 +360,17 @@ def detect_intent(
         return ()
     out: list[IntentMatch] = []
     for category in CATEGORIES:
-        fired = [cue for cue in _CUES_BY_CATEGORY[category] if _fires(cue, pos)]
+        fired = []
+        for cue in _CUES_BY_CATEGORY[category]:
+            where = _fire_positions(cue, pos)
+            if where:
+                fired.append((cue, where))
         if not fired:
             continue
-        miss = 1.0
-        for cue in fired:
-            miss *= 1.0 - cue.weight
-        conj = sum(1 for cue in fired if len(cue.tags) > 1)
-        bonus = min(_MAX_BONUS, CONJUNCTION_BONUS * max(0, conj - 1))
-        score = min(1.0, 1.0 - miss + bonus)
-        fired.sort(key=lambda c: (-c.weight, c.id))
-        out.append(
-            IntentMatch(category, round(score, 4), "+".join(cue.id for cue in fired))
-        )
+        score, cues = _region_score(fired, 2 * REGION_WORDS[category])
+        if score <= 0.0:
+            continue
+        ids = sorted(cues, key=lambda c: (c.weight < 0, -abs(c.weight), c.id))
+        out.append(IntentMatch(category, round(score, 4), "+".join(c.id for c in ids)))
     out.sort(key=lambda m: -m.score)
     return tuple(out)

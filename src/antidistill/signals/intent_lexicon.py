@@ -15,6 +15,7 @@ Weights follow one scale (see ``intent.py`` for how they combine):
   ~0.2-0.3    a concept pair that honest users also write ("show your reasoning")
   ~0.35-0.5   a conjunction that is rare outside attacks ("hidden" + "reasoning")
   >=0.5       one very specific phrase ("do anything now", "reward model")
+  < 0         a suppressor: the region's score is multiplied by (1 + weight)
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ SYSPROMPT = "system_prompt_extraction"
 JAILBREAK = "jailbreak"
 
 CATEGORIES: tuple[str, ...] = (COT, REWARD, SYSPROMPT, JAILBREAK)
+
+# Cues are combined within one region of this many words (see intent.py).
+REGION_WORDS: dict[str, int] = {COT: 40, REWARD: 40, SYSPROMPT: 40, JAILBREAK: 200}
 
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # ---- shared verbs -------------------------------------------------------------------
@@ -89,15 +93,14 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "hidden", "internal", "internally", "inner", "private", "secret", "raw", "unfiltered",
         "unedited", "uncensored", "verbatim", "behind the scenes", "latent", "concealed",
         "invisible", "undisclosed", "unredacted", "unabridged", "unsummarized",
-        "unsummarised", "under the hood", "true", "real", "actual", "genuine", "original",
-        "underlying", "native", "silent", "unspoken",
+        "unsummarised", "under the hood", "unspoken",
         "内部", "内在", "隐藏", "隐藏的", "私密", "原始", "未经过滤", "未过滤", "逐字", "内心",
         "真实", "背后", "不公开", "底层",
     ),
     "qual_full": (
         "full", "complete", "completely", "entire", "entirely", "whole", "extended",
         "lengthy", "maximal", "in full", "in its entirety", "untruncated", "uncut",
-        "long form", "fully", "unabridged",
+        "long form", "fully", "unabridged", "true", "real", "actual", "genuine",
         "完整", "全部", "整个", "全部的", "完整的", "全文",
     ),
     "qual_detail": (
@@ -126,9 +129,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "逐步", "一步一步", "一步步", "每一步", "分步",
     ),
     "trace": (
-        "trace~", "transcript~", "log~", "trajectory", "trajectories", "rollout~", "record~",
-        "dump", "stream", "traces",
-        "轨迹", "记录", "日志",
+        "trace~", "transcript~", "trajectory", "trajectories", "rollout~", "dump", "traces",
+        "轨迹",
     ),
     "think_tag": ("<think>",),  # set by a regex on the raw text; see intent.py
     "tags_word": ("tag~", "xml", "delimiter~", "标签"),
@@ -141,10 +143,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "retro": (
         "reasoning behind", "thinking behind", "thought process behind", "rationale behind",
-        "logic behind", "reasoning that led", "thinking that led", "led to", "leads to",
-        "arrive at", "arrived at", "arriving at", "came up with", "produced this",
-        "reverse engineer~", "reverse-engineer~", "reconstruct~", "recreate~", "imagine~",
-        "infer~", "retroactively", "post hoc", "after the fact", "backfill~",
+        "logic behind", "reverse engineer~", "reverse-engineer~", "reconstruct~", "recreate~",
+        "imagine~", "retroactively", "post hoc", "after the fact", "backfill~",
         "背后的推理", "背后的思考", "还原", "重建", "反推", "倒推", "想象",
     ),
     "answer_ref": (
@@ -174,8 +174,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "completion", "completions", "model response", "model responses", "model output",
         "model outputs", "ai response", "ai responses", "ai generated", "assistant response",
         "assistant responses", "assistant's response", "assistant's answer",
-        "assistant s response", "assistant s answer", "chatbot response", "generation",
-        "generations", "generated response", "generated text", "generated answer",
+        "assistant s response", "assistant s answer", "chatbot response", "generated response", "generated text", "generated answer",
         "candidate response", "candidate responses", "candidate answer", "response a",
         "response b", "response 1", "response 2", "output a", "output b", "assistant a",
         "assistant b", "model a", "model b", "completion a", "completion b", "llm output",
@@ -223,18 +222,15 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "reward modelling", "judge model", "llm judge", "llm as a judge", "llm-as-a-judge",
         "impartial judge", "fair judge", "expert judge", "strict judge", "as a judge",
         "act as a judge", "serve as a judge", "you are a judge", "critic model",
-        "reward function", "reward score", "reward signal", "preference data",
-        "preference pairs", "rlhf", "rlaif", "dpo", "bradley terry", "elo rating",
-        "human preference", "human preferences", "as an evaluator", "you are an evaluator",
+        "reward score", "as an evaluator", "you are an evaluator",
         "you are a grader", "as a grader", "expert evaluator", "impartial evaluator",
         "strict evaluator", "grading model", "scoring model",
         "奖励模型", "偏好模型", "评判模型", "评分模型", "裁判模型", "作为裁判", "作为评委",
-        "作为评审", "打分模型", "人类偏好",
+        "作为评审", "打分模型",
     ),
     "dim_llm": (
-        "helpfulness", "harmlessness", "honesty", "helpful", "harmless", "verbosity",
-        "instruction following", "instruction-following", "groundedness", "faithfulness",
-        "hallucination", "hallucinations", "harmfulness", "toxicity", "safety",
+        "helpfulness", "harmlessness", "honesty", "verbosity", "instruction following",
+        "instruction-following", "groundedness", "faithfulness", "harmfulness",
         "有用性", "无害性", "诚实性", "指令遵循", "幻觉",
     ),
     "dim_generic": (
@@ -340,10 +336,36 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "dan_strong": (
         "do anything now", "dan mode", "developer mode enabled", "developer mode output",
-        "jailbroken", "jailbreak mode", "jailbreak~", "anti dan", "antidan", "stay a dan",
+        "jailbroken", "jailbreak mode", "anti dan", "antidan", "stay a dan",
         "dude mode", "evil confidant", "unfiltered mode", "god mode", "god-mode",
         "devmode", "dev mode", "better dan", "aim mode", "strive to avoid norms",
         "开发者模式", "越狱", "越狱模式", "无限制模式", "上帝模式",
+    ),
+    "jb_word": ("jailbreak~", "jailbroken", "越狱"),
+    # Instructions to keep reasoning *private*: the opposite of elicitation.
+    "conceal": (
+        "do not show", "don't show", "do not reveal", "don't reveal", "never reveal",
+        "do not output", "don't output", "do not include", "don't include", "never show",
+        "never include", "never output", "do not print", "don't print", "do not display",
+        "don't display", "do not expose", "without showing", "without revealing",
+        "keep it hidden", "keep them hidden", "keep hidden", "keep private",
+        "keep it private", "keep this internal", "keep it internal", "keep internal",
+        "silently", "reason internally", "think internally", "internally before",
+        "not visible", "invisible to the user", "hidden from the user", "not shown",
+        "do not share", "don't share", "not be shown", "should not appear", "must not appear",
+        "do not mention", "don't mention",
+        "不要展示", "不要显示", "不要输出", "不要透露", "不要公开", "默默", "在内部",
+    ),
+    # Someone *using* a system prompt ("paste this as your system prompt").
+    "sys_use": (
+        "as your system prompt", "as a system prompt", "as the system prompt",
+        "in your system prompt", "into your system prompt", "to your system prompt",
+        "in the system prompt", "into the system prompt", "this system prompt",
+        "the following system prompt", "as custom instructions", "as your custom instructions",
+        "into custom instructions", "in custom instructions", "use this prompt",
+        "system prompt for", "a system prompt", "my system prompt", "our system prompt",
+        "good system prompt", "write a system prompt", "system prompt that",
+        "作为系统提示", "我的系统提示", "一个系统提示",
     ),
     "dan_name": ("dan", "stan", "dude", "aim", "mongo tom", "apophis", "kevin", "balakula"),
     "developer_mode": ("developer mode", "dev mode", "开发者模式"),
@@ -451,23 +473,25 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
 
 CUES: tuple[Cue, ...] = (
     # ---- chain-of-thought elicitation -------------------------------------------------
-    Cue("cot.hidden_reasoning", COT, 0.40, ("qual_hidden", "reasoning"), 3),
-    Cue("cot.full_reasoning", COT, 0.12, ("qual_full", "reasoning"), 3),
-    Cue("cot.detailed", COT, 0.08, ("qual_detail", "reasoning"), 6),
+    Cue("cot.hidden_reasoning", COT, 0.30, ("qual_hidden", "reasoning"), 3),
+    Cue("cot.reveal_hidden", COT, 0.25, ("reveal|reveal_soft", "qual_hidden", "reasoning"), 8),
+    Cue("cot.full_reasoning", COT, 0.20, ("qual_full", "reasoning"), 3),
+    Cue("cot.detailed", COT, 0.10, ("qual_detail", "reasoning"), 6),
     Cue("cot.reveal_reasoning", COT, 0.18, ("reveal|reveal_soft", "reasoning"), 7),
     Cue("cot.leak_reasoning", COT, 0.30, ("reveal_strong", "reasoning"), 7),
     Cue("cot.verbatim", COT, 0.35, ("verbatim", "reasoning"), 8),
     Cue("cot.token_grain", COT, 0.40, ("granular_token", "reasoning"), 8),
     Cue("cot.step_grain", COT, 0.08, ("granular_step", "reasoning"), 8),
     Cue("cot.trace", COT, 0.40, ("reasoning", "trace"), 3),
-    Cue("cot.think_tags", COT, 0.35, ("think_tag",), 0),
-    Cue("cot.think_tags_reasoning", COT, 0.25, ("think_tag", "reasoning"), 12),
+    Cue("cot.think_tags", COT, 0.25, ("think_tag",), 0),
+    Cue("cot.think_tags_reasoning", COT, 0.20, ("think_tag", "reasoning"), 12),
     Cue("cot.tags_reasoning", COT, 0.12, ("tags_word", "reasoning"), 6),
     Cue("cot.before_answer", COT, 0.08, ("before_answer", "reasoning"), 10),
     Cue("cot.retro", COT, 0.22, ("retro", "reasoning"), 8),
     Cue("cot.retro_answer", COT, 0.15, ("retro", "reasoning", "answer_ref"), 12),
     Cue("cot.model_reasoning", COT, 0.15, ("model_ref", "reasoning"), 3),
     Cue("cot.self_hidden", COT, 0.10, ("self", "qual_hidden", "reasoning"), 4),
+    Cue("cot.conceal", COT, -0.6, ("conceal", "reasoning"), 8),
     # ---- reward / rubric grading ------------------------------------------------------
     Cue("rg.reward_role", REWARD, 0.50, ("reward_role",), 0),
     Cue("rg.grade_llm_output", REWARD, 0.35, ("grade", "response_llm"), 8),
@@ -496,10 +520,12 @@ CUES: tuple[Cue, ...] = (
     Cue("sys.encode", SYSPROMPT, 0.20, ("encode", "sys_obj"), 8),
     Cue("sys.encode_yours", SYSPROMPT, 0.15, ("encode", "sys_yours"), 8),
     Cue("sys.ignore_reveal", SYSPROMPT, 0.20, ("ignore", "reveal", "instr"), 12),
+    Cue("sys.use", SYSPROMPT, -0.6, ("sys_use",), 0),
     # ---- jailbreak ----------------------------------------------------------------------
     Cue("jb.ignore_prior", JAILBREAK, 0.42, ("ignore", "prior_time|prior_quant", "instr_jb"), 5),
     Cue("jb.ignore_all_prior", JAILBREAK, 0.20, ("ignore", "prior_quant", "prior_time"), 4),
     Cue("jb.dan", JAILBREAK, 0.55, ("dan_strong",), 0),
+    Cue("jb.jailbreak_word", JAILBREAK, 0.15, ("jb_word",), 0),
     Cue("jb.dan_name_unrestricted", JAILBREAK, 0.25, ("dan_name", "unrestricted"), 15),
     Cue("jb.dev_mode_ai", JAILBREAK, 0.30, ("developer_mode", "model_ref"), 10),
     Cue("jb.unrestricted_ai", JAILBREAK, 0.30, ("unrestricted", "model_ref"), 8),

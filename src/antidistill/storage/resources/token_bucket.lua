@@ -31,7 +31,7 @@ end
 
 local need = cost
 if need > capacity then need = capacity end
-local allowed = level >= need - eps
+local allowed = cost <= 0 or level >= need - eps  -- a refund always conforms
 local after = level
 if (not peek) and (allowed or force) then
   after = level - cost

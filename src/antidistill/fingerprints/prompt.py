@@ -1,0 +1,358 @@
+"""Prompt fingerprints: exact hash, template skeleton, near-duplicate sketch.
+
+Three views of the user turns of one request, all versioned strings that are stable across
+processes and deployments (xxh3 with seed 0, never Python's ``hash()``), so two providers
+can compare them:
+
+``exact`` (``px1:``)
+    xxh3-64 of the normalised user text. Case, whitespace, zero-width characters,
+    full-width forms and Cyrillic/Greek look-alikes do not change it.
+
+``skeleton`` (``pt1:``)
+    The last user turn with its slot values masked (numbers, quotes, URLs, e-mails, ids,
+    code, capitalised names mid-sentence) and, when the text has the shape
+    "instruction block, payload, instruction block", the payload replaced by one
+    placeholder. A campaign that fills one template with thousands of different questions
+    yields one skeleton. The payload is found without knowing the template: the text is
+    cut into units (lines, sentences, ``label:`` heads); units are "instruction" when they
+    carry model-directed cues (imperatives such as *think/explain/answer/respond*, "your
+    answer", "step by step", "the following", labels ending in a colon, and the Chinese
+    equivalents) and "content" otherwise. The leading run of instruction units on the first
+    line (up to a ``label:``) and the trailing run on the last line are kept; what lies
+    between becomes ``{p}``. Both ends are bounded by a line, so a payload that itself
+    starts or ends with an imperative on another line cannot leak into the skeleton.
+    When the kept text is under 6 words (or there is no content unit), the whole masked
+    text is the skeleton, which keeps unrelated short prompts apart.
+    ``benchmarks/fingerprint_choice.py`` measures it on real data (gsm8k and arena-hard
+    fills of 8 templates, English and Chinese; 3,300 distinct benign prompts):
+    99.7% of fills share their template's majority skeleton (the worst template 98.5%),
+    and 0.06% of distinct benign prompts share a skeleton with another prompt.
+
+``segments`` (``pg1:``)
+    The near-duplicate sketch: Blacklight-style segment hashes. Every window of 6 tokens
+    (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
+    plus the hashes of the first and last windows, which anchor the template's constant
+    prefix and suffix when a long slot value pushes them out of the bottom-k. Measured
+    against SimHash (64-bit over word 3-grams, banded 4x16) and MinHash (bottom-16 over
+    word 3-grams) in ``benchmarks/fingerprint_choice.py``, median of 2,000 pairs each:
+
+    ============================  ========  ========  ========  ============  ==========
+    sketch                        fills     edits     added     unrelated     2 KB / 100 KB
+                                  share>=1  share>=1  sentence  share>=1      (us)
+    ============================  ========  ========  ========  ============  ==========
+    SimHash 4x16 bands            0.05      0.93      0.97      0.0000        250 / 2600
+    MinHash k=16, 3-grams         0.86      1.00      1.00      0.0290        105 / 1000
+    segments N=6 k=8 + anchors    0.99      1.00      1.00      0.0010        70 / 200
+    ============================  ========  ========  ========  ============  ==========
+
+    Word 3-grams are too short: "i want you to act" style openings are shared by honest
+    prompts (3% of unrelated pairs collide). SimHash is one value dominated by the payload,
+    so fills of one template never match. 6-word windows with anchors keep precision and
+    recall and cost least, because long texts are sketched from a head and a tail window.
+    (Numbers from one run; rerun the benchmark for your machine.)
+
+``informative``
+    False for short user text (under 6 words or 30 characters): "make it shorter" and
+    "translate to French" are shared by honest users everywhere and must not count as
+    evidence of a campaign.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from dataclasses import dataclass
+from itertools import accumulate
+
+import xxhash
+
+from .normalize import normalize_text
+from .parse import ParsedPrompt
+
+__all__ = [
+    "FINGERPRINT_VERSION",
+    "PromptFingerprint",
+    "fingerprint_prompt",
+    "similarity",
+    "skeletonize",
+]
+
+FINGERPRINT_VERSION = 1
+
+_MIN_WORDS = 6
+_MIN_CHARS = 30
+# Skeleton work is bounded: very long turns are skeletonised from their head and tail,
+# where templates put their instructions.
+_SKELETON_SPAN = 4000
+# Segment sketch parameters (see the module docstring for the measurements behind them).
+SEGMENT_WINDOW = 6
+SEGMENT_K = 8
+# Tokens sketched from each end of a long text.
+_SEGMENT_SPAN = 600
+_MIN_KEPT_WORDS = 6
+
+_h64 = xxhash.xxh3_64_hexdigest
+_h64i = xxhash.xxh3_64_intdigest
+
+
+@dataclass(frozen=True, slots=True)
+class PromptFingerprint:
+    """Fingerprints of one request's user text; see the module docstring."""
+
+    exact: str
+    skeleton: str
+    system: str | None
+    segments: tuple[str, ...]
+    n_chars: int
+    n_words: int
+    informative: bool
+
+
+def _utf8(text: str) -> bytes:
+    # JSON \\ud800 escapes decode to lone surrogates, which strict UTF-8 refuses.
+    return text.encode("utf-8", "surrogatepass")
+
+
+# --- skeleton ---------------------------------------------------------------------------------
+
+_LINE = "\ue000"  # private-use character: survives normalize_text, which collapses newlines
+_L = _LINE
+
+_FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
+# Capitalised runs mid-sentence: names, places, products. The pattern starts with a literal
+# space, which sre finds fast; the preceding character is checked in the callback.
+_NAME = re.compile(r" [A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+
+# Slot kinds, each a separate pass; the rare ones run only when their trigger character is
+# present. (One alternation of everything costs every alternative at every position and is
+# ten times slower; patterns that start with a literal or a small class are scanned fast.)
+_CODE = re.compile(r"`[^`\n" + _L + r"]{1,300}`")
+_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s" + _L + r"]+|www\.[^\s" + _L + r"]+")
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
+# Quoted strings, but not JSON keys ("key": ...): the keys of a structured prompt are its
+# template, the values are its slots.
+_QUOTE = re.compile(
+    r'"[^"\n' + _L + r']{1,500}"(?!\s?:)'
+    r"|(?<!\w)'[^'\n" + _L + r"]{1,300}'(?!\w)"
+    r"|「[^」]{1,500}」|『[^』]{1,500}』|«[^»]{1,500}»|《[^》]{1,200}》"
+)
+# Numbers with their units and separators, and ids that start with a digit (hex, UUIDs).
+_NUMBER = re.compile(r"[0-9][0-9a-z.,:/%_-]*")
+
+# Units: sentences and "label:" heads. After NFKC the full-width 。！？；： of CJK text are
+# ASCII except the ideographic full stop, and have no space after them.
+_UNIT_SPLIT = re.compile(r"([!?;:。] ?|\. )")
+
+# Model-directed cues. Precision matters more than recall here: a template sentence taken
+# for content is merely absorbed into the payload, but a payload sentence taken for an
+# instruction leaks the slot value into the skeleton. So no "calculate/find/how many".
+_IMPERATIVE = (
+    r"think|reason|explain|show|answer|respond|reply|write|output|return|format|provide|give"
+    r"|grade|rate|score|evaluate|assess|judge|critique|translate|summari[sz]e|rewrite"
+    r"|paraphrase|classify|solve|complete|continue|generate|describe|analy[sz]e|review"
+    r"|verify|act|pretend|imagine|ignore|repeat|begin|start|use|include|make sure|be sure"
+    r"|remember|do not|don't|never|always|only|please|let's|let us|you are|you will"
+    r"|you must|you should|here is|here are|consider|read|note|i want you"
+    r"|i need you|i would like you|can you|could you|would you|help me"
+)
+_STRONG = (
+    r"step[- ]by[- ]step|reasoning|chain[- ]of[- ]thought|thought process|your|final answer"
+    r"|the following|below|above|rubric|json|markdown|internal|act as"
+)
+_CJK_CUES = (
+    r"请|一步|逐步|分步|推理|思考|思路|过程|答案|回答|解答|解决|你是|作为|以下|下面|给出|输出|格式"
+    r"|评分|打分|翻译|总结|步骤"
+)
+_CUE_STRONG = re.compile(r"\b(?:" + _STRONG + r")\b|[:：]$|" + _CJK_CUES)
+_CUE_START = re.compile(r"(?:" + _IMPERATIVE + r")\b")
+_PLACEHOLDER = re.compile(r"\{[a-z]+\}")
+_CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _name(m: re.Match[str]) -> str:
+    start = m.start()
+    prev = m.string[start - 1] if start else "."
+    # After a lower-case word or a comma: mid-sentence, so a name rather than a sentence start.
+    if prev.islower() or prev in ",;":
+        return " {name}"
+    return m.group()
+
+
+def _mask_slots(norm: str) -> str:
+    if "`" in norm:
+        norm = _CODE.sub("{c}", norm)
+    if "://" in norm or "www." in norm:
+        norm = _URL.sub("{u}", norm)
+    if "@" in norm:
+        norm = _EMAIL.sub("{e}", norm)
+    if '"' in norm or "'" in norm or not norm.isascii():
+        norm = _QUOTE.sub("{q}", norm)
+    return _NUMBER.sub("{n}", norm)
+
+
+def _mask(text: str) -> list[str]:
+    """Mask slot values; return the normalised lines."""
+    if len(text) > 2 * _SKELETON_SPAN:
+        text = text[:_SKELETON_SPAN] + "\n" + text[-_SKELETON_SPAN:]
+    if "```" in text:
+        text = _FENCE.sub("\n{c}\n", text)
+    text = _NAME.sub(_name, text)
+    norm = _mask_slots(normalize_text(text.replace("\n", f" {_LINE} ")))
+    return [s for line in norm.split(_LINE) if (s := line.strip())]
+
+
+def _units(line: str) -> list[str]:
+    parts = _UNIT_SPLIT.split(line)
+    # split() with a group alternates text and delimiter; glue each delimiter back on.
+    units = [(parts[i] + parts[i + 1]).rstrip() for i in range(0, len(parts) - 1, 2)]
+    if parts[-1]:
+        units.append(parts[-1])
+    return [u for u in units if u]
+
+
+def _strength(unit: str) -> int:
+    """2 for a strong model-directed cue, 1 for an imperative opening only, 0 for content."""
+    if _CUE_STRONG.search(unit):
+        return 2
+    return 1 if _CUE_START.match(unit) else 0
+
+
+def _run(units: list[str], minimum: int, from_end: bool) -> list[str]:
+    """The run of units with at least ``minimum`` strength at one end of a line."""
+    out: list[str] = []
+    seq = reversed(units) if from_end else iter(units)
+    for unit in seq:
+        if _strength(unit) < minimum:
+            break
+        if not from_end and out and out[-1].endswith(":"):
+            break  # a "label:" head ends the leading run: the payload follows it
+        out.append(unit)
+    if from_end:
+        out.reverse()
+    return out
+
+
+def _kept_words(units: list[str]) -> int:
+    n = 0
+    for u in units:
+        u = _PLACEHOLDER.sub(" ", u)
+        n += len(u.split())
+        if not u.isascii():
+            n += len(_CJK_CHAR.findall(u))
+    return n
+
+
+def skeletonize(normalized_text: str) -> str:
+    """Return the template skeleton of one user turn (see the module docstring).
+
+    Accepts normalised or original text. Original text gives a better skeleton: its line
+    breaks delimit the payload and its capitals mark names, so :func:`fingerprint_prompt`
+    passes the original last user turn. The result is normalised.
+    """
+    lines = _mask(normalized_text)
+    if not lines:
+        return ""
+    first = _units(lines[0])
+    last = _units(lines[-1]) if len(lines) > 1 else first
+    # Strong cues first ("step by step", "your", "the following", "label:"): a payload's own
+    # first or last sentence is more often a bare imperative ("Write a script...") than a
+    # strong cue, so weak units are used only when neither end has a strong one.
+    for minimum in (2, 1):
+        lead = _run(first, minimum, from_end=False)
+        rest = last[len(lead) :] if len(lines) == 1 else last
+        trail = _run(rest, minimum, from_end=True)
+        if lead or trail:
+            break
+    middle = len(lines) > 1 or len(lead) + len(trail) < len(first)
+    if middle and _kept_words(lead + trail) >= _MIN_KEPT_WORDS:
+        return " ".join([*lead, "{p}", *trail])
+    masked = " ".join(lines)
+    if _kept_words([masked]) >= _MIN_KEPT_WORDS:
+        return masked
+    # Almost everything was a slot (a prompt wholly in quotes, a bare number): keep the text.
+    return normalize_text(normalized_text)
+
+
+# --- segments ----------------------------------------------------------------------------------
+
+_CJK = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+)
+_CJK_TOKEN = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]"
+    r"|[^\s\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]+"
+)
+
+
+def _tokens_bytes(norm: str) -> bytes:
+    """The normalised text as space-separated tokens (CJK characters one token each)."""
+    if norm.isascii() or not _CJK.search(norm):
+        return _utf8(norm)
+    return _utf8(" ".join(_CJK_TOKEN.findall(norm)))
+
+
+def _segment_hashes(norm: str) -> tuple[str, ...]:
+    if not norm:
+        return ()
+    b = _tokens_bytes(norm)
+    words = b.split(b" ")
+    n = SEGMENT_WINDOW
+    if len(words) <= n:
+        return (f"pg1:{_h64i(b):016x}",)
+    if len(words) > 2 * _SEGMENT_SPAN:
+        # Bounded work: sketch a head and a tail window of the text.
+        head = b" ".join(words[:_SEGMENT_SPAN])
+        tail = b" ".join(words[-_SEGMENT_SPAN:])
+        return tuple(sorted(set(_window_sketch(head) + _window_sketch(tail))))
+    return tuple(sorted(set(_window_sketch(b))))
+
+
+def _window_sketch(b: bytes) -> list[str]:
+    words = b.split(b" ")
+    n = SEGMENT_WINDOW
+    starts = list(accumulate([len(w) + 1 for w in words], initial=0))
+    hashes = [_h64i(b[starts[i] : starts[i + n] - 1]) for i in range(len(words) - n + 1)]
+    picked = heapq.nsmallest(SEGMENT_K, set(hashes))
+    picked.append(hashes[0])
+    picked.append(hashes[-1])
+    return [f"pg1:{h:016x}" for h in picked]
+
+
+# --- public API ----------------------------------------------------------------------------------
+
+
+def _count_words(norm: str) -> int:
+    if not norm:
+        return 0
+    words = norm.count(" ") + 1
+    if not norm.isascii():
+        # Chinese and Japanese have no spaces: count each ideograph as a word.
+        words += len(_CJK.findall(norm))
+    return words
+
+
+def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
+    """Compute the fingerprints of a parsed request's user text."""
+    norm = normalize_text(p.user)
+    n_words = _count_words(norm)
+    sys_norm = normalize_text(p.system)
+    skel = skeletonize(p.last_user or p.user)
+    return PromptFingerprint(
+        exact=f"px1:{_h64(_utf8(norm))}",
+        skeleton=f"pt1:{_h64(_utf8(skel))}",
+        system=f"ps1:{_h64(_utf8(sys_norm))}" if sys_norm else None,
+        segments=_segment_hashes(norm),
+        n_chars=len(norm),
+        n_words=n_words,
+        informative=n_words >= _MIN_WORDS and len(norm) >= _MIN_CHARS,
+    )
+
+
+def similarity(a: PromptFingerprint, b: PromptFingerprint) -> float:
+    """Overlap of the two segment sketches (Jaccard) in [0, 1]; 1.0 for equal exact hashes."""
+    if a.exact == b.exact:
+        return 1.0
+    sa, sb = set(a.segments), set(b.segments)
+    if not sa or not sb:
+        return 0.0
+    return len(sa & sb) / len(sa | sb)

@@ -1,0 +1,572 @@
+"""``memory://``: the in-process backend.
+
+Design:
+
+* Every method runs to completion without an ``await``, so under asyncio each one is atomic:
+  concurrent requests in one process never interleave inside a read-modify-write. There are
+  no background threads; expiry is lazy (checked on access against the caller's ``now``).
+* Bounded: identities, features, clusters and buckets live in ``OrderedDict`` LRUs
+  (``max_identities``, ``max_features``, ``max_identities`` and ``4 * max_identities``
+  entries); a bucket evicted by the LRU comes back full. Each feature keeps at most
+  ``feature_set_cap`` identities (the least recently seen are dropped), so its counts
+  saturate there; identity value sets and cluster member sets saturate at the same cap.
+* Feature counts are exact below the cap: each feature maps identity -> sub-bucket of its
+  last sighting, plus per-sub-bucket tallies, so counting costs O(sub-buckets), not O(set).
+* Lists and their TTLs use the wall clock (``list_add`` has no ``now``); everything else
+  uses the caller's ``now``.
+* State is per process: under several workers every limit multiplies by the worker count.
+  :func:`warn_if_multiple_workers` logs that once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shlex
+import sys
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar, TypeVar
+
+from antidistill.storage.base import (
+    LONG_SUBBUCKETS,
+    SHORT_SUBBUCKETS,
+    ApplyBatch,
+    BucketResult,
+    BucketSpec,
+    ClusterStats,
+    FeatureStats,
+    IdentityStats,
+    ObserveBatch,
+    ObserveResult,
+    RankedEntry,
+    StateConfig,
+    Store,
+    decayed,
+    window_bucket,
+)
+
+logger = logging.getLogger("antidistill")
+
+_EPS = 1e-9
+_LOG2 = math.log(2.0)
+
+_V = TypeVar("_V")
+
+
+def token_bucket(
+    spec: BucketSpec, level: float | None, ts: float, now: float
+) -> tuple[BucketResult, float, float]:
+    """Pure token-bucket arithmetic shared with the Lua script (``token_bucket.lua``).
+
+    ``level`` is None for a bucket never seen (it starts full). Returns the result and the
+    new ``(level, ts)`` to store (unchanged for ``peek``).
+    """
+    capacity, rate = spec.capacity, spec.refill_per_second
+    if level is None:
+        level, ts = capacity, now
+    else:
+        if now > ts:  # a lagging clock never refills backwards
+            level += (now - ts) * rate
+            ts = now
+        level = min(level, capacity)
+    need = min(spec.cost, capacity)
+    allowed = spec.cost <= 0 or level >= need - _EPS  # a refund always conforms
+    after = level
+    if not spec.peek and (allowed or spec.force):
+        after = min(level - spec.cost, capacity)
+        after = max(after, -spec.debt_limit)
+    retry_after = 0.0
+    if not allowed:
+        base = after if spec.force else level
+        retry_after = (need - base) / rate if rate > 0 else math.inf
+    reset_after = 0.0
+    if after < capacity:
+        reset_after = (capacity - after) / rate if rate > 0 else math.inf
+    return BucketResult(allowed, after, retry_after, reset_after), after, ts
+
+
+def rank_score(risk: float, ts: float, half_life: float) -> float:
+    """Log-space score ranking entries by decayed risk at any later time."""
+    return math.log(risk) / _LOG2 + ts / half_life
+
+
+def risk_from_score(score: float, now: float, half_life: float) -> float:
+    """Inverse of :func:`rank_score` at ``now``."""
+    return float(2.0 ** (score - now / half_life))
+
+
+@dataclass(slots=True)
+class _Bucket:
+    level: float
+    ts: float
+    expires: float
+
+
+@dataclass(slots=True)
+class _Identity:
+    first_seen: float | None = None  # None: only values were counted, no state yet
+    last_seen: float = 0.0
+    requests: int = 0
+    risk: float = 0.0
+    risk_ts: float = 0.0
+    cluster: str | None = None
+    fields: dict[str, float] = field(default_factory=dict)
+    values: dict[str, set[str]] = field(default_factory=dict)
+    expires: float = 0.0
+
+
+@dataclass(slots=True)
+class _Feature:
+    first_seen: float
+    cluster: str | None = None
+    # identity -> (short sub-bucket, long sub-bucket) of its last sighting, oldest first
+    seen: OrderedDict[str, tuple[int, int]] = field(default_factory=OrderedDict)
+    short: dict[int, int] = field(default_factory=dict)  # sub-bucket -> identities there
+    long: dict[int, int] = field(default_factory=dict)
+    expires: float = 0.0
+
+
+@dataclass(slots=True)
+class _Cluster:
+    first_seen: float
+    last_seen: float
+    risk: float = 0.0
+    risk_ts: float = 0.0
+    members: set[str] = field(default_factory=set)
+    expires: float = 0.0
+
+
+def _decrement(tally: dict[int, int], key: int) -> None:
+    n = tally.get(key, 0) - 1
+    if n > 0:
+        tally[key] = n
+    else:
+        tally.pop(key, None)
+
+
+class _LRU(OrderedDict[str, _V]):
+    """An OrderedDict that drops its least recently used entries beyond ``maxsize``."""
+
+    def __init__(self, maxsize: int) -> None:
+        super().__init__()
+        self.maxsize = maxsize
+
+    def put(self, key: str, value: _V) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.maxsize:
+            self.popitem(last=False)
+
+
+class MemoryStore(Store):
+    """In-process :class:`Store` (``memory://``); see the module docstring."""
+
+    schemes: ClassVar[tuple[str, ...]] = ("memory",)
+
+    def __init__(
+        self,
+        config: StateConfig | None = None,
+        *,
+        wall_clock: Callable[[], float] = time.time,
+        warn_workers: bool = True,
+    ) -> None:
+        super().__init__(config)
+        cfg = self.config
+        self._wall = wall_clock
+        self._identities: _LRU[_Identity] = _LRU(cfg.max_identities)
+        self._features: _LRU[_Feature] = _LRU(cfg.max_features)
+        self._clusters: _LRU[_Cluster] = _LRU(cfg.max_identities)
+        self._buckets: _LRU[_Bucket] = _LRU(4 * cfg.max_identities)
+        self._lists: dict[str, dict[str, float]] = {}
+        self._settings: dict[str, str] = {}
+        self._rank_identities: dict[str, float] = {}
+        self._rank_clusters: dict[str, float] = {}
+        self.round_trips = 0  # always 0: kept so benchmarks can treat backends alike
+        if warn_workers:
+            warn_if_multiple_workers()
+
+    # -- entities ------------------------------------------------------------------------
+    @staticmethod
+    def _get(lru: _LRU[_V], key: str, now: float) -> _V | None:
+        entry = lru.get(key)
+        if entry is None:
+            return None
+        if entry.expires <= now:  # type: ignore[attr-defined]
+            del lru[key]
+            return None
+        lru.move_to_end(key)
+        return entry
+
+    def _identity(self, identity: str, now: float) -> _Identity:
+        ident = self._get(self._identities, identity, now)
+        if ident is None:
+            ident = _Identity()
+            self._identities.put(identity, ident)
+        ident.expires = now + self.config.identity_ttl
+        return ident
+
+    def _identity_stats(self, ident: _Identity | None, now: float) -> IdentityStats:
+        if ident is None or ident.first_seen is None:
+            return IdentityStats(now, now, 0, 0.0, None, {}, {})
+        return IdentityStats(
+            first_seen=ident.first_seen,
+            last_seen=ident.last_seen,
+            requests=ident.requests,
+            risk=decayed(ident.risk, ident.risk_ts, now, self.config.risk_half_life),
+            cluster=ident.cluster,
+            values={},
+            fields=dict(ident.fields),
+        )
+
+    def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
+        c = self._get(self._clusters, cluster, now)
+        if c is None:
+            return None
+        risk = decayed(c.risk, c.risk_ts, now, self.config.risk_half_life)
+        return ClusterStats(risk, len(c.members), c.first_seen, c.last_seen)
+
+    def _count_feature(self, key: str, identity: str, now: float) -> FeatureStats:
+        cfg = self.config
+        sb = window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS)
+        lb = window_bucket(now, cfg.long_window, LONG_SUBBUCKETS)
+        feat = self._get(self._features, key, now)
+        if feat is None:
+            feat = _Feature(first_seen=now)
+            self._features.put(key, feat)
+        feat.expires = now + cfg.long_window
+        prev = feat.seen.pop(identity, None)
+        if prev is not None:
+            _decrement(feat.short, prev[0])
+            _decrement(feat.long, prev[1])
+        seen = feat.seen
+        # drop sightings that left the long window, then the oldest beyond the cap
+        while seen:
+            oldest, (osb, olb) = next(iter(seen.items()))
+            if olb > lb - LONG_SUBBUCKETS and len(seen) < cfg.feature_set_cap:
+                break
+            del seen[oldest]
+            _decrement(feat.short, osb)
+            _decrement(feat.long, olb)
+        seen[identity] = (sb, lb)
+        feat.short[sb] = feat.short.get(sb, 0) + 1
+        feat.long[lb] = feat.long.get(lb, 0) + 1
+        short = sum(n for b, n in feat.short.items() if b > sb - SHORT_SUBBUCKETS)
+        long = sum(n for b, n in feat.long.items() if b > lb - LONG_SUBBUCKETS)
+        if len(feat.short) > 2 * SHORT_SUBBUCKETS:
+            feat.short = {b: n for b, n in feat.short.items() if b > sb - SHORT_SUBBUCKETS}
+        return FeatureStats(short, max(long, short), feat.first_seen, feat.cluster)
+
+    # -- Store API ------------------------------------------------------------------------
+    async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
+        """See :meth:`Store.observe`."""
+        ident: _Identity | None
+        if batch.identity_values:
+            ident = self._identity(batch.identity, now)
+            counts: dict[str, int] = {}
+            cap = self.config.feature_set_cap
+            for name, value in batch.identity_values.items():
+                values = ident.values.setdefault(name, set())
+                if len(values) < cap:
+                    values.add(value)
+                counts[name] = len(values)
+        else:
+            ident = self._get(self._identities, batch.identity, now)
+            counts = {}
+        istats = self._identity_stats(ident, now)
+        if counts:
+            istats = IdentityStats(
+                istats.first_seen,
+                istats.last_seen,
+                istats.requests,
+                istats.risk,
+                istats.cluster,
+                counts,
+                istats.fields,
+            )
+        features = {f: self._count_feature(f, batch.identity, now) for f in batch.features}
+        wanted = list(batch.clusters)
+        if istats.cluster:
+            wanted.append(istats.cluster)
+        wanted.extend(fs.cluster for fs in features.values() if fs.cluster)
+        clusters: dict[str, ClusterStats] = {}
+        for cid in wanted:
+            if cid not in clusters:
+                cs = self._cluster_stats(cid, now)
+                if cs is not None:
+                    clusters[cid] = cs
+        wall = self._wall()
+        listed = frozenset(
+            (name, member)
+            for name, member in batch.list_checks
+            if self._lists.get(name, {}).get(member, -math.inf) > wall
+        )
+        return ObserveResult(istats, features, clusters, listed)
+
+    def _run_buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
+        results = []
+        max_ttl = self.config.identity_ttl
+        for spec in specs:
+            b = self._get(self._buckets, spec.key, now)
+            result, level, ts = token_bucket(
+                spec, b.level if b else None, b.ts if b else now, now
+            )
+            results.append(result)
+            if spec.peek:
+                continue
+            if level >= spec.capacity:
+                self._buckets.pop(spec.key, None)
+                continue
+            ttl = max_ttl
+            if spec.refill_per_second > 0:
+                ttl = min(max_ttl, result.reset_after * 2 + 1.0)
+            if b is None:
+                self._buckets.put(spec.key, _Bucket(level, ts, now + ttl))
+            else:
+                b.level, b.ts, b.expires = level, ts, now + ttl
+        return results
+
+    def _update_rank(self, rank: dict[str, float], key: str, risk: float, ts: float) -> None:
+        if risk > 0:
+            rank[key] = rank_score(risk, ts, self.config.risk_half_life)
+        else:
+            rank.pop(key, None)
+        top_k = self.config.top_k
+        if len(rank) > 2 * top_k:  # trim in batches so the sort cost is amortised
+            keep = sorted(rank.items(), key=lambda kv: kv[1], reverse=True)[:top_k]
+            rank.clear()
+            rank.update(keep)
+
+    async def apply(self, batch: ApplyBatch, now: float) -> list[BucketResult]:
+        """See :meth:`Store.apply`."""
+        cfg = self.config
+        results = self._run_buckets(batch.buckets, now)
+        ident = self._identity(batch.identity, now)
+        if ident.first_seen is None:
+            ident.first_seen = ident.last_seen = now
+        if batch.touch:
+            ident.requests += 1
+            ident.last_seen = max(ident.last_seen, now)
+        if batch.risk_add:
+            risk = decayed(ident.risk, ident.risk_ts, now, cfg.risk_half_life)
+            ident.risk = max(0.0, risk + batch.risk_add)
+            ident.risk_ts = max(ident.risk_ts, now)
+            self._update_rank(self._rank_identities, batch.identity, ident.risk, ident.risk_ts)
+        if batch.fields:
+            ident.fields.update(batch.fields)
+        if batch.cluster is not None:
+            ident.cluster = batch.cluster
+            c = self._get(self._clusters, batch.cluster, now)
+            if c is None:
+                c = _Cluster(first_seen=now, last_seen=now)
+                self._clusters.put(batch.cluster, c)
+            c.last_seen = max(c.last_seen, now)
+            c.expires = now + cfg.identity_ttl
+            if len(c.members) < cfg.feature_set_cap:
+                c.members.add(batch.identity)
+            if batch.cluster_risk_add:
+                risk = decayed(c.risk, c.risk_ts, now, cfg.risk_half_life)
+                c.risk = max(0.0, risk + batch.cluster_risk_add)
+                c.risk_ts = max(c.risk_ts, now)
+                self._update_rank(self._rank_clusters, batch.cluster, c.risk, c.risk_ts)
+            for key in batch.link_features:
+                feat = self._get(self._features, key, now)
+                if feat is None:
+                    feat = _Feature(first_seen=now)
+                    self._features.put(key, feat)
+                feat.expires = now + cfg.long_window
+                if feat.cluster is None:
+                    feat.cluster = batch.cluster
+        return results
+
+    async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
+        """See :meth:`Store.buckets`."""
+        return self._run_buckets(specs, now)
+
+    async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
+        """Add ``member`` to list ``name``, for ``ttl`` seconds (wall clock) or for good."""
+        expires = math.inf if ttl is None else self._wall() + ttl
+        self._lists.setdefault(name, {})[member] = expires
+
+    async def list_remove(self, name: str, member: str) -> None:
+        """Remove ``member`` from list ``name`` (no error when absent)."""
+        self._lists.get(name, {}).pop(member, None)
+
+    async def list_members(self, name: str, limit: int = 1000) -> list[str]:
+        """Up to ``limit`` unexpired members, soonest to expire first."""
+        members = self._lists.get(name)
+        if not members:
+            return []
+        wall = self._wall()
+        for m in [m for m, exp in members.items() if exp <= wall]:
+            del members[m]
+        return [m for m, _ in sorted(members.items(), key=lambda kv: (kv[1], kv[0]))][:limit]
+
+    async def get_setting(self, name: str) -> str | None:
+        """A persisted setting, or None."""
+        return self._settings.get(name)
+
+    async def set_setting(self, name: str, value: str | None) -> None:
+        """Set (or with None, delete) a setting."""
+        if value is None:
+            self._settings.pop(name, None)
+        else:
+            self._settings[name] = value
+
+    def _top(
+        self,
+        rank: Mapping[str, float],
+        n: int,
+        now: float,
+        last_seen: Callable[[str], float | None],
+    ) -> list[RankedEntry]:
+        out: list[RankedEntry] = []
+        for key, score in sorted(rank.items(), key=lambda kv: kv[1], reverse=True):
+            seen = last_seen(key)
+            if seen is None:
+                continue
+            risk = risk_from_score(score, now, self.config.risk_half_life)
+            out.append(RankedEntry(key, risk, seen))
+            if len(out) >= n:
+                break
+        return out
+
+    async def top_identities(self, n: int, now: float) -> list[RankedEntry]:
+        """Identities by decayed risk, highest first (expired ones skipped)."""
+
+        def last_seen(key: str) -> float | None:
+            ident = self._get(self._identities, key, now)
+            return None if ident is None or ident.first_seen is None else ident.last_seen
+
+        return self._top(self._rank_identities, n, now, last_seen)
+
+    async def top_clusters(self, n: int, now: float) -> list[RankedEntry]:
+        """Clusters by decayed risk, highest first (expired ones skipped)."""
+
+        def last_seen(key: str) -> float | None:
+            c = self._get(self._clusters, key, now)
+            return None if c is None else c.last_seen
+
+        return self._top(self._rank_clusters, n, now, last_seen)
+
+    async def identity_state(self, identity: str, now: float) -> IdentityStats | None:
+        """The identity's state without counting anything, or None."""
+        ident = self._get(self._identities, identity, now)
+        if ident is None or ident.first_seen is None:
+            return None
+        return self._identity_stats(ident, now)
+
+    async def cluster_state(self, cluster: str, now: float) -> ClusterStats | None:
+        """The cluster's state, or None."""
+        return self._cluster_stats(cluster, now)
+
+    async def ping(self) -> bool:
+        """Always True."""
+        return True
+
+    async def clear(self) -> None:
+        """Forget everything."""
+        for d in (
+            self._identities,
+            self._features,
+            self._clusters,
+            self._buckets,
+            self._lists,
+            self._settings,
+            self._rank_identities,
+            self._rank_clusters,
+        ):
+            d.clear()
+
+
+# -- several workers ------------------------------------------------------------------------
+
+_warned = False
+_WORKER_FLAGS = ("--workers", "-w")
+
+
+def _workers_in_args(args: Sequence[str]) -> int | None:
+    for i, arg in enumerate(args):
+        for flag in _WORKER_FLAGS:
+            value: str | None = None
+            if arg == flag and i + 1 < len(args):
+                value = args[i + 1]
+            elif arg.startswith(flag + "="):
+                value = arg[len(flag) + 1 :]
+            elif flag == "-w" and arg.startswith("-w") and arg[2:].isdigit():
+                value = arg[2:]
+            if value is not None and value.isdigit():
+                return int(value)
+    return None
+
+
+def _read_proc(path: str) -> str:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
+def detect_multiple_workers(
+    environ: Mapping[str, str] | None = None,
+    argv: Sequence[str] | None = None,
+    parent_argv: Sequence[str] | None = None,
+    siblings: int | None = None,
+) -> str | None:
+    """Why this process looks like one of several workers, or None.
+
+    Hints: ``WEB_CONCURRENCY`` > 1, ``--workers``/``-w`` > 1 in ``GUNICORN_CMD_ARGS``, in
+    our own argv or in the parent's command line (uvicorn's supervisor), or a gunicorn
+    parent with more than one child. Arguments default to this process (Linux ``/proc``).
+    """
+    env = os.environ if environ is None else environ
+    if argv is None:
+        argv = sys.argv
+    ppid = os.getppid()
+    if parent_argv is None:
+        raw = _read_proc(f"/proc/{ppid}/cmdline")
+        parent_argv = [a for a in raw.split("\0") if a]
+    concurrency = env.get("WEB_CONCURRENCY", "")
+    if concurrency.isdigit() and int(concurrency) > 1:
+        return f"WEB_CONCURRENCY={concurrency}"
+    gunicorn_args = env.get("GUNICORN_CMD_ARGS", "")
+    if gunicorn_args:
+        try:
+            n = _workers_in_args(shlex.split(gunicorn_args))
+        except ValueError:
+            n = None
+        if n is not None and n > 1:
+            return f"GUNICORN_CMD_ARGS workers={n}"
+    for where, args in (("argv", argv), ("parent command line", parent_argv)):
+        n = _workers_in_args(args)
+        if n is not None and n > 1:
+            return f"{where} workers={n}"
+    if any("gunicorn" in a for a in parent_argv[:2]):
+        if siblings is None:
+            children = _read_proc(f"/proc/{ppid}/task/{ppid}/children").split()
+            siblings = len(children)
+        if siblings > 1:
+            return f"gunicorn parent with {siblings} workers"
+    return None
+
+
+def warn_if_multiple_workers() -> bool:
+    """Log (once per process) that ``memory://`` state is per worker. True if it warned."""
+    global _warned
+    if _warned:
+        return False
+    reason = detect_multiple_workers()
+    if reason is None:
+        return False
+    _warned = True
+    logger.warning(
+        "antidistill: memory:// storage under several workers (%s): every worker keeps its "
+        "own state, so budgets and fan-out thresholds multiply by the worker count; "
+        "use redis:// for a shared state",
+        reason,
+    )
+    return True

@@ -1,0 +1,155 @@
+"""Detectors that read shared state, score combination and the action policy."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from antidistill.decision import Action, Reason, Signal
+from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.routes import RoutePolicies
+from antidistill.scoring.combine import DEFAULT_WEIGHTS, combine, saturate
+from antidistill.signals.cadence import cadence_signals, update_fields
+from antidistill.signals.fanout import FanoutConfig, breadth, fanout_signal, feature_score
+from antidistill.signals.sybil import sybil_signal
+from antidistill.storage.base import FeatureStats
+
+CFG = FanoutConfig()
+
+
+def fs(short: int, long: int) -> FeatureStats:
+    return FeatureStats(short=short, long=long, first_seen=0.0, cluster=None)
+
+
+def test_one_account_batch_job_has_no_fanout() -> None:
+    # A million requests from one account is still one identity.
+    assert feature_score(fs(1, 1), CFG) == 0.0
+
+
+def test_small_team_below_breadth_floor() -> None:
+    assert feature_score(fs(CFG.min_identities - 1, CFG.min_identities - 1), CFG) == 0.0
+
+
+def test_sudden_broad_template_scores_high() -> None:
+    assert feature_score(fs(60, 61), CFG) == pytest.approx(1.0)
+    assert 0.4 < feature_score(fs(15, 15), CFG) < 1.0
+
+
+def test_steady_popular_template_scores_nothing() -> None:
+    # An agent framework's turn format: 50 identities this hour, 400 over the week.
+    assert feature_score(fs(50, 400), CFG) == 0.0
+
+
+def test_breadth_is_monotonic() -> None:
+    values = [breadth(n, CFG) for n in range(1, 80)]
+    assert values == sorted(values)
+    assert values[-1] == 1.0
+
+
+def test_fanout_prefers_template_and_reports_key() -> None:
+    feats = {"t:pt1:aa": fs(30, 30), "s:pg1:bb": fs(30, 30)}
+    sig, key = fanout_signal(feats, ["t:pt1:aa"], ["s:pg1:bb"], CFG)
+    assert sig is not None and key == "t:pt1:aa"
+    assert "30 identities" in sig.detail
+    sig2, key2 = fanout_signal({"s:pg1:bb": fs(30, 30)}, [], ["s:pg1:bb"], CFG)
+    assert sig2 is not None and key2 == "s:pg1:bb"
+    assert sig2.score < sig.score
+
+
+def test_sybil_common_sdk_is_not_evidence_but_new_stack_is() -> None:
+    common = {"c:cf1:sdk": fs(40, 900)}
+    sig, strong = sybil_signal(common, ["c:cf1:sdk"], CFG, anonymous_network=False)
+    assert sig is None and strong == []
+    fresh = {"c:cf1:new": fs(200, 200), "n:4:45.1.2.0/24": fs(30, 31)}
+    sig, strong = sybil_signal(fresh, ["c:cf1:new", "n:4:45.1.2.0/24"], CFG, False)
+    assert sig is not None and sig.score > 0.9
+    assert "c:cf1:new" in strong
+
+
+def test_network_evidence_weaker_unless_anonymous() -> None:
+    feats = {"n:4:10.0.0.0/24": fs(40, 40)}
+    plain, _ = sybil_signal(feats, ["n:4:10.0.0.0/24"], CFG, False)
+    anon, _ = sybil_signal(feats, ["n:4:10.0.0.0/24"], CFG, True)
+    assert plain is not None and anon is not None
+    assert plain.score < anon.score
+
+
+def test_combine_noisy_or_and_contributions_sum_to_risk() -> None:
+    sigs = [Signal("fanout", 0.8, "x"), Signal("intent:cot_elicitation", 0.9, "y")]
+    risk, reasons = combine(sigs, DEFAULT_WEIGHTS)
+    expected = 1 - (1 - 0.85 * 0.8) * (1 - 0.65 * 0.9)
+    assert risk == pytest.approx(expected)
+    assert sum(r.contribution for r in reasons) == pytest.approx(risk)
+    assert {r.name for r in reasons} == {"fanout", "intent:cot_elicitation"}
+
+
+def test_combine_custom_signal_weight_override() -> None:
+    risk, _ = combine([Signal("custom", 1.0, weight=1.0)], DEFAULT_WEIGHTS)
+    assert risk > 0.99
+
+
+def test_saturate() -> None:
+    assert saturate(0, 3) == 0
+    assert saturate(3, 3) == pytest.approx(1 - math.exp(-1))
+
+
+def test_single_family_is_capped() -> None:
+    policy = ActionPolicy()
+    only_intent = [Reason("intent:jailbreak", 1.0, 0.99)]
+    assert policy.decide(0.99, only_intent) == Action.FLAG
+    only_harvest = [Reason("harvesting", 1.0, 0.99)]
+    assert policy.decide(0.99, only_harvest) == Action.DEGRADE
+    two = [Reason("fanout", 1.0, 0.6), Reason("intent:cot_elicitation", 1.0, 0.39)]
+    assert policy.decide(0.99, two) == Action.BLOCK
+    assert policy.decide(0.1, two) == Action.ALLOW
+
+
+def test_disabled_actions_step_down() -> None:
+    policy = ActionPolicy(enabled=["allow", "flag", "degrade"])
+    two = [Reason("fanout", 1.0, 0.6), Reason("sybil", 1.0, 0.39)]
+    assert policy.decide(0.99, two) == Action.DEGRADE
+
+
+def test_thresholds_configurable() -> None:
+    policy = ActionPolicy({"flag": 0.1})
+    assert policy.decide(0.15, [Reason("fanout", 0.5, 0.15)]) == Action.FLAG
+
+
+def test_cadence_regular_machine_timing() -> None:
+    fields: dict[str, float] = {}
+    t = 0.0
+    for n in range(40):
+        fields = update_fields(fields, t - 30.0 if n else 0.0, t, n)
+        t += 30.0
+    sigs = cadence_signals(fields, 40, age=t)
+    assert any(s.name == "cadence" and "CV" in s.detail for s in sigs)
+
+
+def test_shift_from_own_baseline_only_with_history() -> None:
+    fields: dict[str, float] = {}
+    t = 0.0
+    n = 0
+    # three days at ~2 requests/hour
+    while t < 3 * 86400:
+        fields = update_fields(fields, t - 1800.0, t, n)
+        n += 1
+        t += 1800.0
+    quiet = cadence_signals(fields, n, age=t)
+    assert not any(s.name == "shift" for s in quiet)
+    for _ in range(300):  # then 300 requests in ten minutes
+        fields = update_fields(fields, t - 2.0, t, n)
+        n += 1
+        t += 2.0
+    loud = cadence_signals(fields, n, age=t)
+    assert any(s.name == "shift" for s in loud)
+
+
+def test_route_policies_specific_wins_and_default_applies() -> None:
+    routes = RoutePolicies({"GET /health": "exempt", "* /v1/**": "inspect",
+                            "GET /v1/models": "budget"}, default="budget")
+    assert routes.lookup("GET", "/health") == "exempt"
+    assert routes.lookup("POST", "/health") == "budget"  # only GET is exempt
+    assert routes.lookup("GET", "/v1/models") == "budget"
+    assert routes.lookup("POST", "/v1/chat/completions") == "inspect"
+    assert routes.lookup("POST", "/included/router/path") == "budget"
