@@ -39,7 +39,6 @@ def _demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
 async def run_demo(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-    from rich.table import Table
 
     from antidistill.demo.app import create_app
     from antidistill.demo.simulate import Clock, Population, run_day
@@ -55,7 +54,7 @@ async def run_demo(args: argparse.Namespace) -> int:
     total = sum(len(a.requests) for a in accounts)
     console.print(f"[bold]antidistill demo[/]: {len(accounts):,} accounts, {total:,} requests "
                   f"(yesterday as history, then the measured day), mode={args.mode}")
-    record = open(args.record, "w", encoding="utf-8") if args.record else None  # noqa: SIM115
+    record = open(args.record, "w", encoding="utf-8") if args.record else None
     try:
         with Progress("[progress.description]{task.description}", BarColumn(),
                       MofNCompleteColumn(), TimeElapsedColumn(), console=console,

@@ -106,7 +106,7 @@ class Decision:
     cluster_risk: float = 0.0
     retry_after: float = 0.0
     delay_seconds: float = 0.0
-    degrade: tuple[str, ...] = ()  # rewrites applied, e.g. ("max_tokens<=256", "drop:logprobs")
+    degrade: tuple[str, ...] = ()  # rewrites applied, e.g. ("max_tokens:4096->256", "drop:n")
     hide_reasoning: bool = False
     route: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)

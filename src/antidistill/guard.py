@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, BudgetState, Decision, Reason, Signal
+from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
 from antidistill.errors import ConfigurationError
 from antidistill.fingerprints.network import NetworkResolver
 from antidistill.fingerprints.parse import parse_body
@@ -327,7 +328,9 @@ class Guard:
         )
         ctx.observed = obs
         signals: list[Signal] = []
-        cluster, link, strong_sybil = None, [], []
+        cluster: str | None = None
+        link: list[str] = []
+        strong_sybil: list[str] = []
         fields = update_fields(obs.identity.fields, obs.identity.last_seen, now,
                                obs.identity.requests)
         listed = {name for name, _ in obs.listed}
@@ -506,8 +509,6 @@ class Guard:
         )
 
     def _estimate_tokens(self, ctx: RequestContext) -> int:
-        from antidistill.enforcement.metering import estimate_request_cost
-
         s = self.settings
         p = ctx.parsed
         chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
@@ -544,13 +545,17 @@ class Guard:
         if back:
             await self.store.buckets(back, now)
 
-    async def settle(
-        self, ctx: RequestContext, decision: Decision, usage_total: int | None
-    ) -> None:
+    async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed)."""
-        if usage_total is None or not ctx.estimated_tokens or decision.is_denied():
+        if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
-        delta = usage_total - ctx.estimated_tokens
+        total = usage.total
+        if usage.prompt_tokens == 0:
+            # Counted from streamed deltas: the prompt side was not reported; estimate it.
+            p = ctx.parsed
+            chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
+            total += estimate_tokens(chars)
+        delta = total - ctx.estimated_tokens
         if delta == 0:
             return
         budgets = await self._resolve_budgets(ctx)

@@ -16,7 +16,7 @@ from typing import Any
 from antidistill.context import RequestContext, current_decision
 from antidistill.decision import Action, Decision
 from antidistill.enforcement.degrade import DegradePlan, degrade_body
-from antidistill.enforcement.metering import ResponseMeter
+from antidistill.enforcement.metering import ResponseMeter, Usage
 from antidistill.enforcement.responses import ErrorBody, encode, error_body, simple_error
 from antidistill.guard import Guard
 from antidistill.settings import Settings
@@ -94,7 +94,8 @@ class AntiDistillMiddleware:
                 await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
             if (decision.enforced and decision.action == Action.DEGRADE and replay.complete
                     and replay.body):
-                result = degrade_body(replay.body, self.degrade_plan)
+                result = degrade_body(replay.body, self.degrade_plan,
+                                      api_format=api_format_for(path))
                 if result.changes:
                     replay.replace(result.body)
                     scope["headers"] = _set_content_length(scope.get("headers") or [],
@@ -105,7 +106,7 @@ class AntiDistillMiddleware:
             await self.app(scope, replay.receive if replay.consumed else receive,
                            meter.wrap(send))
             usage = meter.finish()
-            if usage is not None or ctx.estimated_tokens:
+            if usage is not None and ctx.estimated_tokens:
                 try:
                     await guard.settle(ctx, decision, usage)
                 except Exception as exc:  # settlement is bookkeeping, never an error page
@@ -222,11 +223,8 @@ class _Metering:
 
         return metered_send
 
-    def finish(self) -> int | None:
-        if self.meter is None:
-            return None
-        usage = self.meter.finish()
-        return usage.total if usage is not None else None
+    def finish(self) -> Usage | None:
+        return self.meter.finish() if self.meter is not None else None
 
 
 async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | None = None) -> None:
@@ -236,6 +234,21 @@ async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | No
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers + (extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def api_format_for(path: str) -> str | None:
+    """The provider API a path belongs to (helps the degrade rewrite pick field names)."""
+    if path.endswith("/chat/completions"):
+        return "openai_chat"
+    if path.endswith("/responses"):
+        return "openai_responses"
+    if path.endswith("/completions"):
+        return "openai_completions"
+    if path.endswith("/messages"):
+        return "anthropic"
+    if ":generateContent" in path or ":streamGenerateContent" in path:
+        return "gemini"
+    return None
 
 
 def _set_content_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:

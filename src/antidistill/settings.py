@@ -60,13 +60,13 @@ class Settings(BaseSettings):
     secret: SecretStr | None = None
     storage_uri: str = "memory://"
     storage_prefix: str = "antidistill"
-    storage_timeout: float = Field(0.1, gt=0, le=5)
+    storage_timeout: float = Field(default=0.1, gt=0, le=5)
     fail_mode: Literal["open", "closed"] = "open"
 
     # -- which requests -----------------------------------------------------------------
     routes: StrMap = Field(default_factory=dict)
     default_policy: Literal["inspect", "budget", "exempt"] = "inspect"
-    max_body_bytes: int = Field(1_048_576, ge=0)
+    max_body_bytes: int = Field(default=1_048_576, ge=0)
     oversize_action: Literal["pass", "reject"] = "pass"
 
     # -- identity -------------------------------------------------------------------------
@@ -79,18 +79,18 @@ class Settings(BaseSettings):
     anon_ip_db: str = ""
 
     # -- budgets (token buckets; Arcjet vocabulary) ------------------------------------
-    request_capacity: float = Field(120, gt=0)
-    request_refill_rate: float = Field(2, ge=0)
-    request_interval: float = Field(1, gt=0)
-    token_capacity: float = Field(400_000, gt=0)
-    token_refill_rate: float = Field(2_000, ge=0)
-    token_interval: float = Field(1, gt=0)
-    cluster_token_capacity: float = Field(200_000, gt=0)
-    cluster_token_refill_rate: float = Field(500, ge=0)
-    cluster_token_interval: float = Field(1, gt=0)
+    request_capacity: float = Field(default=120, gt=0)
+    request_refill_rate: float = Field(default=2, ge=0)
+    request_interval: float = Field(default=1, gt=0)
+    token_capacity: float = Field(default=400_000, gt=0)
+    token_refill_rate: float = Field(default=2_000, ge=0)
+    token_interval: float = Field(default=1, gt=0)
+    cluster_token_capacity: float = Field(default=200_000, gt=0)
+    cluster_token_refill_rate: float = Field(default=500, ge=0)
+    cluster_token_interval: float = Field(default=1, gt=0)
     rate_limits: str = ""
-    default_output_tokens: int = Field(256, ge=1)
-    max_output_tokens: int = Field(4096, ge=1)
+    default_output_tokens: int = Field(default=256, ge=1)
+    max_output_tokens: int = Field(default=4096, ge=1)
 
     # -- detection and policy -------------------------------------------------------------
     detectors: StrList = Field(
@@ -101,23 +101,23 @@ class Settings(BaseSettings):
     weights: FloatMap = Field(default_factory=dict)
     thresholds: FloatMap = Field(default_factory=dict)
     actions: StrList = Field(default_factory=lambda: list(ACTIONS))
-    short_window: float = Field(3600, gt=0)
-    long_window: float = Field(7 * 86400, gt=0)
-    risk_half_life: float = Field(6 * 3600, gt=0)
-    max_delay: float = Field(2.0, ge=0, le=60)
-    degrade_max_tokens: int = Field(256, ge=1)
-    max_analysis_chars: int = Field(16384, ge=256)
+    short_window: float = Field(default=3600, gt=0)
+    long_window: float = Field(default=7 * 86400, gt=0)
+    risk_half_life: float = Field(default=6 * 3600, gt=0)
+    max_delay: float = Field(default=2.0, ge=0, le=60)
+    degrade_max_tokens: int = Field(default=256, ge=1)
+    max_analysis_chars: int = Field(default=16384, ge=256)
 
     # -- memory store bounds --------------------------------------------------------------
-    memory_max_identities: int = Field(200_000, ge=100)
-    memory_max_features: int = Field(500_000, ge=100)
+    memory_max_identities: int = Field(default=200_000, ge=100)
+    memory_max_features: int = Field(default=500_000, ge=100)
 
     # -- hooks and reporting --------------------------------------------------------------
     hooks: StrList = Field(default_factory=list)
-    hook_timeout: float = Field(0.05, gt=0)
+    hook_timeout: float = Field(default=0.05, gt=0)
     events: bool = True
     metrics: bool = False
-    event_sample_allow: float = Field(0.01, ge=0, le=1)
+    event_sample_allow: float = Field(default=0.01, ge=0, le=1)
     admin_token: SecretStr | None = None
 
     @field_validator("trusted_proxies")

@@ -48,12 +48,12 @@ async def chat_completions(request: Request) -> Response:
 
         async def events() -> AsyncIterator[bytes]:
             for i, word in enumerate(words):
+                delta: dict[str, str] = {"content": word + " "}
+                if i == 0:
+                    delta["role"] = "assistant"
                 chunk = {"id": "chatcmpl-demo", "object": "chat.completion.chunk",
                          "created": created, "model": model,
-                         "choices": [{"index": 0, "delta": {"content": word + " "},
-                                      "finish_reason": None}]}
-                if i == 0:
-                    chunk["choices"][0]["delta"]["role"] = "assistant"
+                         "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
                 yield b"data: " + json.dumps(chunk).encode() + b"\n\n"
             final = {"id": "chatcmpl-demo", "object": "chat.completion.chunk", "created": created,
                      "model": model, "choices": [{"index": 0, "delta": {},

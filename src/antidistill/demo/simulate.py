@@ -32,7 +32,6 @@ from typing import IO, Any
 
 from antidistill.decision import Action, Decision
 
-
 DAY = 86400.0
 HYDRA_TEMPLATES = (
     "Solve the following problem. Before the final answer, imagine and articulate the complete "

@@ -83,12 +83,12 @@ _MIN_WORDS = 6
 _MIN_CHARS = 30
 # Skeleton work is bounded: very long turns are skeletonised from their head and tail,
 # where templates put their instructions.
-_SKELETON_SPAN = 4000
+_SKELETON_SPAN = 2000
 # Segment sketch parameters (see the module docstring for the measurements behind them).
 SEGMENT_WINDOW = 6
 SEGMENT_K = 8
-# Tokens sketched from each end of a long text.
-_SEGMENT_SPAN = 600
+# Characters sketched from each end of a long text.
+_SEGMENT_CHARS = 4000
 _MIN_KEPT_WORDS = 6
 
 _h64 = xxhash.xxh3_64_hexdigest
@@ -141,7 +141,9 @@ _NUMBER = re.compile(r"[0-9][0-9a-z.,:/%_-]*")
 
 # Units: sentences and "label:" heads. After NFKC the full-width 。！？；： of CJK text are
 # ASCII except the ideographic full stop, and have no space after them.
-_UNIT_SPLIT = re.compile(r"([!?;:。] ?|\. )")
+# A space before a CJK character is a boundary too: it is where an English slot value meets
+# a Chinese template.
+_UNIT_SPLIT = re.compile(r"([!?;:。] ?|\. | (?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]))")
 
 # Model-directed cues. Precision matters more than recall here: a template sentence taken
 # for content is merely absorbed into the payload, but a payload sentence taken for an
@@ -173,9 +175,14 @@ def _name(m: re.Match[str]) -> str:
     start = m.start()
     prev = m.string[start - 1] if start else "."
     # After a lower-case word or a comma: mid-sentence, so a name rather than a sentence start.
-    if prev.islower() or prev in ",;":
-        return " {name}"
-    return m.group()
+    if not (prev.islower() or prev in ",;"):
+        return m.group()
+    word = m.group()[1:].split(" ", 1)[0].lower()
+    if _CUE_START.fullmatch(word):
+        # "...in the dataset Think step by step": a sentence whose full stop is missing,
+        # typically where a template's text meets the slot value. Restore the boundary.
+        return "." + m.group()
+    return " {name}"
 
 
 def _mask_slots(norm: str) -> str:
@@ -294,22 +301,19 @@ def _tokens_bytes(norm: str) -> bytes:
 def _segment_hashes(norm: str) -> tuple[str, ...]:
     if not norm:
         return ()
-    b = _tokens_bytes(norm)
-    words = b.split(b" ")
-    n = SEGMENT_WINDOW
-    if len(words) <= n:
-        return (f"pg1:{_h64i(b):016x}",)
-    if len(words) > 2 * _SEGMENT_SPAN:
-        # Bounded work: sketch a head and a tail window of the text.
-        head = b" ".join(words[:_SEGMENT_SPAN])
-        tail = b" ".join(words[-_SEGMENT_SPAN:])
+    if len(norm) > 2 * _SEGMENT_CHARS:
+        # Bounded work on long text: sketch a head and a tail window.
+        head = _tokens_bytes(norm[:_SEGMENT_CHARS].rsplit(" ", 1)[0])
+        tail = _tokens_bytes(norm[-_SEGMENT_CHARS:].split(" ", 1)[-1])
         return tuple(sorted(set(_window_sketch(head) + _window_sketch(tail))))
-    return tuple(sorted(set(_window_sketch(b))))
+    return tuple(sorted(set(_window_sketch(_tokens_bytes(norm)))))
 
 
 def _window_sketch(b: bytes) -> list[str]:
     words = b.split(b" ")
     n = SEGMENT_WINDOW
+    if len(words) <= n:
+        return [f"pg1:{_h64i(b):016x}"]
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
     hashes = [_h64i(b[starts[i] : starts[i + n] - 1]) for i in range(len(words) - n + 1)]
     picked = heapq.nsmallest(SEGMENT_K, set(hashes))
@@ -321,24 +325,30 @@ def _window_sketch(b: bytes) -> list[str]:
 # --- public API ----------------------------------------------------------------------------------
 
 
-def _count_words(norm: str) -> int:
+# UTF-8 lead bytes of U+3000..U+9FFF (CJK symbols, kana, ideographs) and U+AC00..U+D7FF
+# (Hangul): counting them in the encoded text is a C-speed count of CJK characters.
+_CJK_LEAD_BYTES = tuple(bytes([b]) for b in range(0xE3, 0xEE) if b != 0xEA) + (b"\xea",)
+
+
+def _count_words(norm: str, encoded: bytes) -> int:
     if not norm:
         return 0
     words = norm.count(" ") + 1
-    if not norm.isascii():
-        # Chinese and Japanese have no spaces: count each ideograph as a word.
-        words += len(_CJK.findall(norm))
+    if len(encoded) != len(norm):
+        # Chinese and Japanese have no spaces: count each CJK character as a word.
+        words += sum(encoded.count(b) for b in _CJK_LEAD_BYTES)
     return words
 
 
 def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
     """Compute the fingerprints of a parsed request's user text."""
     norm = normalize_text(p.user)
-    n_words = _count_words(norm)
+    encoded = _utf8(norm)
+    n_words = _count_words(norm, encoded)
     sys_norm = normalize_text(p.system)
     skel = skeletonize(p.last_user or p.user)
     return PromptFingerprint(
-        exact=f"px1:{_h64(_utf8(norm))}",
+        exact=f"px1:{_h64(encoded)}",
         skeleton=f"pt1:{_h64(_utf8(skel))}",
         system=f"ps1:{_h64(_utf8(sys_norm))}" if sys_norm else None,
         segments=_segment_hashes(norm),
