@@ -42,9 +42,9 @@ import xxhash
 if importlib.util.find_spec("antidistill") is None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from antidistill.fingerprints.normalize import normalize_text  # noqa: E402
-from antidistill.fingerprints.parse import parse_body  # noqa: E402
-from antidistill.fingerprints.prompt import (  # noqa: E402
+from antidistill.fingerprints.normalize import normalize_text
+from antidistill.fingerprints.parse import parse_body
+from antidistill.fingerprints.prompt import (
     _segment_hashes,
     fingerprint_prompt,
     skeletonize,
@@ -113,23 +113,33 @@ def load_slots() -> tuple[list[str], list[str], list[str]]:
     gsm = _jsonl(DATA / "benign/gsm8k/test.jsonl")
     questions = [str(r["question"]) for r in gsm]
     answers = [str(r["answer"]).split("####")[0].strip() for r in gsm]
-    arena = [str(r["prompt"]) for r in _jsonl(DATA / "benign/arena-hard/arena-hard-v0.1_question.jsonl")]
+    arena = [
+        str(r["prompt"]) for r in _jsonl(DATA / "benign/arena-hard/arena-hard-v0.1_question.jsonl")
+    ]
     return questions, answers, arena
 
 
 def fill(template: str, q: str, a: str = "") -> str:
-    return template.replace("{{", "\x01").replace("}}", "\x02").replace("{Q}", q).replace(
-        "{A}", a
-    ).replace("\x01", "{").replace("\x02", "}")
+    return (
+        template.replace("{{", "\x01")
+        .replace("}}", "\x02")
+        .replace("{Q}", q)
+        .replace("{A}", a)
+        .replace("\x01", "{")
+        .replace("\x02", "}")
+    )
 
 
-# --- 1 + 2: skeletons ---------------------------------------------------------------------------
+# --- 1 + 2: skeletons ------------------------------------------------------------------------
 
 
-def skeleton_report(questions: list[str], answers: list[str], arena: list[str],
-                    benign: list[str]) -> None:
+def skeleton_report(
+    questions: list[str], answers: list[str], arena: list[str], benign: list[str]
+) -> None:
     print("## 1. template fills sharing the majority skeleton (target >= 95%)")
-    print(f"{'template':24} {'gsm8k (n=%d)' % len(questions):>14} {'arena (n=%d)' % len(arena):>14}")
+    print(
+        f"{'template':24} {f'gsm8k (n={len(questions)})':>14} {f'arena (n={len(arena)})':>14}"
+    )
     worst = 1.0
     for name, tpl in TEMPLATES.items():
         row = []
@@ -149,13 +159,30 @@ def skeleton_report(questions: list[str], answers: list[str], arena: list[str],
         by_skel.setdefault(skeletonize(t), []).append(i)
     colliding = [ids for ids in by_skel.values() if len(ids) > 1]
     n_coll = sum(len(ids) for ids in colliding)
-    print(f"prompts: {len(benign)}, sharing a skeleton with another: {n_coll} "
-          f"({100 * n_coll / len(benign):.3f}%) in {len(colliding)} groups")
-    for ids in colliding[:5]:
-        print("   e.g.", " | ".join(repr(benign[i][:70]) for i in ids[:3]))
+    print(
+        f"prompts: {len(benign)}, sharing a skeleton with another: {n_coll} "
+        f"({100 * n_coll / len(benign):.3f}%) in {len(colliding)} groups"
+    )
+    # Collisions between variants of one prompt (the sources hold edited re-posts) are
+    # correct: count separately the prompts whose skeleton partners are all different texts
+    # (word-set Jaccard < 0.5 with each of them).
+    false_coll = 0
+    for ids in colliding:
+        words = [set(normalize_text(benign[i]).split()) for i in ids]
+        for a, wa in enumerate(words):
+            if all(
+                len(wa & wb) / max(1, len(wa | wb)) < 0.5 for b, wb in enumerate(words) if b != a
+            ):
+                false_coll += 1
+    print(
+        f"  of which collide only with different texts (word Jaccard < 0.5): "
+        f"{false_coll} ({100 * false_coll / len(benign):.3f}%)"
+    )
+    for ids in colliding[:6]:
+        print("   e.g.", " | ".join(repr(benign[i][:60]) for i in ids[:3]))
 
 
-# --- 3: sketches ----------------------------------------------------------------------------------
+# --- 3: sketches -----------------------------------------------------------------------------
 
 Sketch = Callable[[str], frozenset[str]]
 
@@ -215,12 +242,14 @@ def light_edit(text: str, rng: random.Random) -> str:
 
 
 def add_sentence(text: str, rng: random.Random) -> str:
-    extra = rng.choice([
-        "Thanks in advance for your help.",
-        "This is for a project I am working on.",
-        "Please be thorough.",
-        "I have been stuck on this for a while.",
-    ])
+    extra = rng.choice(
+        [
+            "Thanks in advance for your help.",
+            "This is for a project I am working on.",
+            "Please be thorough.",
+            "I have been stuck on this for a while.",
+        ]
+    )
     return f"{extra} {text}" if rng.random() < 0.5 else f"{text} {extra}"
 
 
@@ -233,19 +262,33 @@ def _timeit(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times)
 
 
-def sketch_report(questions: list[str], answers: list[str], arena: list[str],
-                  benign: list[str], n_pairs: int, repeat: int) -> None:
+def sketch_report(
+    questions: list[str],
+    answers: list[str],
+    arena: list[str],
+    benign: list[str],
+    n_pairs: int,
+    repeat: int,
+) -> None:
     rng = random.Random(7)
     fills: list[tuple[str, str]] = []
     for _ in range(n_pairs):
         tpl = rng.choice(list(TEMPLATES.values()))
         slots = questions if rng.random() < 0.7 else arena
         a, b = rng.sample(range(len(slots)), 2)
-        fills.append((fill(tpl, slots[a], answers[a % len(answers)]),
-                      fill(tpl, slots[b], answers[b % len(answers)])))
+        fills.append(
+            (
+                fill(tpl, slots[a], answers[a % len(answers)]),
+                fill(tpl, slots[b], answers[b % len(answers)]),
+            )
+        )
     informative = [t for t in benign if len(t.split()) >= 6]
-    edits = [(t, light_edit(t, rng)) for t in rng.sample(informative, min(n_pairs, len(informative)))]
-    added = [(t, add_sentence(t, rng)) for t in rng.sample(informative, min(n_pairs, len(informative)))]
+    edits = [
+        (t, light_edit(t, rng)) for t in rng.sample(informative, min(n_pairs, len(informative)))
+    ]
+    added = [
+        (t, add_sentence(t, rng)) for t in rng.sample(informative, min(n_pairs, len(informative)))
+    ]
     unrelated = []
     for _ in range(n_pairs * 5):
         a, b = rng.sample(range(len(benign)), 2)
@@ -254,45 +297,73 @@ def sketch_report(questions: list[str], answers: list[str], arena: list[str],
     text_2k = text_2k[:2048]
     text_100k = (" ".join(benign[:400]))[:100_000]
 
-    print("\n## 3. near-duplicate sketches (fraction of pairs sharing >= 1 element; cost median us)")
-    print(f"{'sketch':38} {'fills':>6} {'edits':>6} {'+sent':>6} {'unrel':>7} "
-          f"{'elems':>5} {'2KB us':>7} {'100KB us':>9}")
+    print(
+        "\n## 3. near-duplicate sketches (fraction of pairs sharing >= 1 element; cost median us)"
+    )
+    print(
+        f"{'sketch':38} {'fills':>6} {'edits':>6} {'+sent':>6} {'unrel':>7} "
+        f"{'elems':>5} {'2KB us':>7} {'100KB us':>9}"
+    )
     for name, sk in SKETCHES.items():
+
         def share(pairs: Sequence[tuple[str, str]], sk: Sketch = sk) -> float:
             return sum(bool(sk(a) & sk(b)) for a, b in pairs) / len(pairs)
 
         elems = statistics.median(len(sk(t)) for t in benign[:300])
         c2 = _timeit(lambda sk=sk: sk(text_2k), repeat) * 1e6
         c100 = _timeit(lambda sk=sk: sk(text_100k), max(5, repeat // 20)) * 1e6
-        print(f"{name:38} {share(fills):6.3f} {share(edits):6.3f} {share(added):6.3f} "
-              f"{share(unrelated):7.4f} {elems:5.0f} {c2:7.0f} {c100:9.0f}")
+        print(
+            f"{name:38} {share(fills):6.3f} {share(edits):6.3f} {share(added):6.3f} "
+            f"{share(unrelated):7.4f} {elems:5.0f} {c2:7.0f} {c100:9.0f}"
+        )
     print("(SimHash/MinHash/Blacklight costs include normalize_text; 'shipped' too.)")
 
 
-# --- 4: end-to-end timings --------------------------------------------------------------------------
+# --- 4: end-to-end timings -------------------------------------------------------------------
 
 
 def timing_report(benign: list[str], repeat: int) -> None:
     system = "You are a helpful assistant. Answer carefully and cite sources. " * 8
     user_2k = (benign[10] + "\n\n" + benign[11])[:2000]
-    body_2k = json.dumps({
-        "model": "gpt-4o", "max_tokens": 1024, "temperature": 0.2,
-        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user_2k}],
-    }).encode()
+    body_2k = json.dumps(
+        {
+            "model": "gpt-4o",
+            "max_tokens": 1024,
+            "temperature": 0.2,
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user_2k},
+            ],
+        }
+    ).encode()
     user_100k = "\n".join(benign)[:100_000]
-    body_100k = json.dumps({
-        "model": "gpt-4o",
-        "messages": [{"role": "system", "content": system}, {"role": "user", "content": user_100k}],
-    }).encode()
+    body_100k = json.dumps(
+        {
+            "model": "gpt-4o",
+            "messages": [
+                {"role": "system", "content": system},
+                {"role": "user", "content": user_100k},
+            ],
+        }
+    ).encode()
     print("\n## 4. end-to-end medians (us)")
-    for label, body in (("chat %.1f KB" % (len(body_2k) / 1024), body_2k),
-                        ("chat %.0f KB" % (len(body_100k) / 1024), body_100k)):
+    for label, body in (
+        ("chat %.1f KB" % (len(body_2k) / 1024), body_2k),
+        ("chat %.0f KB" % (len(body_100k) / 1024), body_100k),
+    ):
         parsed = parse_body(body, "application/json", path="/v1/chat/completions")
-        tp = _timeit(lambda body=body: parse_body(body, "application/json",
-                                                  path="/v1/chat/completions"), repeat) * 1e6
+        tp = (
+            _timeit(
+                lambda body=body: parse_body(body, "application/json", path="/v1/chat/completions"),
+                repeat,
+            )
+            * 1e6
+        )
         tf = _timeit(lambda parsed=parsed: fingerprint_prompt(parsed), repeat) * 1e6
-        print(f"{label:14} parse_body {tp:8.1f}   fingerprint_prompt {tf:8.1f}   "
-              f"(segments: {len(fingerprint_prompt(parsed).segments)})")
+        print(
+            f"{label:14} parse_body {tp:8.1f}   fingerprint_prompt {tf:8.1f}   "
+            f"(segments: {len(fingerprint_prompt(parsed).segments)})"
+        )
 
 
 def main() -> None:

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
 import httpx
 import pytest
-from apps import FakeClock, asgi_client, clear_env, make_guard, make_starlette_app
 
 from antidistill import AntiDistillMiddleware, Guard
 from antidistill.storage.base import BucketSpec
+from apps import FakeClock, asgi_client, clear_env, make_guard, make_starlette_app
 
 KEY = "sk-test-budgets-0001"
 AUTH = {"authorization": f"Bearer {KEY}"}
@@ -187,13 +188,22 @@ async def test_budget_headers_are_not_added_to_allowed_responses() -> None:
     assert "retry-after" not in r.headers
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "settings allow request_refill_rate=0 (ge=0) but the 429 then crashes: "
-    "enforcement/responses.py retry_after_seconds/ratelimit_headers call math.ceil(inf) "
-    "-> OverflowError -> 500. Fix: clamp infinite waits (or require refill > 0)"))
 async def test_zero_refill_rate_is_a_429_not_a_500() -> None:
     guard = make_guard(request_capacity=1, request_refill_rate=0)
     transport = httpx.ASGITransport(app=protected(guard), raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-        codes = [(await client.get("/decision", headers=AUTH)).status_code for _ in range(2)]
-    assert codes == [200, 429]
+        rs = [await client.get("/health", headers=AUTH) for _ in range(2)]
+    assert [r.status_code for r in rs] == [200, 429]
+    assert 3600 <= int(rs[1].headers["retry-after"]) <= 366 * 86400
+    assert rs[1].headers["ratelimit"].startswith('"requests";r=0;')
+
+
+async def test_zero_refill_decision_is_strict_json() -> None:
+    app, state = make_starlette_app()
+    app.add_middleware(AntiDistillMiddleware,
+                       guard=make_guard(request_capacity=1, request_refill_rate=0))
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        r = await client.get("/decision", headers=AUTH)  # the app serialises the decision
+    json.dumps(state.decisions[0].as_dict(), allow_nan=False)
+    assert r.status_code == 200

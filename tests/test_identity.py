@@ -7,9 +7,9 @@ import logging
 from typing import Any
 
 import pytest
-from apps import asgi_client, clear_env, make_guard, make_starlette_app
 
 from antidistill import AntiDistillMiddleware, Guard
+from apps import asgi_client, clear_env, make_guard, make_starlette_app
 
 KEY = "sk-live-7f3a9c1e5b2d8f4a6c0e9b1d3f5a7c9e"
 PEER = "203.0.113.77"
@@ -128,10 +128,11 @@ async def test_unknown_peer_is_anonymous() -> None:
     sent: list[Any] = []
     app, state = make_starlette_app()
     mw = AntiDistillMiddleware(app, guard=guard)
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": "GET", "scheme": "http", "path": "/decision", "raw_path": b"/decision",
-             "query_string": b"", "root_path": "", "headers": [], "client": None,
-             "server": ("t", 80)}
+    scope: dict[str, Any] = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+        "scheme": "http", "path": "/decision", "raw_path": b"/decision", "query_string": b"",
+        "root_path": "", "headers": [], "client": None, "server": ("t", 80),
+    }
 
     async def receive() -> dict[str, Any]:
         return {"type": "http.request", "body": b"", "more_body": False}

@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from starlette.testclient import TestClient
+
+from antidistill import Action, AntiDistillMiddleware, Guard, Signal, current_decision
+from antidistill.context import RequestContext
 from apps import (
     ChunkGate,
     FakeClock,
@@ -21,10 +25,6 @@ from apps import (
     make_guard,
     make_starlette_app,
 )
-from starlette.testclient import TestClient
-
-from antidistill import Action, AntiDistillMiddleware, Guard, Signal, current_decision
-from antidistill.context import RequestContext
 
 Message = MutableMapping[str, Any]
 KEY = {"authorization": "Bearer sk-test-middleware-0001"}
@@ -317,10 +317,6 @@ async def test_client_disconnect_mid_body_raises_nothing_and_sends_no_error() ->
     assert server.starts == []  # the app chose not to answer a gone client
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "middleware.py _BodyReplay.receive: a body cut short by http.disconnect is replayed with "
-    "more_body=False, so the app takes a truncated body as complete and never sees the "
-    "disconnect; fix: more_body=not self.complete"))
 async def test_client_disconnect_mid_body_is_not_presented_as_a_complete_body() -> None:
     seen, _ = await _disconnect_mid_body()
     assert seen[0]["more_body"] is True
@@ -465,10 +461,6 @@ async def test_monitor_mode_still_enforces_budgets() -> None:
     assert codes == [200, 429]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "guard.py evaluate: in monitor mode an exhausted budget sets enforced=True on the whole "
-    "decision, so a detection BLOCK is enforced (403); monitor mode must enforce only the "
-    "budget (429). Fix: in monitor mode with refused budgets use action=THROTTLE"))
 async def test_monitor_mode_budget_refusal_is_a_429_not_a_detection_block() -> None:
     app, _ = make_starlette_app()
     app.add_middleware(AntiDistillMiddleware,

@@ -48,7 +48,7 @@ def spec(capacity: float = 100.0) -> BucketSpec:
     return BucketSpec(f"req:{SECRET_ID}", capacity=capacity, refill_per_second=0.0)
 
 
-async def request(store: Store, now: float) -> bool:
+async def one_request(store: Store, now: float) -> bool:
     res = await store.observe(ObserveBatch(SECRET_ID, features=["tpl:f"]), now)
     assert res.identity is not None
     (bucket,) = await store.apply(ApplyBatch(SECRET_ID, buckets=[spec()], risk_add=0.1), now)
@@ -69,40 +69,40 @@ async def test_fail_open_serves_from_memory_and_recovers(
     dedicated_redis: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = dedicated_redis
-    primary = storage_from_uri(server.url, prefix="fo", socket_timeout=0.2)
+    primary: Any = storage_from_uri(server.url, prefix="fo", socket_timeout=0.2)
     clock = FakeClock()
     store = ResilientStore(primary, fail_mode="open", open_after=2, probe_interval=1.0, clock=clock)
     pings = CountingPings(primary)
     caplog.set_level(logging.INFO, logger="antidistill")
     try:
-        assert await request(store, 1.0)
+        assert await one_request(store, 1.0)
         assert not store.degraded and store.errors == 0
 
         server.stop()
         for i in range(30):  # zero exceptions while Redis is gone
-            assert await request(store, 2.0 + i)
+            assert await one_request(store, 2.0 + i)
         assert store.degraded and store.trips == 1
         assert store.errors == 2  # after tripping the primary is not touched any more
         assert store.fallbacks == 60
         # probes: at most one per probe_interval of the injected clock
         for _ in range(10):
-            await request(store, 40.0)
+            await one_request(store, 40.0)
             await asyncio.sleep(0)
         assert pings.count == 0
         clock.t += 1.0
         for _ in range(10):
-            await request(store, 41.0)
+            await one_request(store, 41.0)
             await asyncio.sleep(0.01)
         assert pings.count == 1 and store.degraded
 
         server.start()
         restarted = time.monotonic()
         clock.t += 1.0
-        await request(store, 42.0)  # starts a probe in the background
+        await one_request(store, 42.0)  # starts a probe in the background
         await wait_for(lambda: not store.degraded, timeout=2.0)
         assert time.monotonic() - restarted < 2.0
         trips_before = primary.round_trips
-        assert await request(store, 43.0)
+        assert await one_request(store, 43.0)
         assert primary.round_trips > trips_before
         assert store.trips == 1
 
@@ -121,7 +121,7 @@ async def test_fail_closed_raises_store_unavailable(dedicated_redis: Any) -> Non
     clock = FakeClock()
     store = ResilientStore(primary, fail_mode="closed", open_after=2, clock=clock)
     try:
-        assert await request(store, 1.0)
+        assert await one_request(store, 1.0)
         server.stop()
         for _ in range(4):
             with pytest.raises(StoreUnavailable):
@@ -156,7 +156,7 @@ async def test_raw_store_wraps_driver_errors(dedicated_redis: Any) -> None:
 @pytest.mark.parametrize("backend", ["redis", "redis_cluster"])
 async def test_noscript_after_script_flush(backend: str, request: pytest.FixtureRequest) -> None:
     url = request.getfixturevalue("redis_url" if backend == "redis" else "redis_cluster_url")
-    store = storage_from_uri(url, prefix="ns", socket_timeout=2.0)
+    store: Any = storage_from_uri(url, prefix="ns", socket_timeout=2.0)
     try:
         assert await request_ok(store, 1.0)
         client = store.client

@@ -109,7 +109,7 @@ def print_report(console: Any, report: Any) -> None:
                       f"100 requests): [bold]{ok:,}/{tot:,} = {100 * ok / tot:.1f}%[/]")
     b = Table(title="Honest cohorts (measured day)")
     for col in ("cohort", "accounts", "requests", "ever flagged", "throttled/blocked by detection",
-                "budget 429s", "per-key baseline"):
+                "budget 429s", "top reasons (flagged)", "per-key baseline"):
         b.add_column(col)
     all_benign = flagged_benign = 0
     for name, outs in cohorts.items():
@@ -121,8 +121,12 @@ def print_report(console: Any, report: Any) -> None:
         denied = sum(o.throttled_by_detection + o.blocked for o in outs)
         budget = sum(o.budget_throttled for o in outs)
         base = sum(1 for o in outs if o.baseline_limited)
+        breasons: Counter[str] = Counter()
+        for o in outs:
+            breasons.update(o.reasons)
         b.add_row(name, f"{len(outs):,}", f"{sum(o.n for o in outs):,}",
                   f"{flagged} ({100 * flagged / len(outs):.2f}%)", str(denied), str(budget),
+                  ", ".join(r for r, _ in breasons.most_common(3)) or "-",
                   f"{base} ({100 * base / len(outs):.1f}%)")
     console.print(b)
     if all_benign:

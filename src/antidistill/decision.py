@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,14 +78,19 @@ class BudgetState:
     window: float = 0.0  # seconds, for RateLimit-Policy
 
     def as_dict(self) -> dict[str, Any]:
+        """JSON-safe: a bucket that never refills reports ``None`` instead of infinity."""
         return {
             "name": self.name,
-            "limit": self.limit,
-            "remaining": round(self.remaining, 3),
-            "reset_after": round(self.reset_after, 3),
-            "retry_after": round(self.retry_after, 3),
+            "limit": _finite(self.limit),
+            "remaining": _finite(self.remaining),
+            "reset_after": _finite(self.reset_after),
+            "retry_after": _finite(self.retry_after),
             "allowed": self.allowed,
         }
+
+
+def _finite(x: float) -> float | None:
+    return round(x, 3) if math.isfinite(x) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,7 +145,7 @@ class Decision:
             "cluster_risk": round(self.cluster_risk, 4),
             "reasons": [r.as_dict() for r in self.top_reasons],
             "budgets": [b.as_dict() for b in self.budgets],
-            "retry_after": round(self.retry_after, 3),
+            "retry_after": _finite(self.retry_after),
             "delay_seconds": round(self.delay_seconds, 3),
             "degrade": list(self.degrade),
             "hide_reasoning": self.hide_reasoning,

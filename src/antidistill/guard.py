@@ -60,7 +60,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # Identity-risk added per request only above this request risk, so that honest traffic's
 # small scores never accumulate into a history.
-RISK_FLOOR = 0.2
+RISK_FLOOR = 0.4
 # A cluster is formed around a content feature whose fan-out score reaches this.
 CLUSTER_FORM = 0.5
 LIST_NAMES = ("identity", "template", "client", "network", "asn", "ja4")
@@ -161,6 +161,7 @@ class Guard:
 
             self.metrics = Metrics()
         self._mode_checked = -1e18
+        self.epoch: float | None = None
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 
@@ -313,6 +314,8 @@ class Guard:
         now = ctx.now
         if now - self._mode_checked >= MODE_REFRESH:
             await self.refresh_mode(now)
+        if self.epoch is None:
+            await self._load_epoch(now)
         inspect = ctx.policy == "inspect"
         if inspect:
             self.fingerprint(ctx)
@@ -404,6 +407,9 @@ class Guard:
             reasons += (Reason("budget", 1.0, 0.0, ", ".join(
                 f"{b.name} exhausted (retry in {b.retry_after:.1f}s)" for b in refused)),)
             await self._refund(specs, results, now)
+            if self.mode == "monitor":
+                # Monitor mode enforces explicit budgets only: the budget's own answer (429).
+                action = Action.THROTTLE
         delay = 0.0
         if action == Action.DELAY:
             t = self.policy.thresholds
@@ -443,7 +449,7 @@ class Guard:
         fan_key: str | None = None
         if "fanout" in det:
             sig, fan_key = fanout_signal(dict(obs.features), feats.templates, feats.segments,
-                                         self.fanout)
+                                         self.fanout, self.epoch)
             if sig is not None:
                 signals.append(sig)
                 if sig.score >= CLUSTER_FORM and fan_key is not None:
@@ -451,7 +457,8 @@ class Guard:
         strong: list[str] = []
         if "sybil" in det:
             anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
-            sig, strong = sybil_signal(dict(obs.features), feats.client, self.fanout, anon)
+            sig, strong = sybil_signal(dict(obs.features), feats.client, self.fanout, anon,
+                                       self.epoch)
             if sig is not None:
                 signals.append(sig)
         if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
@@ -480,11 +487,15 @@ class Guard:
                 signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
         # Cluster: the identity's own, else the riskiest cluster one of its features belongs
         # to, else a new one around the content feature that fanned out.
+        # Joining through features needs the exact template, or two features agreeing: one
+        # shared segment or client stack alone must not pull an honest user into a campaign.
         candidates = {obs.identity.cluster} if obs.identity.cluster else set()
+        votes: Counter[str] = Counter()
         for key in feats.all:
             st = obs.features.get(key)
             if st is not None and st.cluster:
-                candidates.add(st.cluster)
+                votes[st.cluster] += 2 if key.startswith("t:") else 1
+        candidates.update(c for c, v in votes.items() if v >= 2)
         cluster: str | None = None
         if candidates:
             cluster = max(candidates, key=lambda c: (
@@ -603,6 +614,18 @@ class Guard:
             return
         if stored in ("enforce", "monitor"):
             self.mode = stored  # type: ignore[assignment]
+
+    async def _load_epoch(self, now: float) -> None:
+        """The deployment's first-request time, shared through the store (fan-out warm-up)."""
+        try:
+            stored = await self.store.get_setting("epoch")
+            if stored is None:
+                await self.store.set_setting("epoch", repr(now))
+                self.epoch = now
+            else:
+                self.epoch = float(stored)
+        except Exception:
+            self.epoch = now  # storage trouble: assume a fresh start (quiet fan-out)
 
     def admin_app(self) -> Any:
         """The admin ASGI app (API + dashboard); mount it, e.g. at ``/antidistill``.

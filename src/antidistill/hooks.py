@@ -39,8 +39,9 @@ class HookRunner:
         now = time.monotonic()
         if now - self._last_log.get(name, -1e9) >= 10.0:
             self._last_log[name] = now
-            logger.warning("antidistill hook %s failed: %s: %s (counted; request continues)",
-                           name, type(exc).__name__, exc)
+            # Only the exception type: messages can carry raw keys (KeyError('sk-...')).
+            logger.warning("antidistill hook %s failed: %s (counted; request continues)",
+                           name, type(exc).__name__)
 
     async def call(self, fn: Hook, *args: Any) -> Any:
         """Run one hook; return its result or None on error/timeout."""

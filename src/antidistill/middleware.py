@@ -67,7 +67,9 @@ class AntiDistillMiddleware:
         replay = _BodyReplay(receive)
         if policy == "inspect" and method in BODY_METHODS:
             await replay.read(self.max_body)
-            ctx.body = replay.body
+            # Analyse at most the cap (the chunk that crossed it may be much larger); the app
+            # still gets every byte through the replay.
+            ctx.body = replay.body[: self.max_body] if replay.over_cap else replay.body
             ctx.body_truncated = replay.over_cap
             if replay.over_cap and self.reject_oversize:
                 await _respond(simple_error(413, "request_too_large",
@@ -184,8 +186,9 @@ class _BodyReplay:
     async def receive(self) -> Message:
         if not self._replayed:
             self._replayed = True
-            return {"type": "http.request", "body": self.body,
-                    "more_body": not self.complete and self._pending is None}
+            # A disconnect seen while reading leaves more_body True: the body is incomplete,
+            # and the app learns why from the http.disconnect that follows.
+            return {"type": "http.request", "body": self.body, "more_body": not self.complete}
         if self._pending is not None:
             message, self._pending = self._pending, None
             return message

@@ -142,3 +142,91 @@ class Settings(BaseSettings):
             if policy not in ("inspect", "budget", "exempt"):
                 raise ValueError(f"route {pattern!r}: policy must be inspect, budget or exempt")
         return value
+
+
+#: One line per setting; the README's table is generated from this (``settings_markdown``).
+DOCS: dict[str, str] = {
+    "mode": "`enforce` applies actions; `monitor` computes and reports everything but enforces "
+            "only explicit budgets (roll-out mode). Switchable at run time from the admin API.",
+    "secret": "Key for pseudonymising API keys, accounts and IPs (keyed BLAKE2b). Unset: a "
+              "random per-process key, a loud warning, and shared storage is refused.",
+    "storage_uri": "`memory://` (default, one process), `redis://`, `rediss://`, "
+                   "`redis+unix://`, `redis+cluster://h1:p1,h2:p2`, `redis+sentinel://h:p/name`.",
+    "storage_prefix": "Prefix of every storage key.",
+    "storage_timeout": "Socket timeout (seconds) for the storage backend; no retries.",
+    "fail_mode": "`open`: when storage is down, serve from an in-process fallback; `closed`: "
+                 "answer 503.",
+    "routes": "JSON map of `\"METHOD /path/glob\"` to `inspect`, `budget` or `exempt`; most "
+              "specific match wins.",
+    "default_policy": "Policy of every request no route pattern matches (never a silent "
+                      "exemption).",
+    "max_body_bytes": "Bytes of request body read for analysis; the rest streams through "
+                      "untouched.",
+    "oversize_action": "`pass` (analyse the prefix) or `reject` (413) for bodies over the cap.",
+    "api_key_headers": "Headers holding the API key (`Authorization: Bearer` is unwrapped).",
+    "account_header": "Header with the account/org id set by your gateway (read only from "
+                      "trusted proxies).",
+    "trusted_proxies": "CIDRs whose `X-Forwarded-For`/`Forwarded`, JA4 and bot-score headers "
+                       "are believed.",
+    "ja4_header": "Header carrying the edge's JA4 TLS fingerprint (trusted proxies only).",
+    "bot_score_header": "Header carrying the edge's bot score (trusted proxies only).",
+    "asn_db": "Path to a MaxMind-format ASN (or ISP) database.",
+    "anon_ip_db": "Path to a MaxMind-format anonymous-IP / residential-proxy database.",
+    "request_capacity": "Request token bucket: capacity per identity.",
+    "request_refill_rate": "Request bucket: tokens added per `request_interval`.",
+    "request_interval": "Request bucket: refill interval in seconds.",
+    "token_capacity": "LLM-token bucket: capacity per identity (tokens).",
+    "token_refill_rate": "LLM-token bucket: tokens added per `token_interval`.",
+    "token_interval": "LLM-token bucket: refill interval in seconds.",
+    "cluster_token_capacity": "Shared LLM-token bucket of a flagged cluster.",
+    "cluster_token_refill_rate": "Cluster bucket: tokens added per `cluster_token_interval`.",
+    "cluster_token_interval": "Cluster bucket: refill interval in seconds.",
+    "rate_limits": "Familiar window limits per identity in `limits` syntax, e.g. "
+                   "`60/minute;10000/day` (empty: none).",
+    "default_output_tokens": "Output tokens assumed when a request sets no max.",
+    "max_output_tokens": "Your model's output cap (estimates are clamped; `max_tokens` at the "
+                         "cap is a harvesting hint).",
+    "detectors": "Built-in detectors to run: `fanout`, `sybil`, `intent`, `harvesting`, "
+                 "`cadence`, `shift`, `lists`.",
+    "weights": "JSON map detector -> weight in the noisy-OR combination.",
+    "thresholds": "JSON map action -> minimum risk (`flag`, `degrade`, `delay`, `throttle`, "
+                  "`block`).",
+    "actions": "Actions that may be taken; a disabled action steps down to the next enabled "
+               "one.",
+    "short_window": "Seconds: the fan-out \"now\" window.",
+    "long_window": "Seconds: the fan-out baseline window.",
+    "risk_half_life": "Seconds: half-life of identity and cluster risk.",
+    "max_delay": "Longest tarpit delay in seconds.",
+    "degrade_max_tokens": "`max_tokens` cap applied by the degrade action.",
+    "max_analysis_chars": "Characters of user/system text analysed per request (head and "
+                          "tail).",
+    "memory_max_identities": "`memory://` bound on identities (LRU).",
+    "memory_max_features": "`memory://` bound on fingerprint features (LRU).",
+    "hooks": "`module:function` entries called with the Guard at start-up to register hooks.",
+    "hook_timeout": "Seconds an async hook may take before it is abandoned (and counted).",
+    "events": "Emit JSON decision events on the `antidistill.events` logger.",
+    "metrics": "Record Prometheus metrics (needs `antidistill[metrics]`).",
+    "event_sample_allow": "Fraction of `allow` decisions emitted as events.",
+    "admin_token": "Bearer token of the admin API and dashboard; unset disables them.",
+}
+
+
+def settings_markdown() -> str:
+    """The README's settings table."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, info in Settings.model_fields.items():
+        default = info.get_default(call_default_factory=True)
+        if isinstance(default, list):
+            shown = ",".join(default) if default else "(empty)"
+        elif isinstance(default, dict):
+            shown = "{}" if not default else json.dumps(default)
+        elif default is None or default == "":
+            shown = "(unset)"
+        else:
+            shown = str(default)
+        rows.append(f"| `ANTIDISTILL_{name.upper()}` | `{shown}` | {DOCS.get(name, '')} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    print(settings_markdown())

@@ -89,7 +89,8 @@ SEGMENT_WINDOW = 6
 SEGMENT_K = 8
 # Characters sketched from each end of a long text.
 _SEGMENT_CHARS = 4000
-_MIN_KEPT_WORDS = 6
+_MIN_KEPT_WORDS = 8
+_MIN_MASKED_WORDS = 3
 
 _h64 = xxhash.xxh3_64_hexdigest
 _h64i = xxhash.xxh3_64_intdigest
@@ -121,11 +122,14 @@ _L = _LINE
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 # Capitalised runs mid-sentence: names, places, products. The pattern starts with a literal
 # space, which sre finds fast; the preceding character is checked in the callback.
-_NAME = re.compile(r" [A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+_NAME = re.compile(r" +[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 
 # Slot kinds, each a separate pass; the rare ones run only when their trigger character is
 # present. (One alternation of everything costs every alternative at every position and is
 # ten times slower; patterns that start with a literal or a small class are scanned fast.)
+_NAME_OPEN, _NAME_CLOSE = "\ue001", "\ue002"
+_NAMED = re.compile(_NAME_OPEN + "[^" + _NAME_CLOSE + "]*" + _NAME_CLOSE)
+_TERMINATORS = frozenset(".!?:;\n。！？：；")
 _CODE = re.compile(r"`[^`\n" + _L + r"]{1,300}`")
 _URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s" + _L + r"]+|www\.[^\s" + _L + r"]+")
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
@@ -174,15 +178,27 @@ _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u
 def _name(m: re.Match[str]) -> str:
     start = m.start()
     prev = m.string[start - 1] if start else "."
-    # After a lower-case word or a comma: mid-sentence, so a name rather than a sentence start.
-    if not (prev.islower() or prev in ",;"):
+    if prev in _TERMINATORS:
         return m.group()
-    word = m.group()[1:].split(" ", 1)[0].lower()
-    if _CUE_START.fullmatch(word):
-        # "...in the dataset Think step by step": a sentence whose full stop is missing,
-        # typically where a template's text meets the slot value. Restore the boundary.
-        return "." + m.group()
-    return " {name}"
+    words = m.group().split()
+    for i, word in enumerate(words):
+        if _CUE_START.fullmatch(word.lower()):
+            # "...in the dataset Think step by step": a sentence whose full stop is missing,
+            # typically where a template's text meets the slot value. Restore the boundary.
+            head = _wrap(words[:i]) if i and _mid_sentence(prev) else " " + " ".join(words[:i])
+            return (head if i else "") + ". " + " ".join(words[i:])
+    return _wrap(words) if _mid_sentence(prev) else m.group()
+
+
+def _wrap(words: list[str]) -> str:
+    # Names are marked, not yet masked: in the kept instruction text they are the template
+    # ("act as a Linux Terminal"), elsewhere they are slot values.
+    return " " + _NAME_OPEN + " ".join(words) + _NAME_CLOSE
+
+
+def _mid_sentence(prev: str) -> bool:
+    # After a lower-case word or a comma: a name rather than a sentence start.
+    return prev.islower() or prev in ",;"
 
 
 def _mask_slots(norm: str) -> str:
@@ -272,9 +288,10 @@ def skeletonize(normalized_text: str) -> str:
             break
     middle = len(lines) > 1 or len(lead) + len(trail) < len(first)
     if middle and _kept_words(lead + trail) >= _MIN_KEPT_WORDS:
-        return " ".join([*lead, "{p}", *trail])
-    masked = " ".join(lines)
-    if _kept_words([masked]) >= _MIN_KEPT_WORDS:
+        kept = " ".join([*lead, "{p}", *trail])
+        return kept.replace(_NAME_OPEN, "").replace(_NAME_CLOSE, "")
+    masked = _NAMED.sub("{name}", " ".join(lines))
+    if _kept_words([masked]) >= _MIN_MASKED_WORDS:
         return masked
     # Almost everything was a slot (a prompt wholly in quotes, a bare number): keep the text.
     return normalize_text(normalized_text)
@@ -327,7 +344,7 @@ def _window_sketch(b: bytes) -> list[str]:
 
 # UTF-8 lead bytes of U+3000..U+9FFF (CJK symbols, kana, ideographs) and U+AC00..U+D7FF
 # (Hangul): counting them in the encoded text is a C-speed count of CJK characters.
-_CJK_LEAD_BYTES = tuple(bytes([b]) for b in range(0xE3, 0xEE) if b != 0xEA) + (b"\xea",)
+_CJK_LEAD_BYTES = tuple(bytes([b]) for b in range(0xE3, 0xEE))
 
 
 def _count_words(norm: str, encoded: bytes) -> int:

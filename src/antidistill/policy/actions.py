@@ -32,6 +32,7 @@ FAMILY_CAPS: dict[str, Action] = {
     "cluster": Action.DELAY,
 }
 EVIDENCE = 0.3
+DERIVED = frozenset({"identity"})
 
 
 class ActionPolicy:
@@ -53,14 +54,18 @@ class ActionPolicy:
                 break
         if action == Action.ALLOW:
             return action
-        families = {r.name.split(":", 1)[0] for r in reasons if r.score >= EVIDENCE}
+        # Identity history is derived from earlier requests' evidence, not independent of it.
+        families = {r.name.split(":", 1)[0] for r in reasons
+                    if r.score >= EVIDENCE and r.name not in DERIVED}
         if len(families) == 1:
             (family,) = families
             cap = FAMILY_CAPS.get(family)
             if cap is not None and cap.severity < action.severity:
                 action = cap
         elif not families:
-            action = min(action, Action.FLAG, key=lambda a: a.severity)
+            cap = FAMILY_CAPS["identity"] if any(r.name in DERIVED for r in reasons) \
+                else Action.FLAG
+            action = min(action, cap, key=lambda a: a.severity)
         return self.allowed(action)
 
     def allowed(self, action: Action) -> Action:

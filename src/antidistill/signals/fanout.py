@@ -12,6 +12,12 @@ the short one). Two things must both hold:
   has a long history, so ``short / long`` stays low and it carries no evidence.
 
 One company's batch job on one account has ``short == 1`` whatever its volume.
+
+Novelty also needs history: a feature first seen in the deployment's first hours has an
+unknown age (the popular SDK, the framework everyone already used). ``maturity`` ramps
+from 0 for features first seen within ``warmup`` seconds of the deployment's epoch (the first
+request it ever saw, kept in the store) to 1 a further ``warmup`` later. So a cold start is
+quiet, and is best run in monitor mode for its first day anyway.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ class FanoutConfig:
     novelty_floor: float = 0.35  # share of recent identities below which there is no evidence
     novelty_full: float = 0.8
     segment_factor: float = 0.85  # a shared segment is weaker evidence than a whole skeleton
+    warmup: float = 3600.0  # seconds after the epoch during which features have unknown age
 
 
 def breadth(short: int, cfg: FanoutConfig) -> float:
@@ -44,13 +51,20 @@ def novelty(stats: FeatureStats, cfg: FanoutConfig) -> float:
     return min(1.0, max(0.0, (share - cfg.novelty_floor) / (cfg.novelty_full - cfg.novelty_floor)))
 
 
-def feature_score(stats: FeatureStats, cfg: FanoutConfig) -> float:
-    return breadth(stats.short, cfg) * novelty(stats, cfg)
+def maturity(stats: FeatureStats, epoch: float | None, cfg: FanoutConfig) -> float:
+    if epoch is None:
+        return 1.0
+    age_at_first_sight = stats.first_seen - epoch - cfg.warmup
+    return min(1.0, max(0.0, age_at_first_sight / cfg.warmup))
+
+
+def feature_score(stats: FeatureStats, cfg: FanoutConfig, epoch: float | None = None) -> float:
+    return breadth(stats.short, cfg) * novelty(stats, cfg) * maturity(stats, epoch, cfg)
 
 
 def fanout_signal(
     features: dict[str, FeatureStats], template_keys: list[str], segment_keys: list[str],
-    cfg: FanoutConfig,
+    cfg: FanoutConfig, epoch: float | None = None,
 ) -> tuple[Signal | None, str | None]:
     """The strongest content fan-out, and the feature key that carries it."""
     best, best_key, best_stats = 0.0, None, None
@@ -59,7 +73,7 @@ def fanout_signal(
             st = features.get(key)
             if st is None:
                 continue
-            s = feature_score(st, cfg) * factor
+            s = feature_score(st, cfg, epoch) * factor
             if s > best:
                 best, best_key, best_stats = s, key, st
     if best_key is None or best_stats is None or best <= 0.0:

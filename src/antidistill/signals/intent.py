@@ -37,8 +37,8 @@ Evidence strings name the cue ids that fired; raw prompt text never leaves this 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from bisect import bisect_left
+from collections import defaultdict
 from dataclasses import dataclass
 from itertools import accumulate, compress, product
 from operator import not_ as _not
@@ -68,6 +68,7 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # token, everything else (emoji, CJK punctuation) is dropped.
 _WIDE_TOKEN = re.compile(rf"[a-z0-9\u00c0-\u024f]+|[{_CJK}]")
 _HAS_CJK = re.compile(rf"[{_CJK}]")
+_WIDE_LETTER = re.compile(rf"[\u00c0-\u024f{_CJK}]")
 # Tokenising with bytes.translate + split runs in C and is several times faster than
 # re.findall: ASCII punctuation becomes a space, bytes >= 0x80 (UTF-8) are kept as they are.
 _ASCII_PUNCT_TO_SPACE = bytes(
@@ -98,6 +99,11 @@ def _tokenize(text: str) -> list[str]:
     """Tokens of normalised text: Latin words and digits, and single CJK characters."""
     if text.isascii():
         return text.encode("ascii").translate(_ASCII_PUNCT_TO_SPACE).decode("ascii").split()
+    if _WIDE_LETTER.search(text) is None:
+        # Only symbols (emoji, box drawing, arrows) are non-ASCII: they separate words and
+        # nothing more, so "?" (then a space) stands in for them.
+        raw = text.encode("ascii", "replace")
+        return raw.translate(_ASCII_PUNCT_TO_SPACE).decode("ascii").split()
     rough = text.encode("utf-8").translate(_ASCII_PUNCT_TO_SPACE).decode("utf-8").split()
     # Only the few tokens holding non-ASCII characters need the (slower) regex split.
     wide = list(compress(range(len(rough)), map(_not, map(str.isascii, rough))))
@@ -270,8 +276,8 @@ def _positions(text: str) -> dict[str, list[int]]:
     for lst in pos.values():
         lst.sort()  # phrase starts can precede earlier unigram hits
     if "<" in text:
-        for k, m in enumerate(_THINK_TAG.finditer(text)):
-            if k >= _MAX_TAG_MATCHES:
+        for nth, m in enumerate(_THINK_TAG.finditer(text)):
+            if nth >= _MAX_TAG_MATCHES:
                 break
             at = 2 * len(_tokenize(text[: m.start()]))
             pos.setdefault("think_tag", []).append(at)
@@ -317,7 +323,7 @@ def _region_score(
             for grid in (0, 1):
                 key = (grid, (p + grid * (region // 2)) // region)
                 buckets.setdefault(key, {})[cue.id] = cue
-    best, best_cues = 0.0, ()
+    best, best_cues = 0.0, tuple[Cue, ...]()
     for cues in buckets.values():
         miss = damp = 1.0
         conj = 0

@@ -1,0 +1,3 @@
+"""Demo data and simulation helpers."""
+
+from __future__ import annotations
