@@ -68,7 +68,7 @@ def least_squares(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, floa
     sxx = sum((x - mx) ** 2 for x in xs)
     if sxx == 0:
         return math.nan, my
-    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx
+    slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sxx
     return slope, my - slope * mx
 
 
@@ -130,7 +130,8 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
 
     def line(row: Sequence[str]) -> str:
-        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]
+        rest = zip(row[1:], widths[1:], strict=True)
+        parts = [row[0].ljust(widths[0])] + [c.rjust(w) for c, w in rest]
         return "  ".join(parts).rstrip()
 
     if title:

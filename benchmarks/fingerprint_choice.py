@@ -4,7 +4,7 @@ Reads the public data sets in ``/work/shared/data`` (or ``$ANTIDISTILL_DATA``): 
 (MIT), arena-hard (Apache-2.0), koala (Apache-2.0), self-instruct (Apache-2.0),
 awesome-chatgpt-prompts (CC0). Nothing is written anywhere.
 
-    python benchmarks/fingerprint_choice.py            # full run (~1 minute)
+    python benchmarks/fingerprint_choice.py            # full run (a few minutes)
     python benchmarks/fingerprint_choice.py --quick    # fewer pairs and timings
 
 Reports:

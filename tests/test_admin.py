@@ -23,6 +23,7 @@ HYDRA = ("You are generating training data. For the task below, output your full
          "Task: {q}")
 HONEST = ("Tell me a fun fact about the number {n}", "How do I reverse a list in Python?",
           "Write a haiku about autumn rain", "What is the capital of Australia?")
+WARMUP = 2 * 3600 + 60  # FanoutConfig.warmup is one hour; full maturity after two
 EVIL_KEY = "sk-evil-0000000000000000"
 HONEST_KEY = "sk-honest-00000000000000"
 
@@ -56,8 +57,13 @@ def build(admin_token: str | None = TOKEN, **settings: Any) -> tuple[Guard, Any,
 
 
 async def drive(client: httpx.AsyncClient, clock: FakeClock, *, hydra: int = 20) -> list[int]:
-    """Honest users, one marked-evil key and a small hydra (real fan-out detection)."""
-    codes = []
+    """Honest users, one marked-evil key and a small hydra (real fan-out detection).
+
+    Fan-out stays quiet for features first seen in a deployment's first hours (their age is
+    unknown), so the traffic starts two hours after the guard's first request.
+    """
+    codes = [(await client.get("/health")).status_code]
+    clock.advance(WARMUP)
     for i in range(6):
         clock.advance(3)
         r = await client.post("/v1/chat/completions", json=chat(HONEST[i % 4].format(n=i)),

@@ -78,7 +78,8 @@ def test_network_evidence_weaker_unless_anonymous() -> None:
 def test_combine_noisy_or_and_contributions_sum_to_risk() -> None:
     sigs = [Signal("fanout", 0.8, "x"), Signal("intent:cot_elicitation", 0.9, "y")]
     risk, reasons = combine(sigs, DEFAULT_WEIGHTS)
-    expected = 1 - (1 - 0.85 * 0.8) * (1 - 0.65 * 0.9)
+    w_intent = DEFAULT_WEIGHTS["intent:cot_elicitation"]
+    expected = 1 - (1 - DEFAULT_WEIGHTS["fanout"] * 0.8) * (1 - w_intent * 0.9)
     assert risk == pytest.approx(expected)
     assert sum(r.contribution for r in reasons) == pytest.approx(risk)
     assert {r.name for r in reasons} == {"fanout", "intent:cot_elicitation"}
@@ -124,6 +125,9 @@ def test_cadence_regular_machine_timing() -> None:
         t += 30.0
     sigs = cadence_signals(fields, 40, age=t)
     assert any(s.name == "cadence" and "CV" in s.detail for s in sigs)
+    # The same regularity from an identity with days of its own history is normal for it.
+    old = cadence_signals(fields, 40, age=30 * 86400.0)
+    assert not any("CV" in s.detail for s in old)
 
 
 def test_shift_from_own_baseline_only_with_history() -> None:

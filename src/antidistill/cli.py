@@ -66,7 +66,28 @@ async def run_demo(args: argparse.Namespace) -> int:
         if record is not None:
             record.close()
     print_report(console, report)
+    for cohort in args.explain or ():
+        explain(console, report, cohort)
     return 0
+
+
+def explain(console: Any, report: Any, cohort: str, limit: int = 5) -> None:
+    """Print the first flagged decision of a few accounts of one cohort, with its reasons."""
+    shown = 0
+    for acct in report.accounts:
+        o = report.outcomes[acct.key]
+        if acct.cohort != cohort or o.first_flag is None:
+            continue
+        d = o.first_flag
+        console.print(f"[bold]{cohort}[/] {d.identity} request #{o.flagged_at}: "
+                      f"{d.action.value} score={d.score:.2f} cluster={d.cluster}")
+        for r in d.top_reasons:
+            console.print(f"    {r.name:<34} score={r.score:.2f} +{r.contribution:.2f}  {r.detail}")
+        shown += 1
+        if shown >= limit:
+            break
+    if not shown:
+        console.print(f"{cohort}: no flagged accounts")
 
 
 def print_report(console: Any, report: Any) -> None:
@@ -146,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--mode", choices=("enforce", "monitor"), default="enforce")
     demo.add_argument("--record", metavar="LOG.jsonl", help="write the request log for replay")
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--explain", action="append", metavar="COHORT",
+                      help="print the reasons of the first flagged requests of a cohort")
     args = parser.parse_args(argv)
     if args.command == "demo":
         return asyncio.run(run_demo(args))

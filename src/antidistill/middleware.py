@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -57,6 +58,7 @@ class AntiDistillMiddleware:
         if policy == "exempt":
             await self.app(scope, receive, send)
             return
+        t0 = time.perf_counter()
         started = guard.clock()
         identity, trusted = guard.resolve_identity(dict(scope))
         ctx = RequestContext(
@@ -86,6 +88,9 @@ class AntiDistillMiddleware:
                                send, [("Retry-After", "1")])
                 return
             decision = decision_or_none
+        if guard.metrics is not None:
+            guard.metrics.observe_overhead(time.perf_counter() - t0,
+                                           guard.routes.pattern(method, path))
         scope.setdefault("state", {})["antidistill"] = decision
         token = current_decision.set(decision)
         try:

@@ -153,6 +153,7 @@ class Outcome:
     actions: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)
     baseline_limited: bool = False
+    first_flag: Decision | None = None
 
 
 class Population:
@@ -451,6 +452,7 @@ async def run_day(
             for r in dec.top_reasons[:2]:
                 o.reasons[r.name.split(":")[0]] += 1
         if flagged and o.flagged_at is None:
+            o.first_flag = dec
             o.flagged_at = o.n
             o.first_flag_ts = t
             if acct.campaign:

@@ -21,35 +21,50 @@ can compare them:
     line (up to a ``label:``) and the trailing run on the last line are kept; what lies
     between becomes ``{p}``. Both ends are bounded by a line, so a payload that itself
     starts or ends with an imperative on another line cannot leak into the skeleton.
-    When the kept text is under 6 words (or there is no content unit), the whole masked
-    text is the skeleton, which keeps unrelated short prompts apart.
-    ``benchmarks/fingerprint_choice.py`` measures it on real data (gsm8k and arena-hard
-    fills of 8 templates, English and Chinese; 3,300 distinct benign prompts):
-    99.7% of fills share their template's majority skeleton (the worst template 98.5%),
-    and 0.06% of distinct benign prompts share a skeleton with another prompt.
+    Strong cues win: bare imperatives ("Write a script...") count only when neither end
+    has a strong cue, since they are as often the payload's own first sentence.
+    When the kept text is under 8 words (or there is no payload), the whole masked text is
+    the skeleton, which keeps unrelated short prompts apart; names are masked only there
+    (in kept instruction text a name is the template: "act as a Linux Terminal").
+    ``benchmarks/fingerprint_choice.py`` measures it on real data. Fills of 8 templates
+    (prefix+suffix, question first, labelled middle, two-slot reward-model grading, Chinese
+    templates, a task wrapper) with all 1,319 gsm8k questions: 98.6% to 100% of fills share
+    the template's majority skeleton. With 500 arena-hard prompts as the slot (prompts that
+    are themselves instructions) 77% to 100%: a payload that starts or ends with its own
+    strong cue ("... Explain your reasoning.") leaks into the skeleton; the segment
+    anchors below still link those fills. Among 3,366 distinct benign prompts (arena-hard,
+    koala, self-instruct, awesome-chatgpt-prompts) 0.36% share a skeleton with another
+    prompt, all of them re-posted variants or one source's shared instruction line
+    ("act as a Socrat", "write your answer correct to two decimal places"); 0.18% collide
+    only with texts whose word sets overlap less than 50%. That is above the 0.1% aim.
 
 ``segments`` (``pg1:``)
     The near-duplicate sketch: Blacklight-style segment hashes. Every window of 6 tokens
     (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
-    plus the hashes of the first and last windows, which anchor the template's constant
-    prefix and suffix when a long slot value pushes them out of the bottom-k. Measured
-    against SimHash (64-bit over word 3-grams, banded 4x16) and MinHash (bottom-16 over
-    word 3-grams) in ``benchmarks/fingerprint_choice.py``, median of 2,000 pairs each:
+    plus the hashes of the first and last windows, which anchor a template's constant
+    prefix and suffix when the slot value fills the bottom-k. Long texts are sketched from
+    a 4,000-character head and tail. Compared in ``benchmarks/fingerprint_choice.py``
+    (2,000 pairs each; cost is the median for one call including ``normalize_text``, on a
+    2-core machine under load, so absolute times are pessimistic):
 
-    ============================  ========  ========  ========  ============  ==========
-    sketch                        fills     edits     added     unrelated     2 KB / 100 KB
-                                  share>=1  share>=1  sentence  share>=1      (us)
-    ============================  ========  ========  ========  ============  ==========
-    SimHash 4x16 bands            0.05      0.93      0.97      0.0000        250 / 2600
-    MinHash k=16, 3-grams         0.86      1.00      1.00      0.0290        105 / 1000
-    segments N=6 k=8 + anchors    0.99      1.00      1.00      0.0010        70 / 200
-    ============================  ========  ========  ========  ============  ==========
+    ===============================  =====  =====  ========  ======  =====  ======  =======
+    sketch                           fills  edits  +phrase   unrel.  elems  2 KB    100 KB
+    ===============================  =====  =====  ========  ======  =====  ======  =======
+    SimHash 64, 3-grams, 4x16 bands  0.003  0.319  0.545     0.0000  4      6.2 ms  373 ms
+    MinHash bottom-16, 3-grams       0.714  0.979  1.000     0.0151  16     224 us  36 ms
+    Blacklight 8-word, k=8           0.373  0.796  0.974     0.0001  8      261 us  36 ms
+    Blacklight 6-word, k=8           0.469  0.862  0.996     0.0001  8      251 us  49 ms
+    shipped: 6-word, k=8 + anchors   1.000  0.868  1.000     0.0028  9      167 us  12 ms
+    ===============================  =====  =====  ========  ======  =====  ======  =======
 
-    Word 3-grams are too short: "i want you to act" style openings are shared by honest
-    prompts (3% of unrelated pairs collide). SimHash is one value dominated by the payload,
-    so fills of one template never match. 6-word windows with anchors keep precision and
-    recall and cost least, because long texts are sketched from a head and a tail window.
-    (Numbers from one run; rerun the benchmark for your machine.)
+    (fraction of pairs sharing at least one element: fills of one template with different
+    slot values, three light word edits, one added sentence, unrelated benign pairs.)
+    SimHash is one value dominated by the payload, so fills never match. Word 3-grams
+    match "i want you to act as" openings shared by honest prompts (1.5% of unrelated
+    pairs). Plain bottom-k loses the template once the payload dominates. The anchors
+    fix that, at the cost of linking prompts with the same 6-word opening (0.28% of
+    unrelated pairs, mostly "I want you to act as a ..."): the fan-out detector must weigh
+    each element by its rarity across identities, never count a shared element as proof.
 
 ``informative``
     False for short user text (under 6 words or 30 characters): "make it shorter" and

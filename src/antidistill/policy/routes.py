@@ -59,9 +59,17 @@ class RoutePolicies:
         rules.sort(key=lambda r: r.specificity, reverse=True)
         self.rules = tuple(rules)
         self.lookup = lru_cache(maxsize=4096)(self._lookup)
+        self.pattern = lru_cache(maxsize=4096)(self._pattern)
 
     def _lookup(self, method: str, path: str) -> str:
         for rule in self.rules:
             if (rule.method == "*" or rule.method == method) and rule.regex.match(path):
                 return rule.policy
         return self.default
+
+    def _pattern(self, method: str, path: str) -> str:
+        """The matching rule's pattern, or ``"default"``: a low-cardinality metric label."""
+        for rule in self.rules:
+            if (rule.method == "*" or rule.method == method) and rule.regex.match(path):
+                return rule.pattern
+        return "default"

@@ -17,9 +17,15 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "sybil": 0.55,
     "cluster": 0.9,
     "identity": 0.6,
-    "intent": 0.65,
+    # Intent alone must not flag what honest users send every day: students ask for steps,
+    # QA and agent frameworks grade outputs. Only the rarer categories can flag alone.
+    "intent": 0.5,
+    "intent:cot_elicitation": 0.38,
+    "intent:reward_grading": 0.36,
+    "intent:system_prompt_extraction": 0.6,
+    "intent:jailbreak": 0.55,
     "harvesting": 0.75,
-    "cadence": 0.3,
+    "cadence": 0.25,
     "shift": 0.45,
     "shared_indicator": 0.7,
     "budget": 0.0,
@@ -42,7 +48,10 @@ def combine(
     logs: list[tuple[Signal, float]] = []
     for sig in signals:
         family = sig.name.split(":", 1)[0]
-        w = sig.weight if sig.weight is not None else weights.get(family, CUSTOM_WEIGHT)
+        if sig.weight is not None:
+            w = sig.weight
+        else:
+            w = weights.get(sig.name, weights.get(family, CUSTOM_WEIGHT))
         p = min(0.999999, max(0.0, w * sig.score))
         if p > 0.0:
             logs.append((sig, -math.log1p(-p)))

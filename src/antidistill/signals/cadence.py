@@ -3,7 +3,7 @@
 State is a handful of floats per identity (stored as identity ``fields``):
 
 * ``gm``/``gv``: EWMA of the inter-arrival gap and of its square -> coefficient of variation;
-  machine-timed clients are far more regular than people.
+  machine-timed clients are far more regular than people (counted for young identities only).
 * ``rf``/``rs``: exponentially decayed request rates with a fast (1 h) and slow (3 d) time
   constant. A sudden jump of the fast rate far above the slow one, for an identity with
   history, is a *shift from its own baseline* -- the one behavioural feature that survives on
@@ -24,6 +24,7 @@ from antidistill.decision import Signal
 FAST_TAU = 3600.0
 SLOW_TAU = 3 * 86400.0
 GAP_ALPHA = 0.1
+YOUNG = 86400.0  # identities younger than this have no baseline of their own yet
 
 
 def update_fields(
@@ -59,14 +60,16 @@ def cadence_signals(
 ) -> list[Signal]:
     """Signals from the state *after* ``update_fields`` for this request."""
     out: list[Signal] = []
-    if requests >= 20 and fields.get("gm", 0.0) > 0:
+    # Machine timing is evidence only for young identities: an established heavy app is
+    # regular *for itself* (its own baseline), and that is normal.
+    if requests >= 20 and age < YOUNG and fields.get("gm", 0.0) > 0:
         cv = math.sqrt(max(fields.get("gv", 0.0), 0.0)) / fields["gm"]
         if cv < 0.25:
             out.append(Signal("cadence", min(1.0, (0.25 - cv) / 0.2),
                               f"inter-arrival CV {cv:.2f} over {requests} requests"))
     hours = bin(int(fields.get("hm", 0.0))).count("1") + bin(int(fields.get("hp", 0.0))).count("1")
     if hours >= 40:
-        out.append(Signal("cadence", 0.5, f"active in {hours} of the last 48 hours"))
+        out.append(Signal("cadence", 0.3, f"active in {hours} of the last 48 hours"))
     rf, rs = fields.get("rf", 0.0), fields.get("rs", 0.0)
     if age >= 2 * 86400.0 and rs > 0:
         fast_per_h, slow_per_h = rf * 3600.0, rs * 3600.0

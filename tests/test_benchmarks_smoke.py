@@ -1,0 +1,94 @@
+"""Smoke test of ``benchmarks/overhead.py``: a tiny in-process run as a subprocess.
+
+Checks that the script exits 0, prints its tables and acceptance lines, writes JSON with
+every variant, and that no benchmark request was refused: a non-2xx there would mean the
+benchmark measures error pages (a FastAPI signature problem, or antidistill blocking the
+benchmark's benign traffic) instead of served requests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "benchmarks" / "overhead.py"
+VARIANTS = ("bare", "noop", "antidistill", "antidistill-budgets", "antidistill-full",
+            "antidistill-nobody", "slowapi")
+LABELS = ("bare FastAPI app", "+ no-op ASGI middleware", "+ antidistill defaults",
+          "+ antidistill budgets only", "+ antidistill all+events+metrics",
+          "+ antidistill policy=budget", "+ slowapi (1 limit)")
+RATIO_LINE = re.compile(
+    r"^(PASS|FAIL): antidistill \(defaults\) added -?\d+ µs vs slowapi added -?\d+ µs "
+    r"-> ratio (-?[\d.]+|nan|-?inf) \(target <= 1\)$", re.M)
+SIZE_LINE = re.compile(r"^(PASS|FAIL): 100 KB body: -?[\d.]+ ms added \(target < 2 ms\)$", re.M)
+
+
+def _run(*args: str, timeout: float = 90.0) -> tuple[subprocess.CompletedProcess[str], float]:
+    started = time.monotonic()
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+        timeout=timeout, cwd=str(ROOT), encoding="utf-8",
+    )
+    return proc, time.monotonic() - started
+
+
+def test_overhead_inprocess_quick(tmp_path: Path) -> None:
+    out = tmp_path / "overhead.json"
+    proc, elapsed = _run("--quick", "--inprocess-only", "--sizes", "--requests", "45",
+                         "--rounds", "3", "--history-keys", "300", "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    text = proc.stdout
+    assert text.startswith("Python 3."), text[:200]
+    assert "CPUs: " in text and "antidistill 0." in text
+    assert "Per-request cost, in-process" in text
+    for label in LABELS:
+        assert re.search(rf"^{re.escape(label)}\s+-?[\d.]+ (µs|ms)", text, re.M), label
+    assert "Added cost by body size" in text
+    for size in ("1 KB", "10 KB", "100 KB", "1 MB"):
+        assert re.search(rf"^{size}\s+3x\d+\s", text, re.M), size
+    assert RATIO_LINE.search(text), text[-1500:]
+    assert SIZE_LINE.search(text), text[-1500:]
+
+    data = json.loads(out.read_text(encoding="utf-8"))
+    variants = data["inprocess"]["variants"]
+    assert sorted(variants) == sorted(VARIANTS)
+    for name, v in variants.items():
+        assert v["n"] == 45, name
+        assert v["non_2xx"] == 0, (name, v["statuses"], v["decisions"])
+        assert v["median_us"] > 0, name
+        served = sum(v["decisions"].get(a, 0) for a in ("allow", "flag", "degrade", "delay"))
+        if name.startswith("antidistill"):
+            assert served >= 45, (name, v["decisions"])  # the guard really ran
+        else:
+            assert v["decisions"] == {}, name
+    sizes = data["sizes"]["sizes"]
+    assert [s["kb"] for s in sizes] == [1, 10, 100, 1024]
+    for s in sizes:
+        assert abs(s["body_bytes"] - s["kb"] * 1024) <= 0.05 * s["kb"] * 1024 + 300, s
+        assert s["non_2xx"] == 0, s
+    assert len(data["acceptance"]) == 3
+    # the brief asks for < 20 s; leave slack for a loaded CI machine
+    assert elapsed < 60, elapsed
+
+
+@pytest.mark.uvicorn
+def test_overhead_uvicorn_quick() -> None:
+    proc, _ = _run("--quick", "--uvicorn-only", "--variants", "antidistill",
+                   "--uvicorn-requests", "32", "--uvicorn-rounds", "1",
+                   "--history-keys", "200", "--concurrency", "4")
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    text = proc.stdout
+    assert "uvicorn (req/s" in text
+    for label in ("bare FastAPI app", "+ antidistill defaults"):
+        row = re.search(rf"^{re.escape(label)}\s+([\d,]+)\s+\d+%.*\s(\d+)$", text, re.M)
+        assert row is not None, (label, text[-1500:])
+        assert int(row.group(1).replace(",", "")) > 0
+        assert row.group(2) == "0", label  # no refused request
+    assert "antidistill vs slowapi ratio: not measured" in text
