@@ -1,0 +1,98 @@
+"""Detection figures on the simulated day (the demo's traffic), with the acceptance checks.
+
+    python benchmarks/detection.py                 # one seed, full size
+    python benchmarks/detection.py --seeds 7 8 9   # stability across populations
+
+For each seed it runs the whole simulated day through the real middleware (memory store,
+virtual clock) and prints the demo's tables, then one line per acceptance criterion:
+
+* hydra (>= 1,000 accounts, <= 10 requests each, never over a per-key limit): share of its
+  accounts flagged by their 3rd request, counting accounts that start after the campaign's
+  first 100 requests (target >= 95%), and what the per-key baseline catches;
+* benign: share of honest accounts ever flagged (target <= 0.1%) and requests throttled or
+  blocked by detection (target 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+from typing import Any
+
+from rich.console import Console
+
+from antidistill.cli import _demo_guard, print_report
+from antidistill.demo.app import create_app
+from antidistill.demo.simulate import Clock, Population, Report, run_day
+from antidistill.middleware import AntiDistillMiddleware
+
+DAY = 86400.0
+
+
+async def one_run(seed: int, scale: float, hydra: int) -> tuple[Report, float]:
+    day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
+    clock = Clock(day_start - DAY)
+    guard, last = _demo_guard(clock, "enforce")
+    app = AntiDistillMiddleware(create_app(), guard=guard)
+    accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra).build(day_start)
+    t0 = time.perf_counter()
+    report = await run_day(app, clock, accounts, day_start, last)
+    return report, time.perf_counter() - t0
+
+
+def summarize(report: Report) -> dict[str, Any]:
+    benign = [a for a in report.accounts if not a.campaign and report.outcomes[a.key].n]
+    flagged = sum(1 for a in benign if report.outcomes[a.key].flagged_at is not None)
+    denied = sum(report.outcomes[a.key].throttled_by_detection + report.outcomes[a.key].blocked
+                 for a in benign)
+    hydra = [a for a in report.accounts if a.cohort == "hydra"]
+    base = sum(1 for a in hydra if report.outcomes[a.key].baseline_limited)
+    ok, tot = report.hydra_by_third
+    return {
+        "hydra_by_third": ok / tot if tot else 0.0,
+        "hydra_accounts": len(hydra),
+        "hydra_baseline": base,
+        "benign": len(benign),
+        "benign_flagged": flagged,
+        "benign_denied_requests": denied,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[7])
+    parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--hydra", type=int, default=1000)
+    parser.add_argument("--quiet", action="store_true", help="only the acceptance lines")
+    args = parser.parse_args()
+    console = Console(width=170)
+    ok_all = True
+    for seed in args.seeds:
+        report, secs = asyncio.run(one_run(seed, args.scale, args.hydra))
+        s = summarize(report)
+        if not args.quiet:
+            console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "
+                         f"({report.requests / secs:,.0f} req/s through the middleware)")
+            print_report(console, report)
+        hydra_ok = s["hydra_by_third"] >= 0.95
+        benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]
+        denied_ok = s["benign_denied_requests"] == 0
+        ok_all &= hydra_ok and benign_ok and denied_ok
+        console.print(
+            f"[seed {seed}] hydra flagged by 3rd request: {100 * s['hydra_by_third']:.1f}% "
+            f"(target >= 95%) {'PASS' if hydra_ok else 'FAIL'}; per-key baseline caught "
+            f"{s['hydra_baseline']}/{s['hydra_accounts']}")
+        console.print(
+            f"[seed {seed}] benign ever flagged: {s['benign_flagged']}/{s['benign']} = "
+            f"{100 * s['benign_flagged'] / max(1, s['benign']):.3f}% (target <= 0.1%) "
+            f"{'PASS' if benign_ok else 'FAIL'}; throttled/blocked by detection: "
+            f"{s['benign_denied_requests']} requests (target 0) "
+            f"{'PASS' if denied_ok else 'FAIL'}")
+    return 0 if ok_all else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
