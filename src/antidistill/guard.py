@@ -347,6 +347,9 @@ class Guard:
                 signals.append(got)
             elif isinstance(got, (list, tuple)):
                 signals.extend(x for x in got if isinstance(x, Signal))
+        # Only this request's own evidence accumulates into identity and cluster risk; adding
+        # the history-derived signals back would let a moderate score feed on itself.
+        fresh_risk, _ = combine(signals, self.weights)
         # History: the identity's own decayed risk, and its cluster's.
         ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
         if ident_risk >= 0.05:
@@ -386,7 +389,7 @@ class Guard:
                     "ct:" + cluster, s.cluster_token_capacity,
                     s.cluster_token_refill_rate / s.cluster_token_interval,
                     ctx.estimated_tokens))
-        risk_add = risk if (risk >= RISK_FLOOR and not allowlisted) else 0.0
+        risk_add = fresh_risk if (fresh_risk >= RISK_FLOOR and not allowlisted) else 0.0
         results = await self.store.apply(
             ApplyBatch(
                 identity=ctx.identity.id, buckets=specs, risk_add=risk_add, cluster=cluster,
