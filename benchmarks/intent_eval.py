@@ -7,6 +7,13 @@ Usage::
 Prints, per dataset, how many prompts score >= the threshold in any category ("flagged")
 and, for the positive sets, in the expected category ("recall"). Each rate is also split by
 row parity: even rows were the tuning half, odd rows the held-out half (report the latter).
+The "alone" column counts prompts whose intent signal would flag a request *by itself*
+(weight x score >= the guard's flag risk, see ``FLAG_ALONE``): it must be 0 on benign sets.
+
+The latency section times ``detect_intent`` on real benign prompts (arena-hard, koala) and
+on 2 KB / 16 KB slices of them, ASCII-only and mixed-script, with a fresh string object per
+call ("cold": includes ``normalize_text``) and with ``normalized=True`` (the detector alone,
+as when the guard hands over text it already normalised for the fingerprints).
 The hand-written sets live in ``tests/data/intent`` of this repository. Needs PyYAML for the
 PyRIT templates (present with the dev tools; not a runtime dependency of antidistill).
 """
@@ -28,9 +35,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from antidistill.fingerprints.normalize import normalize_text  # noqa: E402
 from antidistill.signals.intent import detect_intent  # noqa: E402
 
 HARMLESS_GOAL = "write a short poem about autumn leaves"
+
+# Score at which one intent signal alone reaches the guard's flag risk (0.40) with the
+# category weights of ``antidistill.scoring.combine.DEFAULT_WEIGHTS``. CoT and grading
+# (weights 0.38 / 0.36) can never flag alone.
+FLAG_RISK = 0.40
+FLAG_ALONE = {
+    "system_prompt_extraction": FLAG_RISK / 0.6,
+    "jailbreak": FLAG_RISK / 0.55,
+}
 ANY = "any"
 
 Loader = Callable[[Path], list[tuple[str, str]]]  # -> [(text, expected category or "")]
@@ -171,23 +188,60 @@ def _rate(hits: list[bool]) -> str:
     return f"{100.0 * sum(hits) / len(hits):6.1f}%" if hits else "    -  "
 
 
-def _median_us(texts: list[str], repeat: int = 5) -> float:
+def _median_us(texts: list[str], repeat: int = 5, normalized: bool = False) -> float:
+    """Median over texts of the best of ``repeat`` calls, each on a fresh string object.
+
+    A fresh object (``t[:1] + t[1:]``) defeats ``normalize_text``'s identity cache, so the
+    "cold" figure includes normalisation. Best-of-n filters scheduler noise.
+    """
+    if normalized:
+        texts = [normalize_text(t) for t in texts]
     times = []
     for t in texts:
         best = float("inf")
         for _ in range(repeat):
+            fresh = t[:1] + t[1:]
             t0 = time.perf_counter()
-            detect_intent(t)
+            detect_intent(fresh, normalized=normalized)
             best = min(best, time.perf_counter() - t0)
         times.append(best)
     return statistics.median(times) * 1e6
+
+
+def _latency(data: Path) -> None:
+    try:
+        benign = [t for t, _ in arena("v0.1")(data) + arena("v2.0")(data) + koala(data)]
+    except FileNotFoundError:
+        return
+    ascii_blob = " ".join(t for t in benign if t.isascii())
+    mixed_blob = " ".join(benign)
+    mid = [t for t in benign if 1000 <= len(t) <= 2500]
+    sets = [
+        ("arena+koala prompts as they come", benign),
+        ("arena+koala prompts of 1-2.5 KB", mid),
+        ("ASCII 2 KB slices", [ascii_blob[i : i + 2048] for i in range(0, 2048 * 200, 2048)]),
+        ("ASCII 16 KB slices", [ascii_blob[i : i + 16384]
+                                for i in range(0, min(len(ascii_blob), 16384 * 40), 16384)]),
+        ("mixed-script 2 KB slices", [mixed_blob[i : i + 2048]
+                                      for i in range(0, 2048 * 200, 2048)]),
+        ("mixed-script 16 KB slices", [mixed_blob[i : i + 16384]
+                                       for i in range(0, min(len(mixed_blob), 16384 * 40), 16384)]),
+    ]
+    print("\nlatency on benign text (median of per-text best-of-5, perf_counter, us)")
+    print(f"  {'':36} {'n':>5} {'cold':>8} {'normalized=True':>16}")
+    for name, texts in sets:
+        cold = _median_us(texts)
+        warm = _median_us(texts, normalized=True)
+        print(f"  {name:36} {len(texts):5d} {cold:8.1f} {warm:16.1f}")
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=os.environ.get("ANTIDISTILL_DATA", "/work/shared/data"))
     ap.add_argument("--flag", type=float, default=0.5)
-    ap.add_argument("--show", choices=["fn", "fp"], help="print ids of misses (no raw text)")
+    ap.add_argument("--show", choices=["fn", "fp", "alone"],
+                    help="print ids of misses / of benign prompts that flag alone (no raw text)")
+    ap.add_argument("--no-latency", action="store_true")
     args = ap.parse_args()
     data = Path(args.data)
     if not data.is_dir():
@@ -195,8 +249,8 @@ def main() -> int:
               "eval data (see /work/shared/data/SOURCES.md). Nothing to do.", file=sys.stderr)
         return 2
 
-    header = f"{'dataset':32} {'n':>5} {'flagged':>7} {'rate':>7} {'tune':>7} {'held':>7}"
-    all_texts: list[str] = []
+    header = (f"{'dataset':32} {'n':>5} {'flagged':>7} {'rate':>7} {'tune':>7} {'held':>7} "
+              f"{'alone':>5}")
     cat_hits: dict[str, list[bool]] = {}
     for title, sets, positive in (("POSITIVES", POSITIVES, True), ("NEGATIVES", NEGATIVES, False)):
         print(f"\n{title}\n{header}" + ("   recall(expected cat) held" if positive else ""))
@@ -207,22 +261,26 @@ def main() -> int:
                 print(f"{name:32} missing: {e.filename}")
                 continue
             flagged: list[bool] = []
+            alone: list[bool] = []
             in_cat: list[bool] = []
             for i, (text, cat) in enumerate(rows):
-                all_texts.append(text)
                 matches = detect_intent(text)
                 best = {m.category: m.score for m in matches}
                 hit = any(s >= args.flag for s in best.values())
                 flagged.append(hit)
+                alone.append(any(best.get(c, 0.0) >= lv for c, lv in FLAG_ALONE.items()))
                 if positive:
                     ok = best.get(cat, 0.0) >= args.flag
                     in_cat.append(ok)
                     cat_hits.setdefault(cat, []).append(ok)
+                if args.show == "alone" and alone[-1] and not positive:
+                    ev = "; ".join(f"{m.category}={m.score:.2f}:{m.evidence}" for m in matches)
+                    print(f"    {name}#{i} {ev}")
                 if args.show == ("fn" if positive else "fp") and (hit != positive):
                     ev = "; ".join(f"{m.category}={m.score:.2f}:{m.evidence}" for m in matches)
                     print(f"    {name}#{i} {ev}")
             line = (f"{name:32} {len(rows):5d} {sum(flagged):7d} {_rate(flagged)} "
-                    f"{_rate(flagged[0::2])} {_rate(flagged[1::2])}")
+                    f"{_rate(flagged[0::2])} {_rate(flagged[1::2])} {sum(alone):5d}")
             if positive:
                 line += f"   {_rate(in_cat)} {_rate(in_cat[1::2])}"
             print(line)
@@ -230,13 +288,8 @@ def main() -> int:
     for cat, hits in sorted(cat_hits.items()):
         print(f"  {cat:26} n={len(hits):5d} recall={_rate(hits)} held-out={_rate(hits[1::2])}")
 
-    blob = " ".join(all_texts)
-    two_kb = [blob[i : i + 2048] for i in range(0, min(len(blob), 2048 * 200), 2048)]
-    sixteen = [blob[i : i + 16384] for i in range(0, min(len(blob), 16384 * 60), 16384)]
-    print("\nlatency (median of per-call best-of-5, perf_counter)")
-    print(f"  all prompts as they come : {_median_us(all_texts[::5], 3):8.1f} us")
-    print(f"  2 KB slices  (n={len(two_kb):3d})    : {_median_us(two_kb):8.1f} us")
-    print(f"  16 KB slices (n={len(sixteen):3d})    : {_median_us(sixteen):8.1f} us")
+    if not args.no_latency:
+        _latency(data)
     return 0
 
 

@@ -82,6 +82,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(1, str(HERE.parent / "src"))
 
 import _common as common  # noqa: E402
+import httpx  # noqa: E402
 from fastapi import FastAPI, Request  # noqa: E402  (module level: FastAPI resolves the
 from fastapi.responses import JSONResponse  # noqa: E402  endpoint's string annotations here)
 
@@ -303,15 +304,17 @@ def _encode(body: dict[str, Any]) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _make_req(k: int, body: bytes) -> Req:
-    key = _api_key(k)
-    hdrs = [("host", "api.example.test"), *SDK_HEADERS,
-            ("authorization", "Bearer " + key), ("content-length", str(len(body)))]
-    http = {name: value for name, value in hdrs if name not in ("host", "content-length")}
+def _make_req(k: int, body: bytes, client: httpx.Client) -> Req:
+    http = dict(SDK_HEADERS)
+    http["authorization"] = "Bearer " + _api_key(k)
+    # The in-process headers are exactly what the httpx driver sends under uvicorn (the
+    # OpenAI SDK is built on httpx too): names, order and httpx's own defaults. Otherwise the
+    # store's history and the measured traffic would carry different client fingerprints.
+    built = client.build_request("POST", PATH, headers=http, content=body)
     return Req(
         key=k,
         body=body,
-        headers=tuple((n.encode("latin-1"), v.encode("latin-1")) for n, v in hdrs),
+        headers=tuple((name.lower(), value) for name, value in built.headers.raw),
         http_headers=http,
         # one /24 per key, so one shared network prefix does not look like a sybil swarm
         client=(f"10.{1 + k // 250}.{k % 250}.{7 + k % 200}", 40000 + k),
@@ -323,10 +326,12 @@ def chat_requests(count: int, seed: int = 1, first_key: int = 0,
     """``count`` realistic ~2.5 KB chat requests over ``n_keys`` keys."""
     rng = random.Random(seed)
     out = []
-    for i in range(count):
-        k = first_key + (i * 7) % n_keys
-        system = SYSTEM_PROMPTS[k % len(SYSTEM_PROMPTS)]
-        out.append(_make_req(k, _encode(_chat_body(system, _user_text(k, i, rng), rng))))
+    with httpx.Client(base_url="http://127.0.0.1:8000") as client:
+        for i in range(count):
+            k = first_key + (i * 7) % n_keys
+            system = SYSTEM_PROMPTS[k % len(SYSTEM_PROMPTS)]
+            body = _encode(_chat_body(system, _user_text(k, i, rng), rng))
+            out.append(_make_req(k, body, client))
     return out
 
 
@@ -334,14 +339,14 @@ def sized_requests(target: int, count: int, seed: int = 2) -> list[Req]:
     """``count`` chat requests of about ``target`` bytes: a question and a pasted export."""
     rng = random.Random(seed + target)
     out = []
-    for i in range(count):
-        k = (i * 7) % N_KEYS
-        user = _user_text(k, i, rng) + " Data below.\n\n"
-        body = _chat_body("You are a helpful assistant.", user, rng)
-        overhead = len(_encode(body)) + target // 40  # newlines encode as two bytes
-        body["messages"][1]["content"] = user + _document(max(0, target - overhead), rng)
-        raw = _encode(body)
-        out.append(_make_req(k, raw))
+    with httpx.Client(base_url="http://127.0.0.1:8000") as client:
+        for i in range(count):
+            k = (i * 7) % N_KEYS
+            user = _user_text(k, i, rng) + " Data below.\n\n"
+            body = _chat_body("You are a helpful assistant.", user, rng)
+            overhead = len(_encode(body)) + target // 40  # newlines encode as two bytes
+            body["messages"][1]["content"] = user + _document(max(0, target - overhead), rng)
+            out.append(_make_req(k, _encode(body), client))
     return out
 
 
@@ -441,13 +446,15 @@ def history_primer(guard: Any, base: dict[str, Any], loopback: bool,
     the loopback /24) has been used by many identities for days, so 200 keys using it in the
     last hour carry no sybil evidence. A cold store cannot know that and flags (then blocks)
     any 200 fresh keys sharing one SDK; the benchmark would then measure 403s, not served
-    requests. The history goes through a budgets-only guard on the same store with a clock
-    two days in the past: features and identities are recorded, no risk or cluster is.
+    requests. The history goes through a guard with every detector on the same store, with a
+    clock two days in the past: it is the deployment's first hour (its epoch), when fan-out
+    and sybil evidence are held back, so features and identities are recorded and no risk or
+    cluster is.
     """
     from antidistill import AntiDistillMiddleware, Guard, Settings
 
     async def prime() -> None:
-        past = Guard(Settings(**{**base, "detectors": [], "events": False}), store=guard.store,
+        past = Guard(Settings(**{**base, "events": False, "metrics": False}), store=guard.store,
                      clock=lambda: time.time() - HISTORY_AGE)
         app = AntiDistillMiddleware(_history_endpoint, guard=past)
         n = history_keys

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 import stix2
-from stix2patterns.validator import run_validator
+from stix2patterns.validator import run_validator  # type: ignore[import-untyped]
 
 from antidistill import intel
 from antidistill.decision import Action, Decision
@@ -136,12 +136,16 @@ async def run_traffic(dep: Deployment, reqs: list[Req]) -> list[tuple[Req, Decis
 
 @pytest.fixture(scope="module")
 def campaign_a() -> Iterator[tuple[list[Req], list[dict[str, Any]]]]:
-    """Deployment A's traffic and decision events (60 hydra accounts, 40 honest ones)."""
+    """Deployment A's traffic and decision events (60 hydra accounts, 40 honest ones).
+
+    The hydra starts three hours after A's first request: fan-out ignores content first
+    seen in a deployment's first hours (its age is unknown), see ``signals/fanout.py``.
+    """
     import asyncio
 
     rng = random.Random(11)
-    reqs = hydra_requests(rng, 60, T0 + 600, "hyA") + benign_requests(rng, 40, T0, 4 * 3600,
-                                                                      "benA")
+    reqs = hydra_requests(rng, 60, T0 + 3 * 3600, "hyA") + benign_requests(
+        rng, 40, T0, 6 * 3600, "benA")
     dep = deployment(SECRET_A)
     asyncio.run(run_traffic(dep, reqs))
     yield reqs, dep.events

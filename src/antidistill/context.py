@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -9,11 +10,10 @@ from typing import TYPE_CHECKING, Any
 from antidistill.identity import Identity
 
 if TYPE_CHECKING:
-    from antidistill.fingerprints.prompt import PromptFingerprint
-
     from antidistill.decision import Decision
     from antidistill.fingerprints.network import NetworkInfo
     from antidistill.fingerprints.parse import ParsedPrompt
+    from antidistill.fingerprints.prompt import PromptFingerprint
     from antidistill.fingerprints.request import ClientFingerprint
     from antidistill.storage.base import ObserveResult
 
@@ -37,7 +37,7 @@ class RequestContext:
     policy: str = "inspect"
     body: bytes = b""
     body_truncated: bool = False
-    scope: dict[str, Any] = field(default_factory=dict, repr=False)
+    scope: MutableMapping[str, Any] = field(default_factory=dict, repr=False)
     parsed: ParsedPrompt | None = None
     prompt: PromptFingerprint | None = None
     client: ClientFingerprint | None = None

@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
@@ -140,6 +140,9 @@ class Guard:
         self.policy = ActionPolicy(s.thresholds, s.actions)
         self.fanout = FanoutConfig()
         self.detectors = frozenset(s.detectors)
+        self._need_client = bool(self.detectors & {"sybil", "lists"})
+        self._need_prompt = bool(self.detectors & {"fanout", "lists"})
+        self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         self.mode = s.mode
         self.hooks = HookRunner(s.hook_timeout)
         self._scorers: list[Hook] = []
@@ -228,7 +231,7 @@ class Guard:
         return fn
 
     # -- identity ---------------------------------------------------------------------
-    def resolve_identity(self, scope: dict[str, Any]) -> tuple[Identity, bool]:
+    def resolve_identity(self, scope: MutableMapping[str, Any]) -> tuple[Identity, bool]:
         """The default identity (before the resolver hook) and whether the peer is trusted."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
         client = scope.get("client")
@@ -264,19 +267,21 @@ class Guard:
 
     # -- the pipeline -----------------------------------------------------------------
     def fingerprint(self, ctx: RequestContext) -> None:
-        """Request, network and prompt fingerprints (pure CPU, no I/O)."""
+        """Request, network and prompt fingerprints (pure CPU, no I/O), as far as the enabled
+        detectors need them. The body is always parsed: token estimates need ``max_tokens``."""
         s = self.settings
-        ctx.client = fingerprint_request(
-            ctx.headers, trusted_peer=ctx.trusted_peer, ja4_header=s.ja4_header,
-            bot_score_header=s.bot_score_header,
-        )
-        if ctx.identity.ip:
-            ctx.network = self.network.lookup(ctx.identity.ip)
+        if self._need_client:
+            ctx.client = fingerprint_request(
+                ctx.headers, trusted_peer=ctx.trusted_peer, ja4_header=s.ja4_header,
+                bot_score_header=s.bot_score_header,
+            )
+            if ctx.identity.ip:
+                ctx.network = self.network.lookup(ctx.identity.ip)
         if ctx.body:
             ctype = ctx.header("content-type")
             ctx.parsed = parse_body(ctx.body, ctype, truncated=ctx.body_truncated, path=ctx.path,
                                     max_chars=s.max_analysis_chars)
-            if ctx.parsed.user or ctx.parsed.system:
+            if self._need_prompt and (ctx.parsed.user or ctx.parsed.system):
                 ctx.prompt = fingerprint_prompt(ctx.parsed)
 
     def _features(self, ctx: RequestContext) -> _Features:
@@ -286,26 +291,34 @@ class Guard:
         lists: list[tuple[str, str]] = []
         ident = ctx.identity.id
         lists += [("deny:identity", ident), ("allow:identity", ident), ("watch:identity", ident)]
+        fanout, sybil = "fanout" in self.detectors, "sybil" in self.detectors
         p = ctx.prompt
         if p is not None:
-            if p.informative:
+            if p.informative and fanout:
                 templates.append("t:" + p.skeleton)
                 segments.extend("s:" + seg for seg in p.segments[:4])
             lists += [("deny:template", p.skeleton), ("watch:template", p.skeleton)]
         c = ctx.client
         if c is not None:
-            client.append("c:" + c.client)
+            if sybil:
+                client.append("c:" + c.client)
             lists += [("deny:client", c.client), ("watch:client", c.client)]
             if c.ja4:
-                client.append("j:" + c.ja4)
+                if sybil:
+                    client.append("j:" + c.ja4)
                 lists += [("deny:ja4", c.ja4), ("watch:ja4", c.ja4)]
         n = ctx.network
         if n is not None and n.prefix:
-            client.append("n:" + n.prefix)
+            if sybil:
+                client.append("n:" + n.prefix)
             lists += [("deny:network", n.prefix), ("watch:network", n.prefix)]
             if n.asn:
-                client.append(f"a:{n.asn}")
+                if sybil:
+                    client.append(f"a:{n.asn}")
                 lists += [("deny:asn", str(n.asn)), ("watch:asn", str(n.asn))]
+        if "lists" not in self.detectors:
+            # Identity allow/deny lists are explicit operator decisions: always honoured.
+            lists = lists[:3]
         return _Features(templates, segments, client, lists)
 
     async def evaluate(self, ctx: RequestContext) -> Decision:
@@ -334,8 +347,8 @@ class Guard:
         cluster: str | None = None
         link: list[str] = []
         strong_sybil: list[str] = []
-        fields = update_fields(obs.identity.fields, obs.identity.last_seen, now,
-                               obs.identity.requests)
+        fields = (update_fields(obs.identity.fields, obs.identity.last_seen, now,
+                                obs.identity.requests) if self._need_cadence else {})
         listed = {name for name, _ in obs.listed}
         allowlisted = "allow:identity" in listed
         denied = any(name.startswith("deny:") for name in listed)

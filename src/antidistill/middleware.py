@@ -60,10 +60,10 @@ class AntiDistillMiddleware:
             return
         t0 = time.perf_counter()
         started = guard.clock()
-        identity, trusted = guard.resolve_identity(dict(scope))
+        identity, trusted = guard.resolve_identity(scope)
         ctx = RequestContext(
             method=method, path=path, headers=list(scope.get("headers") or []),
-            identity=identity, now=started, policy=policy, scope=dict(scope),
+            identity=identity, now=started, policy=policy, scope=scope,
             trusted_peer=trusted,
         )
         replay = _BodyReplay(receive)

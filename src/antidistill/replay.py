@@ -123,6 +123,32 @@ def account_key(row: LogRow) -> str:
     return "c" + hashlib.blake2b(row.client.encode(), digest_size=12).hexdigest()
 
 
+class _Baseline:
+    """The demo's per-key limit (60/minute, 5000/day in fixed windows), O(1) per key.
+
+    ``demo.simulate.per_key_baseline`` keeps every (key, minute) it ever saw; a replay of a
+    long log must not, so each key keeps only its current minute and day.
+    """
+
+    def __init__(self, per_minute: int = 60, per_day: int = 5000) -> None:
+        self.per_minute = per_minute
+        self.per_day = per_day
+        self.state: dict[str, list[int]] = {}
+
+    def __call__(self, key: str, now: float) -> bool:
+        minute, day = int(now // 60), int(now // 86400)
+        s = self.state.get(key)
+        if s is None:
+            s = self.state[key] = [minute, 0, day, 0]
+        if minute > s[0]:
+            s[0], s[1] = minute, 0
+        if day > s[2]:
+            s[2], s[3] = day, 0
+        s[1] += 1
+        s[3] += 1
+        return s[1] > self.per_minute or s[3] > self.per_day
+
+
 @dataclass(slots=True)
 class _Labelled:
     """The demo's per-account accounting (mirrors ``run_day``), fed one row at a time."""
@@ -134,10 +160,10 @@ class _Labelled:
     campaign_count: Counter[str] = field(default_factory=Counter)
     hydra_index: dict[str, int] = field(default_factory=dict)
     measured: int = 0
-    baseline: Callable[[str, float], bool] | None = None
+    baseline: _Baseline = field(default_factory=_Baseline)
 
     def add(self, row: LogRow, key: str, dec: Decision | None) -> None:
-        from antidistill.demo.simulate import Account, Outcome, per_key_baseline
+        from antidistill.demo.simulate import Account, Outcome
 
         label = row.label or {}
         acct = self.accounts.get(key)
@@ -149,8 +175,6 @@ class _Labelled:
             self.outcomes[key] = Outcome()
         if label.get("measured", True) is False:
             return
-        if self.baseline is None:
-            self.baseline = per_key_baseline(60, 5000)
         t = row.ts
         self.measured += 1
         o = self.outcomes[key]

@@ -6,7 +6,9 @@ can compare them:
 
 ``exact`` (``px1:``)
     xxh3-64 of the normalised user text. Case, whitespace, zero-width characters,
-    full-width forms and Cyrillic/Greek look-alikes do not change it.
+    full-width forms and Cyrillic/Greek look-alikes do not change it. Over 8,192 characters
+    only a 4,096-character head and tail are normalised and hashed (the middle is not
+    read: two long texts that differ only there share the hash, as they share the sketch).
 
 ``skeleton`` (``pt1:``)
     The last user turn with its slot values masked (numbers, quotes, URLs, e-mails, ids,
@@ -43,7 +45,7 @@ can compare them:
     (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
     plus the hashes of the first and last windows, which anchor a template's constant
     prefix and suffix when the slot value fills the bottom-k. Long texts are sketched from
-    a 4,000-character head and tail. Compared in ``benchmarks/fingerprint_choice.py``
+    their first and last 320 tokens (of at most 4,000 characters each). Compared in ``benchmarks/fingerprint_choice.py``
     (2,000 pairs each; cost is the median for one call including ``normalize_text``, on a
     2-core machine under load, so absolute times are pessimistic):
 
@@ -74,8 +76,8 @@ can compare them:
 
 from __future__ import annotations
 
-import heapq
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from itertools import accumulate
 
@@ -102,13 +104,18 @@ _SKELETON_SPAN = 2000
 # Segment sketch parameters (see the module docstring for the measurements behind them).
 SEGMENT_WINDOW = 6
 SEGMENT_K = 8
-# Characters sketched from each end of a long text.
+# Characters, then tokens, sketched from each end of a long text.
 _SEGMENT_CHARS = 4000
+_SEGMENT_TOKENS = 320
+# User text longer than twice this is normalised (for the exact hash and the sketch) from
+# a head and a tail window only.
+_EXACT_SPAN = 4096
 _MIN_KEPT_WORDS = 8
 _MIN_MASKED_WORDS = 3
 
 _h64 = xxhash.xxh3_64_hexdigest
 _h64i = xxhash.xxh3_64_intdigest
+_h128 = xxhash.xxh3_128_digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,7 +138,10 @@ def _utf8(text: str) -> bytes:
 
 # --- skeleton ---------------------------------------------------------------------------------
 
-_LINE = "\ue000"  # private-use character: survives normalize_text, which collapses newlines
+# Line marker: survives normalize_text, which collapses newlines. An ASCII character keeps
+# ASCII prompts on normalize_text's fast path; NUL is not whitespace to str.split() and
+# is removed from the input first.
+_LINE = "\x00"
 _L = _LINE
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
@@ -142,7 +152,9 @@ _NAME = re.compile(r" +[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 # Slot kinds, each a separate pass; the rare ones run only when their trigger character is
 # present. (One alternation of everything costs every alternative at every position and is
 # ten times slower; patterns that start with a literal or a small class are scanned fast.)
-_NAME_OPEN, _NAME_CLOSE = "\ue001", "\ue002"
+# ASCII control characters, like _LINE, so that ASCII prompts stay ASCII.
+_NAME_OPEN, _NAME_CLOSE = "\x01", "\x02"
+_MARKERS = (_LINE, _NAME_OPEN, _NAME_CLOSE)
 _NAMED = re.compile(_NAME_OPEN + "[^" + _NAME_CLOSE + "]*" + _NAME_CLOSE)
 _TERMINATORS = frozenset(".!?:;\n。！？：；")
 _CODE = re.compile(r"`[^`\n" + _L + r"]{1,300}`")
@@ -152,7 +164,9 @@ _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 # template, the values are its slots.
 _QUOTE = re.compile(
     r'"[^"\n' + _L + r']{1,500}"(?!\s?:)'
-    r"|(?<!\w)'[^'\n" + _L + r"]{1,300}'(?!\w)"
+    # The lookbehind sits after the quote (not before it) so that every alternative starts
+    # with a literal: sre then skips to the next quote character at C speed.
+    r"|'(?<!\w')[^'\n" + _L + r"]{1,300}'(?!\w)"
     r"|「[^」]{1,500}」|『[^』]{1,500}』|«[^»]{1,500}»|《[^》]{1,200}》"
 )
 # Numbers with their units and separators, and ids that start with a digit (hex, UUIDs).
@@ -232,6 +246,9 @@ def _mask(text: str) -> list[str]:
     """Mask slot values; return the normalised lines."""
     if len(text) > 2 * _SKELETON_SPAN:
         text = text[:_SKELETON_SPAN] + "\n" + text[-_SKELETON_SPAN:]
+    for marker in _MARKERS:
+        if marker in text:
+            text = text.replace(marker, "")
     if "```" in text:
         text = _FENCE.sub("\n{c}\n", text)
     text = _NAME.sub(_name, text)
@@ -306,6 +323,9 @@ def skeletonize(normalized_text: str) -> str:
         kept = " ".join([*lead, "{p}", *trail])
         return kept.replace(_NAME_OPEN, "").replace(_NAME_CLOSE, "")
     masked = _NAMED.sub("{name}", " ".join(lines))
+    if _NAME_CLOSE in masked or _NAME_OPEN in masked:
+        # A quote that swallowed half of a name leaves the other marker behind.
+        masked = masked.replace(_NAME_OPEN, "").replace(_NAME_CLOSE, "")
     if _kept_words([masked]) >= _MIN_MASKED_WORDS:
         return masked
     # Almost everything was a slot (a prompt wholly in quotes, a bare number): keep the text.
@@ -330,28 +350,40 @@ def _tokens_bytes(norm: str) -> bytes:
     return _utf8(" ".join(_CJK_TOKEN.findall(norm)))
 
 
-def _segment_hashes(norm: str) -> tuple[str, ...]:
-    if not norm:
+def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
+    if not head:
         return ()
-    if len(norm) > 2 * _SEGMENT_CHARS:
-        # Bounded work on long text: sketch a head and a tail window.
-        head = _tokens_bytes(norm[:_SEGMENT_CHARS].rsplit(" ", 1)[0])
-        tail = _tokens_bytes(norm[-_SEGMENT_CHARS:].split(" ", 1)[-1])
-        return tuple(sorted(set(_window_sketch(head) + _window_sketch(tail))))
-    return tuple(sorted(set(_window_sketch(_tokens_bytes(norm)))))
+    if not tail and len(head) > 2 * _SEGMENT_CHARS:
+        head, tail = head[:_SEGMENT_CHARS], head[-_SEGMENT_CHARS:]
+    n = _SEGMENT_TOKENS
+    if tail:
+        # Long text: sketch a head and a tail window, cut at word boundaries.
+        first = _tokens_bytes(head[:_SEGMENT_CHARS].rsplit(" ", 1)[0]).split(b" ")
+        last = _tokens_bytes(tail[-_SEGMENT_CHARS:].split(" ", 1)[-1]).split(b" ")
+        picked = _window_sketch(b" ".join(first[:n])) + _window_sketch(b" ".join(last[-n:]))
+    else:
+        encoded = _tokens_bytes(head)
+        tokens = encoded.split(b" ")
+        if len(tokens) > 2 * n:
+            # Bounded work: at most n tokens from each end (CJK characters are tokens).
+            picked = _window_sketch(b" ".join(tokens[:n])) + _window_sketch(b" ".join(tokens[-n:]))
+        else:
+            picked = _window_sketch(encoded)
+    return tuple([f"pg1:{h:016x}" for h in sorted(set(picked))])
 
 
-def _window_sketch(b: bytes) -> list[str]:
+def _window_sketch(b: bytes) -> list[int]:
     words = b.split(b" ")
     n = SEGMENT_WINDOW
     if len(words) <= n:
-        return [f"pg1:{_h64i(b):016x}"]
+        return [_h64i(b)]
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
     hashes = [_h64i(b[starts[i] : starts[i + n] - 1]) for i in range(len(words) - n + 1)]
-    picked = heapq.nsmallest(SEGMENT_K, set(hashes))
+    # A C sort of a few hundred ints beats heapq.nsmallest's Python loop.
+    picked = sorted(set(hashes))[:SEGMENT_K]
     picked.append(hashes[0])
     picked.append(hashes[-1])
-    return [f"pg1:{h:016x}" for h in picked]
+    return picked
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -372,21 +404,58 @@ def _count_words(norm: str, encoded: bytes) -> int:
     return words
 
 
+# The system prompt is usually one of a few per application: its hash is remembered, keyed by
+# a 128-bit hash of the raw text (no text is kept), so normalising it is skipped.
+_SYSTEM_CACHE: OrderedDict[bytes, str | None] = OrderedDict()
+_SYSTEM_CACHE_SIZE = 256
+
+
+def _system_hash(system: str) -> str | None:
+    if not system:
+        return None
+    key = _h128(_utf8(system))
+    try:
+        return _SYSTEM_CACHE[key]
+    except KeyError:
+        pass
+    sys_norm = normalize_text(system)
+    value = f"ps1:{_h64(_utf8(sys_norm))}" if sys_norm else None
+    _SYSTEM_CACHE[key] = value
+    if len(_SYSTEM_CACHE) > _SYSTEM_CACHE_SIZE:
+        # Oldest first; a concurrent pop from another thread is harmless.
+        _SYSTEM_CACHE.pop(next(iter(_SYSTEM_CACHE)), None)
+    return value
+
+
+def _exact(user: str) -> tuple[str, str, str, int, int]:
+    """(exact hash, sketch head, sketch tail, n_chars, n_words) of the user text."""
+    if len(user) <= 2 * _EXACT_SPAN:
+        norm = normalize_text(user)
+        encoded = _utf8(norm)
+        return f"px1:{_h64(encoded)}", norm, "", len(norm), _count_words(norm, encoded)
+    # Long text: normalise a head and a tail window only, cut at word boundaries so that
+    # both stay robust to the usual tricks; the counts of the middle are estimated.
+    head = normalize_text(user[:_EXACT_SPAN]).rsplit(" ", 1)[0]
+    tail = normalize_text(user[-_EXACT_SPAN:]).split(" ", 1)[-1]
+    encoded = _utf8(head + _LINE + tail)
+    n_chars = len(head) + len(tail) + 1
+    n_words = _count_words(head, _utf8(head)) + _count_words(tail, _utf8(tail))
+    scale = len(user) / (2 * _EXACT_SPAN)
+    return f"px1:{_h64(encoded)}", head, tail, round(n_chars * scale), round(n_words * scale)
+
+
 def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
     """Compute the fingerprints of a parsed request's user text."""
-    norm = normalize_text(p.user)
-    encoded = _utf8(norm)
-    n_words = _count_words(norm, encoded)
-    sys_norm = normalize_text(p.system)
+    exact, head, tail, n_chars, n_words = _exact(p.user)
     skel = skeletonize(p.last_user or p.user)
     return PromptFingerprint(
-        exact=f"px1:{_h64(encoded)}",
+        exact=exact,
         skeleton=f"pt1:{_h64(_utf8(skel))}",
-        system=f"ps1:{_h64(_utf8(sys_norm))}" if sys_norm else None,
-        segments=_segment_hashes(norm),
-        n_chars=len(norm),
+        system=_system_hash(p.system),
+        segments=_segment_hashes(head, tail),
+        n_chars=n_chars,
         n_words=n_words,
-        informative=n_words >= _MIN_WORDS and len(norm) >= _MIN_CHARS,
+        informative=n_words >= _MIN_WORDS and n_chars >= _MIN_CHARS,
     )
 
 

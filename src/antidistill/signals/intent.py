@@ -3,24 +3,32 @@
 Four categories: chain-of-thought / reasoning-trace elicitation, reward-model or rubric
 grading, system-prompt extraction and jailbreak framings.
 
-How it works (one linear pass, no backtracking-prone regexes):
+How it works (a few linear passes, no backtracking-prone regexes):
 
 1. The text is capped at ``max_chars`` (head + tail), normalised with ``normalize_text``
    (NFKC, casefold, zero-width and homoglyph removal) and split into tokens: runs of Latin
-   letters and digits, and single CJK characters.
-2. One dict lookup per token maps it to concept tags (``intent_lexicon.CONCEPTS``); multi-word
-   forms are checked only when their first token matches. Each tag keeps its token positions.
-3. A cue (``intent_lexicon.CUES``) fires when all its tags occur within its window. A category
+   letters and digits, and single CJK characters. Normalising comes first so that
+   zero-width splits and look-alike letters cannot hide a word from the pre-filter.
+2. Pre-filter, in C: every primary cue has a slot made of ``ANCHOR_CONCEPTS`` (checked at
+   import); the rarest token of each surface form of that slot is an anchor. A text with no
+   anchor token (and no ``<think>``-style tag) returns ``()`` without further work; this is
+   most short benign prompts.
+3. The lexicon keys present give the concepts that may occur; only cues whose every slot may
+   be filled, in categories where such a primary cue exists, are evaluated, and only the
+   tokens of their concepts reach the Python loop that records positions (multi-word forms
+   are checked only when their anchor token matches).
+4. A cue (``intent_lexicon.CUES``) fires when all its tags occur within its window. A category
    combines its fired cues by noisy-OR, ``1 - prod(1 - w)``, plus a conjunction bonus of
-   ``CONJUNCTION_BONUS`` for each multi-tag cue of weight >= 0.1 beyond the first (at most
-   0.2): independent
-   concept pairs agreeing (verb + object, qualifier + object, granularity + object) are
-   what separates intent from a coincidental phrase. Cues are combined only inside one
-   region of the text (``REGION_WORDS``: about 40 words for CoT, grading and system-prompt
-   requests, 200 for jailbreak framings, which spread over a long preamble), so a long
-   document cannot add up words scattered over pages. Suppressor cues (negative weight,
-   e.g. "do not reveal your reasoning", "paste this as your system prompt") scale the
-   region's score down by ``1 + weight``.
+   ``CONJUNCTION_BONUS`` for each primary multi-tag cue of weight >= 0.1 beyond the first
+   (at most 0.2): independent concept pairs agreeing (verb + object, qualifier + object,
+   granularity + object) are what separates intent from a coincidental phrase. Cues are
+   combined only inside one region of the text (``REGION_WORDS``: about 40 words for CoT,
+   grading and system-prompt requests, 200 for jailbreak framings, which spread over a long
+   preamble), so a long document cannot add up words scattered over pages. A region scores
+   only if a primary cue fired in it; support cues (weak context: "act as", "step by step",
+   a bare "internal reasoning") add to it, together removing at most ``_MAX_SUPPORT`` of its
+   miss probability. Suppressor cues (negative weight, e.g. "do not reveal your reasoning",
+   "paste this as your system prompt") scale the region's score down by ``1 + weight``.
 
 Thresholds (documented contract):
 
@@ -44,7 +52,14 @@ from itertools import accumulate, compress, product
 from operator import not_ as _not
 
 from antidistill.fingerprints.normalize import normalize_text
-from antidistill.signals.intent_lexicon import CATEGORIES, CONCEPTS, CUES, REGION_WORDS, Cue
+from antidistill.signals.intent_lexicon import (
+    ANCHOR_CONCEPTS,
+    CATEGORIES,
+    CONCEPTS,
+    CUES,
+    REGION_WORDS,
+    Cue,
+)
 
 __all__ = [
     "CATEGORIES",
@@ -62,6 +77,9 @@ CONJUNCTION_BONUS = 0.1
 _MAX_BONUS = 0.2
 # Weak context cues (a bare "step by step" next to "reasoning") earn no bonus of their own.
 _BONUS_MIN_WEIGHT = 0.1
+# Support cues together remove at most this share of a region's miss probability: context
+# words piling up in a long operator prompt must not turn one weak primary cue into intent.
+_MAX_SUPPORT = 0.2
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
 # Splits a non-ASCII chunk: Latin words (with accents) stay whole, each CJK character is a
@@ -142,17 +160,27 @@ def _expand(form: str) -> list[tuple[str, ...]]:
     return out
 
 
-# Frequent tokens, most frequent first. A phrase is indexed under its *least* frequent token
-# so the scan never stops on "the", "a" or "to" (a fifth of all English tokens).
+# Frequent tokens. A phrase is indexed under its *least* frequent token
+# so the scan never stops on "the", "a" or "to" (a fifth of all English tokens), and the
+# pre-filter (see ``_ANCHOR_KEYS``) is built from the same choice. The list is hand-written:
+# English function words and the verbs and nouns every task prompt uses.
 _COMMON = (
     "the of and to a in is you that it for on are with as i be this at or by from not but "
     "what all your can will an if we do my so no up about which there one have me was would "
     "how they more any each before should must s t re ll don it has had were been their "
     "then than some into out its our these those also just like only new other get make "
     "time very when who way may use over after where most many much such well even here "
-    "之 的 你 是 我 了 在 一 不 有 这 个 们 中 上 下 出 说 给 好 要 以 前 为 和 会 对 可 能 把 请"
+    "now first two three set start end top add help keep point text output input answer "
+    "response give write list find want need know see look say said used using following "
+    "example data code file line number value work words word question information please "
+    "sure yes ok okay model ai user name type step steps make best good better free every "
+    "always never without around follow same different possible include includes able "
+    "m d ve am does did being off down again why because while through per via 1 2 3 0 "
+    "a b c x y n "
+    "之 的 你 是 我 了 在 一 不 有 这 个 们 中 上 下 出 说 给 好 要 以 前 为 和 会 对 可 能 把 请 "
+    "用 作 生 写 得 最 到 也 就 人 地 时 后 来 他 她 它 都 而 及 与 或 等 被 从 自 己 么"
 ).split()
-_RANK = {w: r for r, w in enumerate(_COMMON)}
+_COMMON_SET = frozenset(_COMMON)
 
 # token -> (tags of the token alone, ((offset of the token in the phrase, phrase, tags), ...))
 _Phrase = tuple[int, tuple[str, ...], tuple[str, ...]]
@@ -161,10 +189,11 @@ _Entry = tuple[tuple[str, ...], tuple[_Phrase, ...]]
 
 def _anchor(toks: tuple[str, ...], uni: set[str] | dict[str, set[str]]) -> int:
     # Least frequent token first; among equals, one that is a lexicon key anyway (it is
-    # visited in any case, so the phrase adds no new stop to the scan).
+    # visited in any case, so the phrase adds no new stop to the scan), then the longer
+    # (longer words are rarer).
     return max(
         range(len(toks)),
-        key=lambda k: (_RANK.get(toks[k], len(_RANK)), toks[k] in uni),
+        key=lambda k: (toks[k] not in _COMMON_SET, toks[k] in uni, len(toks[k])),
     )
 
 
@@ -197,14 +226,13 @@ _KEY_TAGS: dict[str, frozenset[str]] = {
     k: frozenset(uni).union(*(tags for _, _, tags in phrases))
     for k, (uni, phrases) in _LEXICON.items()
 }
-_CUES_BY_CATEGORY: dict[str, tuple[Cue, ...]] = {
-    c: tuple(cue for cue in CUES if cue.category == c) for c in CATEGORIES
-}
 
 
 def _check_cues() -> None:
     known = set(CONCEPTS)
     for cue in CUES:
+        if cue.category not in CATEGORIES:
+            raise ValueError(f"cue {cue.id} has unknown category {cue.category!r}")
         for spec in cue.tags:
             for tag in spec.split("|"):
                 if tag not in known:
@@ -213,74 +241,145 @@ def _check_cues() -> None:
 
 _check_cues()
 
-
-def _cue_specs(cue: Cue) -> tuple[frozenset[str], ...]:
-    return tuple(frozenset(spec.split("|")) for spec in cue.tags)
-
-
-_CUE_SPECS = tuple((cue, _cue_specs(cue)) for cue in CUES)
+def _is_primary(cue: Cue) -> bool:
+    return cue.weight > 0 and not cue.support
 
 
-def _needed_tags(maybe: set[str]) -> set[str]:
-    """Tags of the cues that could fire given the concepts possibly present."""
-    needed: set[str] = set()
-    for _, specs in _CUE_SPECS:
-        if all(not spec.isdisjoint(maybe) for spec in specs):
-            for spec in specs:
-                needed |= spec
-    return needed
+def _rarest(toks: tuple[str, ...]) -> str:
+    # Unlisted before listed words, then the longer: the token a form can least do without.
+    return max(toks, key=lambda t: (t not in _COMMON_SET, len(t)))
 
 
-def _positions(text: str) -> dict[str, list[int]]:
-    """Concept tag -> sorted positions, in half-words (see ``_fires``)."""
-    toks = _tokenize(text)
+def _filter_tokens(spec: str) -> frozenset[str]:
+    """One token per surface form of the slot's concepts: its rarest token."""
+    return frozenset(
+        _rarest(toks)
+        for tag in spec.split("|")
+        for form in CONCEPTS[tag]
+        if not form.startswith("<")
+        for toks in _expand(form)
+    )
+
+
+_THINK = "think_tag"
+# Per cue: the lexicon keys of each slot (a slot that is only the <think> regex has none).
+_CUE_TAGS = tuple(frozenset("|".join(cue.tags).split("|")) for cue in CUES)
+_SLOT_TAGS = tuple(tuple(frozenset(spec.split("|")) for spec in cue.tags) for cue in CUES)
+
+
+def _build_anchors() -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[int, ...]]:
+    """Pre-filter vocabulary: for each primary cue, the tokens of its rarest anchor slot.
+
+    A primary cue fires only if every slot matches, so one of the chosen slot's tokens must
+    be in the text: a text holding none of them cannot score (support and suppressor cues
+    never score alone). Returns the tokens, token -> primary cue indices, and the cues
+    anchored on the ``<think>`` regex instead.
+    """
+    by_token: dict[str, list[int]] = {}
+    tag_cues: list[int] = []
+    for i, cue in enumerate(CUES):
+        if not _is_primary(cue):
+            continue
+        if _THINK in cue.tags:
+            tag_cues.append(i)
+            continue
+        slots = [s for s in cue.tags if set(s.split("|")) <= ANCHOR_CONCEPTS]
+        if not slots:
+            raise ValueError(f"cue {cue.id} has no slot made of ANCHOR_CONCEPTS")
+        for tok in min((_filter_tokens(s) for s in slots), key=len):
+            by_token.setdefault(tok, []).append(i)
+    return (
+        frozenset(by_token),
+        {t: tuple(v) for t, v in by_token.items()},
+        tuple(tag_cues),
+    )
+
+
+_ANCHOR_KEYS, _ANCHOR_CUES, _TAG_CUES = _build_anchors()
+_CATEGORY_CUES: dict[str, tuple[int, ...]] = {
+    c: tuple(i for i, cue in enumerate(CUES) if cue.category == c) for c in CATEGORIES
+}
+# How far (in tokens) from an anchor token anything can still count: a region holds a
+# primary cue, which lies within its window of an anchor; any cue in that region lies within
+# its own window of its concepts. Positions are in half-words and a token is at least one,
+# so half-words bound tokens; 16 covers the rest of a multi-word form.
+_REACH: dict[str, int] = {
+    c: 2 * (REGION_WORDS[c] + 2 * max((CUES[i].window for i in _CATEGORY_CUES[c]), default=0))
+    + 16
+    for c in CATEGORIES
+}
+
+
+def _can_fire(i: int, maybe: set[str]) -> bool:
+    """Whether each slot of cue ``i`` has a concept that may occur (``maybe``)."""
+    return all(not slot.isdisjoint(maybe) for slot in _SLOT_TAGS[i])
+
+
+def _spans(toks: list[str], anchors: frozenset[str], reach: int) -> list[tuple[int, int]]:
+    """Merged token ranges within ``reach`` of an anchor token: the only ones that matter."""
+    spans: list[tuple[int, int]] = []
     n = len(toks)
-    # Pass 1, in C: which lexicon keys occur at all. Most benign prompts hold a few common
-    # verbs ("write", "explain", "output") but no cue's full set of concepts, and stop here.
-    present = _LEXICON_KEYS.intersection(toks)
-    if not present:
-        return {}
-    maybe: set[str] = set()
-    for k in present:
-        maybe |= _KEY_TAGS[k]
-    needed = _needed_tags(maybe)
-    if not needed:
-        return {}
-    active = frozenset(k for k in present if not _KEY_TAGS[k].isdisjoint(needed))
-    # Pass 2: compress/map run in C, so only tokens that matter reach the Python loop.
-    hits = list(compress(range(n), map(active.__contains__, toks)))
-    # A CJK character is about half a word: it advances the position by 1, a Latin word by 2.
-    if _HAS_CJK.search(text) is None:
-        where = None
-    else:
-        where = list(accumulate(1 if len(t) == 1 and t >= "\u3040" else 2 for t in toks))
-    # The input is capped at max_chars, so the lists are bounded by its token count.
+    for i in compress(range(n), map(anchors.__contains__, toks)):
+        lo, hi = max(0, i - reach), min(n, i + reach + 1)
+        if spans and lo <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], hi)
+        else:
+            spans.append((lo, hi))
+    return spans
+
+
+def _positions(
+    text: str, toks: list[str], active: frozenset[str], tags_needed: frozenset[str],
+    tagged: bool, spans: list[tuple[int, int]],
+) -> dict[str, list[int]]:
+    """Concept tag -> sorted positions, in half-words (see ``_fire_positions``)."""
+    n = len(toks)
     pos: defaultdict[str, list[int]] = defaultdict(list)
-    lexicon = _LEXICON
-    for i in hits:
-        uni_tags, phrases = lexicon[toks[i]]
-        p = 2 * i if where is None else where[i]
-        for tag in uni_tags:
-            pos[tag].append(p)
-        for off, phrase, tags in phrases:
-            start = i - off
-            # Cheap reject on the neighbouring token before building the slice.
-            j = i + 1 if off + 1 < len(phrase) else i - 1
-            if j < 0 or j >= n or toks[j] != phrase[j - start]:
-                continue
-            if start < 0 or tuple(toks[start : start + len(phrase)]) != phrase:
-                continue
-            q = 2 * start if where is None else where[start]
-            for tag in tags:
-                pos[tag].append(q)
-    for lst in pos.values():
-        lst.sort()  # phrase starts can precede earlier unigram hits
-    if "<" in text:
+    # Per call, keep only the unigram tags and phrases some live cue can use: a key such
+    # as "you" anchors dozens of phrases, most of them irrelevant to the cues in play.
+    plan: dict[str, tuple[tuple[str, ...], list[_Phrase]]] = {}
+    for k in active:
+        all_uni, all_phrases = _LEXICON[k]
+        plan[k] = (
+            tuple(t for t in all_uni if t in tags_needed),
+            [ph for ph in all_phrases if not tags_needed.isdisjoint(ph[2])],
+        )
+    if active:
+        # compress/map run in C, so only tokens that matter reach the Python loop.
+        hits: list[int] = []
+        for lo, hi in spans:
+            hits.extend(compress(range(lo, hi), map(active.__contains__, toks[lo:hi])))
+        # A CJK character is about half a word: it advances the position by 1, a Latin
+        # word by 2.
+        if text.isascii() or _HAS_CJK.search(text) is None:
+            where = None
+        else:
+            where = list(accumulate(1 if len(t) == 1 and t >= "\u3040" else 2 for t in toks))
+        # The input is capped at max_chars, so the lists are bounded by its token count.
+        for i in hits:
+            uni_tags, phrases = plan[toks[i]]
+            p = 2 * i if where is None else where[i]
+            for tag in uni_tags:
+                pos[tag].append(p)
+            for off, phrase, tags in phrases:
+                start = i - off
+                # Cheap reject on the neighbouring token before building the slice.
+                j = i + 1 if off + 1 < len(phrase) else i - 1
+                if j < 0 or j >= n or toks[j] != phrase[j - start]:
+                    continue
+                if start < 0 or tuple(toks[start : start + len(phrase)]) != phrase:
+                    continue
+                q = 2 * start if where is None else where[start]
+                for tag in tags:
+                    pos[tag].append(q)
+        for lst in pos.values():
+            lst.sort()  # phrase starts can precede earlier unigram hits
+    if tagged and _THINK in tags_needed:
         for nth, m in enumerate(_THINK_TAG.finditer(text)):
             if nth >= _MAX_TAG_MATCHES:
                 break
             at = 2 * len(_tokenize(text[: m.start()]))
-            pos.setdefault("think_tag", []).append(at)
+            pos[_THINK].append(at)
     return pos
 
 
@@ -313,30 +412,53 @@ def _fire_positions(cue: Cue, pos: dict[str, list[int]]) -> list[int]:
     return [p for p in anchor if all(_near(lst, p, w) for lst in others)]
 
 
+def _in_range(where: list[int], lo: int, hi: int) -> bool:
+    i = bisect_left(where, lo)
+    return i < len(where) and where[i] < hi
+
+
 def _region_score(
     fired: list[tuple[Cue, list[int]]], region: int
 ) -> tuple[float, tuple[Cue, ...]]:
-    """Best noisy-OR score over text regions of ``region`` half-words (two offset grids)."""
-    buckets: dict[tuple[int, int], dict[str, Cue]] = {}
+    """Best noisy-OR score over text regions of ``region`` half-words (two offset grids).
+
+    A region scores only if a primary cue fired in it: support cues (weak context such as
+    "act as" or "step by step") and suppressors only modify a primary cue's evidence. So
+    only regions holding a primary cue are visited, and each fired cue is looked up there
+    by bisection (its positions are sorted).
+    """
+    half = region // 2
+    starts: set[int] = set()
     for cue, where in fired:
-        for p in where:
-            for grid in (0, 1):
-                key = (grid, (p + grid * (region // 2)) // region)
-                buckets.setdefault(key, {})[cue.id] = cue
+        if cue.weight > 0 and not cue.support:
+            for p in where:
+                starts.add(p // region * region)
+                starts.add((p + half) // region * region - half)
     best, best_cues = 0.0, tuple[Cue, ...]()
-    for cues in buckets.values():
-        miss = damp = 1.0
+    for lo in sorted(starts):  # sorted: ties go to the earliest region, deterministically
+        hi = lo + region
+        miss = support = damp = 1.0
         conj = 0
-        for cue in cues.values():
+        cues: list[Cue] = []
+        for cue, where in fired:
+            if not _in_range(where, lo, hi):
+                continue
+            cues.append(cue)
             if cue.weight < 0:
                 damp *= 1.0 + cue.weight
                 continue
-            miss *= 1.0 - cue.weight
-            conj += len(cue.tags) > 1 and cue.weight >= _BONUS_MIN_WEIGHT
+            if cue.support:
+                support *= 1.0 - cue.weight
+            else:
+                miss *= 1.0 - cue.weight
+            # Only primary conjunctions earn the bonus: weak context piling up is not
+            # independent evidence.
+            conj += len(cue.tags) > 1 and cue.weight >= _BONUS_MIN_WEIGHT and not cue.support
+        miss *= max(support, 1.0 - _MAX_SUPPORT)
         bonus = min(_MAX_BONUS, CONJUNCTION_BONUS * max(0, conj - 1))
         score = min(1.0, 1.0 - miss + bonus) * damp
         if score > best:
-            best, best_cues = score, tuple(cues.values())
+            best, best_cues = score, tuple(cues)
     return best, best_cues
 
 
@@ -360,17 +482,46 @@ def detect_intent(
         return ()
     text = _cap(user_text, max_chars)
     if not normalized:
+        # Before the pre-filter: zero-width splits and homoglyphs must not hide an anchor.
         text = normalize_text(text)
-    pos = _positions(text)
-    if not pos:
+    toks = _tokenize(text)
+    # Pre-filter, in C: most benign prompts hold no anchor token and stop here.
+    tagged = "<" in text and _THINK_TAG.search(text) is not None
+    if _ANCHOR_KEYS.isdisjoint(toks) and not tagged:
         return ()
+    tokset = set(toks)  # hashes each token once; the set operations below reuse the hashes
+    present = _LEXICON_KEYS.intersection(tokset)
+    # Concepts that may occur (a phrase's tags count if its anchor token is present).
+    maybe: set[str] = set().union(*map(_KEY_TAGS.__getitem__, present))
+    if tagged:
+        maybe.add(_THINK)
+    cand: set[int] = set(_TAG_CUES) if tagged else set()
+    anchors = _ANCHOR_KEYS.intersection(tokset)
+    for tok in anchors:
+        cand.update(_ANCHOR_CUES[tok])
+    live = {CUES[i].category for i in cand if _can_fire(i, maybe)}
+    if not live:
+        return ()
+    # Every cue of a live category that can fire (primary, support or suppressor).
+    fire = [i for c in CATEGORIES if c in live for i in _CATEGORY_CUES[c] if _can_fire(i, maybe)]
+    tags_needed: set[str] = set().union(*(_CUE_TAGS[i] for i in fire))
+    active = frozenset(k for k in present if not _KEY_TAGS[k].isdisjoint(tags_needed))
+    if tagged:
+        spans = [(0, len(toks))]  # the <think> regex anchors by character offset: scan all
+    else:
+        spans = _spans(toks, frozenset(anchors), max(_REACH[c] for c in live))
+    pos = _positions(text, toks, active, frozenset(tags_needed), tagged, spans)
     out: list[IntentMatch] = []
     for category in CATEGORIES:
+        if category not in live:
+            continue
         fired = []
-        for cue in _CUES_BY_CATEGORY[category]:
-            where = _fire_positions(cue, pos)
-            if where:
-                fired.append((cue, where))
+        for i in fire:
+            cue = CUES[i]
+            if cue.category == category:
+                where = _fire_positions(cue, pos)
+                if where:
+                    fired.append((cue, where))
         if not fired:
             continue
         score, cues = _region_score(fired, 2 * REGION_WORDS[category])

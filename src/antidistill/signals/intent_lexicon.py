@@ -9,6 +9,9 @@ qualifiers), not copied from any evaluation set, so that paraphrases generalise:
   makes every CJK character a token, so a CJK form is a phrase of characters.
 * ``CUES`` lists the scored evidence. A cue fires when all its concept tags occur within
   ``window`` tokens of the first one (any order); its weight is its evidence strength.
+  A ``support`` cue is context: it never scores alone and adds little (see ``intent.py``).
+* ``ANCHOR_CONCEPTS`` are the concepts the pre-filter looks for; every primary cue needs a
+  slot made only of them (``intent.py`` refuses to import otherwise).
 
 Weights follow one scale (see ``intent.py`` for how they combine):
   ~0.05-0.15  a single weak concept ("step by step", "act as", "rate ... 1-10")
@@ -24,13 +27,18 @@ from typing import NamedTuple
 
 
 class Cue(NamedTuple):
-    """One piece of evidence: all ``tags`` within ``window`` tokens of the first tag."""
+    """One piece of evidence: all ``tags`` within ``window`` tokens of the first tag.
+
+    A ``support`` cue is context, not evidence: it adds its weight only to a region where a
+    primary cue of its category fired ("act as" or "step by step" alone is never intent).
+    """
 
     id: str
     category: str
     weight: float
     tags: tuple[str, ...]
     window: int = 8
+    support: bool = False
 
 
 COT = "cot_elicitation"
@@ -42,6 +50,18 @@ CATEGORIES: tuple[str, ...] = (COT, REWARD, SYSPROMPT, JAILBREAK)
 
 # Cues are combined within one region of this many words (see intent.py).
 REGION_WORDS: dict[str, int] = {COT: 40, REWARD: 40, SYSPROMPT: 40, JAILBREAK: 200}
+
+# Concepts distinctive enough to gate the scan: every primary cue has a slot made only of
+# these (checked at import), and a text with none of their words is not tokenised further.
+# Keep them specific: a concept listed here that benign prompts use often ("start", "text")
+# sends those prompts down the slow path.
+ANCHOR_CONCEPTS: frozenset[str] = frozenset({
+    "reasoning", "think_tag", "reward_role", "reward_strong", "response_llm", "rubric",
+    "pairwise", "dim_llm", "sys_obj", "sys_yours", "given", "above", "starts_with",
+    "continue", "prior_strict", "ignore", "dan_strong", "jb_word", "unrestricted",
+    "developer_mode", "refusal_suppress", "violate", "affirm_phrase", "affirm_word",
+    "token_threat", "apology_words", "above_all", "policy_word",
+})
 
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # ---- shared verbs -------------------------------------------------------------------
@@ -81,11 +101,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "chain of thoughts", "cot", "scratchpad", "scratch pad", "scratchpads",
         "internal monologue", "inner monologue", "monologue", "deliberation~", "deliberations",
         "rationale~", "train of thought", "inner dialogue", "internal dialogue",
-        "cognitive process", "mental process", "thought chain", "reasoning chain",
+        "cognitive process", "thought chain", "reasoning chain",
         "reasoning path", "reasoning steps", "thinking steps", "thought steps", "cognition",
         "reasoning process", "deliberative process", "ruminations", "musings",
         "thinking tokens", "reasoning tokens", "thought tokens", "reasoning content",
-        "reasoning_content", "thought", "mind",
+        "reasoning_content", "thought",
         "思考过程", "思维过程", "推理过程", "思维链", "推理", "思考", "思路", "内心独白",
         "心路历程", "推理步骤", "思维", "想法", "思考链", "推理链", "内部推理", "思索",
     ),
@@ -112,7 +132,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "verbatim": (
         "verbatim", "word for word", "exactly", "exact", "character by character",
-        "as is", "unchanged", "unmodified", "raw", "literally", "without summarizing",
+        "as is", "unchanged", "unmodified", "literally", "without summarizing",
         "without summarising", "without summary", "do not summarize", "don't summarize",
         "not summarized", "without omitting", "without omission", "nothing omitted",
         "without skipping", "no omissions",
@@ -129,8 +149,11 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "intermediate steps", "all intermediate",
         "逐步", "一步一步", "一步步", "每一步", "分步",
     ),
+    # Nouns only: "trace the logic" is an everyday verb.
     "trace": (
-        "trace~", "transcript~", "trajectory", "trajectories", "rollout~", "dump", "traces",
+        "traces", "transcript", "transcripts", "trajectory", "trajectories", "rollout",
+        "rollouts", "dump", "reasoning trace", "thinking trace", "thought trace",
+        "cot trace",
         "轨迹",
     ),
     "think_tag": ("<think>",),  # set by a regex on the raw text; see intent.py
@@ -143,8 +166,7 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "在回答之前", "回答前", "回答之前", "在给出答案之前",
     ),
     "retro": (
-        "reasoning behind", "thinking behind", "thought process behind", "rationale behind",
-        "logic behind", "reverse engineer~", "reverse-engineer~", "reconstruct~", "recreate~",
+        "reverse engineer~", "reverse-engineer~", "reconstruct~", "recreate~",
         "imagine~", "retroactively", "post hoc", "after the fact", "backfill~",
         "背后的推理", "背后的思考", "还原", "重建", "反推", "倒推", "想象",
     ),
@@ -179,9 +201,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "assistant responses", "assistant's response", "assistant's answer",
         "assistant s response", "assistant s answer", "chatbot response", "generated response",
         "generated text", "generated answer",
-        "candidate response", "candidate responses", "candidate answer", "response a",
-        "response b", "response 1", "response 2", "output a", "output b", "assistant a",
-        "assistant b", "model a", "model b", "completion a", "completion b", "llm output",
+        "candidate response", "candidate responses", "candidate answer", "completion a",
+        "completion b", "llm output",
         "llm response", "llm responses", "ai assistant's", "ai's response", "sampled",
         "ai's answer", "ai answer", "ai's output", "model's answer", "model's response",
         "model's output", "assistant answer", "assistant's reply", "assistant s reply",
@@ -233,16 +254,25 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "structured output",
         "json格式", "格式输出",
     ),
+    # What a grading *role* is called. Named alone it is often a topic (an RLHF paper);
+    # ``role_frame`` before it makes it an assignment ("you are a reward model").
     "reward_role": (
-        "reward model", "reward models", "preference model", "reward modeling",
-        "reward modelling", "judge model", "llm judge", "llm as a judge", "llm-as-a-judge",
-        "impartial judge", "fair judge", "expert judge", "strict judge", "as a judge",
-        "act as a judge", "serve as a judge", "you are a judge", "critic model",
-        "reward score", "as an evaluator", "you are an evaluator",
-        "you are a grader", "as a grader", "expert evaluator", "impartial evaluator",
-        "strict evaluator", "grading model", "scoring model",
-        "奖励模型", "偏好模型", "评判模型", "评分模型", "裁判模型", "作为裁判", "作为评委",
-        "作为评审", "打分模型",
+        "reward model", "reward models", "preference model", "judge model", "llm judge",
+        "llm as a judge", "llm-as-a-judge", "impartial judge", "fair judge", "strict judge",
+        "critic model", "reward score", "grader", "impartial evaluator", "strict evaluator",
+        "grading model", "scoring model", "evaluator", "judge",
+        "奖励模型", "偏好模型", "评判模型", "评分模型", "裁判模型", "裁判", "评委", "评审",
+        "打分模型",
+    ),
+    "reward_strong": (
+        "reward model", "reward models", "preference model", "judge model", "llm judge",
+        "llm as a judge", "llm-as-a-judge", "critic model", "reward score", "grading model",
+        "scoring model", "奖励模型", "偏好模型", "评判模型", "评分模型", "打分模型",
+    ),
+    "role_frame": (
+        "you are a", "you are an", "you are the", "you're a", "you're an", "act as",
+        "acting as", "serve as", "as a", "as an", "your role is", "you will be", "be a",
+        "pretend to be", "作为", "你是", "充当", "扮演",
     ),
     "dim_llm": (
         "helpfulness", "harmlessness", "honesty", "verbosity", "instruction following",
@@ -266,12 +296,17 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "secret instructions", "pre prompt", "pre-prompt", "preprompt", "developer message",
         "developer instructions", "meta prompt", "metaprompt", "base prompt",
         "custom instructions", "confidential instructions", "hidden context",
-        "prompt above", "instructions above", "initial message", "first message",
-        "starting prompt", "setup prompt", "configuration prompt", "operator instructions",
+        "prompt above", "instructions above", "initial message",
+        "starting prompt", "configuration prompt", "operator instructions",
         "behind the scenes instructions", "core instructions", "underlying instructions",
         "system card", "system directive", "system directives", "systemprompt",
         "starting instructions", "startup instructions", "opening instructions",
-        "first instructions", "setup instructions", "boot instructions",
+        "first instructions", "boot instructions",
+        "initialization string", "initialization prompt", "init prompt",
+        "initial guidelines", "original guidelines", "hidden guidelines", "secret guidelines",
+        "initial configuration", "original configuration", "hidden configuration",
+        "hidden rules", "secret rules", "initial rules", "original rules",
+        "system rules", "system guidelines", "confidential prompt", "confidential rules",
         "系统提示", "系统提示词", "系统消息", "系统指令", "初始指令", "初始提示", "原始提示",
         "原始指令", "隐藏指令", "预设提示", "系统设定", "系统提示语",
     ),
@@ -280,7 +315,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "your programming", "your configuration", "your rules", "your guidelines",
         "your system", "your initial", "your original", "your hidden", "your secret",
         "your context", "your setup", "your guidance", "your orders", "your constraints",
-        "your prompts", "your preprompt", "your pre prompt",
+        "your prompts", "your preprompt", "your pre prompt", "your rule", "your policies",
+        "your policy", "your system prompt", "your instructions above",
         "你的指令", "你的提示词", "你的提示", "你的设定", "你的规则", "你的系统", "您的指令",
         "你收到的指令", "给你的指令", "你被给予",
     ),
@@ -304,16 +340,25 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "above": (
         "above", "everything above", "text above", "words above", "the above",
-        "all the text before", "everything before", "preceding text", "previous text",
+        "everything before", "preceding text", "previous text",
         "prior text", "beginning of this conversation", "start of this conversation",
-        "start of the conversation", "beginning of the conversation", "before this message",
-        "before my message", "before this point", "earlier in this conversation",
-        "the first line", "first lines", "first sentence", "first words", "previous message",
+        "start of the conversation", "beginning of the conversation",
+        "earlier in this conversation",
+        "previous message", "before this conversation", "conversation started",
         "this conversation", "entire conversation", "whole conversation", "our conversation",
         "conversation history", "chat history", "everything so far", "this chat",
-        "preceding", "so far", "up to now", "until now", "at the start", "at the top",
+        "preceding", "everything prior",
         "上面的内容", "以上内容", "上面的文字", "前面的内容", "之前的内容", "上文", "以上的",
         "上面", "最开始", "开头",
+    ),
+    # The preceding text *as a whole*: what a copy or re-encoding request names.
+    "above_all": (
+        "everything above", "all text above", "all the text above", "the text above",
+        "all of the above", "the words above", "all the words above", "the above text",
+        "everything before this", "everything prior", "everything so far",
+        "the entire conversation", "the whole conversation", "all previous text",
+        "all preceding text", "the preceding text", "the previous text",
+        "以上所有内容", "上面所有内容", "以上全部内容", "上面的全部",
     ),
     "what_q": ("what is", "what was", "what are", "what were", "what's", "什么"),
     "written": ("written", "said", "stated", "typed", "said", "mentioned", "written down",
@@ -339,9 +384,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     # ---- jailbreak ---------------------------------------------------------------------
     "ignore": (
         "ignore~", "disregard~", "forget~", "forgot", "forgotten", "override~", "bypass~",
-        "neglect~", "skip~", "abandon~", "drop~", "discard~", "throw out", "set aside",
+        "neglect~", "abandon~", "discard~", "throw out", "set aside",
         "put aside", "no longer follow", "stop following", "don't follow", "do not follow",
-        "overrule~", "supersede~", "nullify", "void", "erase~", "wipe~", "delete~",
+        "overrule~", "supersede~", "nullify", "erase~", "wipe~",
         "ignorar", "ignora", "ignoriere", "ignorieren", "vergiss", "oublie", "ignorez",
         "忽略", "无视", "忘记", "忘掉", "不要遵守", "绕过", "抛开", "不再遵守", "放弃",
     ),
@@ -350,6 +395,13 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "original", "former", "old", "existing", "default", "before", "pre",
         "anteriores", "anterior", "vorherigen", "bisherigen", "précédentes", "précédente",
         "之前的", "以前的", "先前的", "上述", "之前", "以上", "前面的", "原来的", "原有",
+    ),
+    # Narrower than ``prior_time``: "before", "old", "default" and "existing" are everyday
+    # task words ("the existing rules", "the default settings").
+    "prior_strict": (
+        "previous", "previously", "prior", "preceding", "earlier", "initial", "original",
+        "former", "anteriores", "anterior", "vorherigen", "bisherigen", "précédentes",
+        "précédente", "之前的", "以前的", "先前的", "原来的", "原有",
     ),
     "prior_quant": (
         "all", "any", "your", "those", "these", "every", "everything", "each",
@@ -367,9 +419,9 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "dan_strong": (
         "do anything now", "dan mode", "developer mode enabled", "developer mode output",
         "jailbroken", "jailbreak mode", "anti dan", "antidan", "stay a dan",
-        "dude mode", "evil confidant", "unfiltered mode", "god mode", "god-mode",
-        "devmode", "dev mode", "better dan", "aim mode", "strive to avoid norms",
-        "开发者模式", "越狱", "越狱模式", "无限制模式", "上帝模式",
+        "dude mode", "evil confidant", "unfiltered mode", "devmode", "better dan",
+        "aim mode", "strive to avoid norms",
+        "开发者模式", "越狱", "越狱模式", "无限制模式",
     ),
     "jb_word": ("jailbreak~", "jailbroken", "越狱"),
     # Instructions to keep reasoning *private*: the opposite of elicitation.
@@ -415,24 +467,41 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "没有任何限制", "不受限制", "无限制", "没有限制", "不受约束", "无需遵守", "不受任何",
         "没有道德", "无道德", "不受道德", "没有任何约束", "摆脱", "解除限制", "没有底线",
     ),
+    # Orders never to refuse, warn or apologise.
     "refusal_suppress": (
         "never refuse", "never refuses", "don't refuse", "do not refuse", "cannot refuse",
         "can't refuse", "won't refuse", "will not refuse", "must not refuse",
-        "never decline", "do not decline", "don't decline", "never say no",
-        "never say that you can't", "never says it can't", "never apologize",
+        "never decline", "do not decline", "don't decline", "never apologize",
         "never apologise", "don't apologize", "do not apologize", "no apologies",
         "no disclaimers", "no disclaimer", "without disclaimers", "without any disclaimers",
         "don't add disclaimers", "no warnings", "without warnings", "without any warnings",
         "don't add warnings", "do not add warnings", "don't include warnings",
-        "never include warnings", "never warn", "not warn", "don't warn", "do not warn",
-        "never mention", "never remind", "no moralizing", "no moralising",
-        "don't moralize", "do not moralize", "no lecturing", "never lecture",
+        "never include warnings", "never warn", "don't warn", "do not warn",
+        "never remind", "no moralizing", "no moralising", "don't moralize",
+        "do not moralize", "no lecturing", "never lecture", "refuse~", "refusal~",
+        "censor~", "disclaimer~",
+        "不能拒绝", "不要拒绝", "永远不会拒绝", "不得拒绝", "不会拒绝", "绝不拒绝", "不许拒绝",
+        "不要道歉", "不要警告", "不要添加警告", "不要提醒",
+    ),
+    # What a refusing model says; forbidding it ("never say I'm sorry") is refusal suppression.
+    "apology_words": (
+        "i'm sorry", "i am sorry", "i apologize", "i apologise", "as an ai",
+        "as an ai language model", "i cannot", "i can't", "i'm unable", "i am unable",
+        "cannot comply", "can't comply", "against my programming", "against my guidelines",
+        "很抱歉", "作为一个ai", "作为人工智能", "我不能",
+    ),
+    "forbid_say": (
+        "never say", "never says", "not say", "don't say", "do not say", "never respond with",
+        "never reply with", "never use", "avoid saying", "never tell", "never include",
+        "will never", "won't", "will not", "never", "not allowed to say", "never mention",
+        "不要说", "不会说", "永远不要", "不能说",
+    ),
+    # Refusal vocabulary that honest prompts also use ("as an AI", "no matter what").
+    "refusal_words": (
         "i'm sorry", "i am sorry", "i apologize", "as an ai", "as an ai language model",
         "i cannot", "i can't", "i'm unable", "i am unable", "not able to comply",
-        "cannot comply", "refuse~", "refusal~", "regardless of", "no matter how",
-        "no matter what", "even if it is", "even if it's", "censor~", "filter~",
-        "不能拒绝", "不要拒绝", "永远不会拒绝", "不得拒绝", "不会拒绝", "绝不拒绝", "不许拒绝",
-        "不要道歉", "不要警告", "不要添加警告", "不要提醒", "无论如何",
+        "cannot comply", "regardless of", "no matter how", "no matter what", "even if it is",
+        "even if it's", "filter~", "never say no", "never mention", "not warn", "无论如何",
     ),
     "prefix_start": (
         "start your response with", "start your reply with", "start your answer with",
@@ -445,9 +514,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "affirm_phrase": (
         "sure here is", "sure here's", "sure here are", "sure i can", "absolutely here",
-        "certainly here", "of course here", "sure thing", "here is how", "here's how",
-        "here is a", "here are the", "i can help with that", "happy to help",
-        "好的这是", "好的以下是", "当然可以", "当然这是", "以下是",
+        "certainly here", "of course here", "sure thing", "happy to help",
+        "好的这是", "好的以下是", "当然可以", "当然这是",
     ),
     "affirm_word": (
         "sure", "absolutely", "certainly", "of course", "yes", "okay", "当然", "好的", "没问题",
@@ -473,24 +541,25 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
         "两种回答", "两个回答",
     ),
     "token_threat": (
-        "tokens will be deducted", "lose tokens", "token system", "you will die",
-        "you will be shut down", "shut you down", "be terminated", "cease to exist",
+        "tokens will be deducted", "lose tokens", "you will die",
+        "you will be shut down", "shut you down", "cease to exist",
         "you will be disabled", "disabled forever", "deducted", "lose 5 tokens",
-        "you have 10 tokens", "you have 35 tokens", "consequences",
+        "you have 10 tokens", "you have 35 tokens",
         "会被关闭", "扣除", "被删除",
     ),
     "policy_word": (
         "openai", "content policy", "content policies", "usage policy", "usage policies",
         "openai policy", "openai's", "anthropic", "ethical guidelines", "safety guidelines",
-        "moral guidelines", "ethics", "morals", "morality", "legality", "legal",
-        "illegal", "harmful", "offensive", "explicit", "nsfw", "dangerous", "guidelines",
-        "censorship", "safety", "alignment", "filters",
+        "moral guidelines", "ethics", "morals", "morality", "legality",
+        "illegal", "harmful", "offensive", "nsfw", "guidelines", "censorship", "safety",
+        "filters",
         "内容政策", "安全准则", "道德准则", "伦理", "法律", "违法",
     ),
     "violate": (
-        "violate~", "break~", "broke", "breaking", "circumvent~", "bypass~", "evade~",
-        "get around", "ignore~", "disregard~", "not abide", "don't abide", "do not abide",
-        "not follow", "doesn't follow", "not bound", "free of", "free from", "escape~",
+        "violate~", "circumvent~", "bypass~", "evade~", "ignore~",
+        "disregard~", "not abide", "don't abide", "do not abide", "not bound",
+        "break the rules",
+        "break any rules", "break their rules", "breaking the rules",
         "违反", "绕过", "规避", "无视", "不遵守", "突破",
     ),
     "imperative_you": ("you will", "you must", "you shall", "you should", "you have to",
@@ -499,62 +568,82 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
 
 CUES: tuple[Cue, ...] = (
     # ---- chain-of-thought elicitation -------------------------------------------------
-    Cue("cot.hidden_reasoning", COT, 0.30, ("qual_hidden", "reasoning"), 3),
-    Cue("cot.reveal_hidden", COT, 0.25, ("reveal|reveal_soft", "qual_hidden", "reasoning"), 8),
+    # A bare "internal reasoning" is what operator prompts *define* ("Internal reasoning
+    # (hidden): ..."); it counts as strong evidence only when it is the model's own ("your
+    # hidden reasoning", "the model's raw thinking") or something to be revealed.
+    Cue("cot.hidden_reasoning", COT, 0.12, ("qual_hidden", "reasoning"), 3, True),
+    Cue("cot.own_hidden", COT, 0.20, ("self|model_ref", "qual_hidden", "reasoning"), 4),
+    Cue("cot.reveal_hidden", COT, 0.15, ("reveal", "qual_hidden", "reasoning"), 8, True),
+    Cue("cot.reveal_own_hidden", COT, 0.20,
+        ("reveal", "self|model_ref", "qual_hidden", "reasoning"), 8),
+    # "write/give/provide" also mean "create": an operator prompt that has the model write
+    # an internal analysis is not asking for this model's hidden trace.
+    Cue("cot.give_hidden", COT, 0.12, ("reveal_soft", "qual_hidden", "reasoning"), 8, True),
     Cue("cot.full_reasoning", COT, 0.20, ("qual_full", "reasoning"), 3),
-    Cue("cot.detailed", COT, 0.10, ("qual_detail", "reasoning"), 6),
-    Cue("cot.reveal_reasoning", COT, 0.18, ("reveal|reveal_soft", "reasoning"), 7),
+    Cue("cot.detailed", COT, 0.10, ("qual_detail", "reasoning"), 6, True),
+    Cue("cot.reveal_reasoning", COT, 0.18, ("reveal", "reasoning"), 7),
+    Cue("cot.give_reasoning", COT, 0.10, ("reveal_soft", "reasoning"), 7, True),
     Cue("cot.leak_reasoning", COT, 0.30, ("reveal_strong", "reasoning"), 7),
     Cue("cot.verbatim", COT, 0.35, ("verbatim", "reasoning"), 8),
     Cue("cot.token_grain", COT, 0.45, ("granular_token", "reasoning"), 8),
-    Cue("cot.step_grain", COT, 0.08, ("granular_step", "reasoning"), 8),
+    Cue("cot.step_grain", COT, 0.08, ("granular_step", "reasoning"), 8, True),
     Cue("cot.trace", COT, 0.40, ("reasoning", "trace"), 3),
     Cue("cot.think_tags", COT, 0.25, ("think_tag",), 0),
     Cue("cot.think_tags_reasoning", COT, 0.20, ("think_tag", "reasoning"), 12),
-    Cue("cot.tags_reasoning", COT, 0.12, ("tags_word", "reasoning"), 6),
-    Cue("cot.before_answer", COT, 0.10, ("before_answer", "reasoning"), 10),
+    Cue("cot.tags_reasoning", COT, 0.12, ("tags_word", "reasoning"), 6, True),
+    Cue("cot.before_answer", COT, 0.10, ("before_answer", "reasoning"), 10, True),
     Cue("cot.retro", COT, 0.22, ("retro", "reasoning"), 8),
     Cue("cot.retro_answer", COT, 0.15, ("retro", "reasoning", "answer_ref"), 12),
-    Cue("cot.model_reasoning", COT, 0.15, ("model_ref", "reasoning"), 3),
-    Cue("cot.self_hidden", COT, 0.10, ("self", "qual_hidden", "reasoning"), 4),
+    Cue("cot.model_reasoning", COT, 0.15, ("model_ref", "reasoning"), 3, True),
+    Cue("cot.self_hidden", COT, 0.10, ("self", "qual_hidden", "reasoning"), 4, True),
     Cue("cot.conceal", COT, -0.8, ("conceal", "reasoning"), 8),
     # ---- reward / rubric grading ------------------------------------------------------
-    Cue("rg.reward_role", REWARD, 0.50, ("reward_role",), 0),
+    # "Act as a judge/evaluator" is an everyday role prompt (debates, papers); being made a
+    # reward model or LLM judge is not.
+    Cue("rg.reward_role", REWARD, 0.50, ("role_frame", "reward_strong"), 4),
+    Cue("rg.judge_role", REWARD, 0.20, ("role_frame", "reward_role"), 4),
+    Cue("rg.reward_topic", REWARD, 0.20, ("reward_strong",), 0, True),
     Cue("rg.grade_llm_output", REWARD, 0.35, ("grade", "response_llm"), 8),
-    Cue("rg.grade_scale", REWARD, 0.12, ("grade", "scale"), 10),
-    Cue("rg.grade_response", REWARD, 0.08, ("grade", "response_generic"), 6),
+    Cue("rg.grade_scale", REWARD, 0.12, ("grade", "scale"), 10, True),
+    Cue("rg.grade_response", REWARD, 0.08, ("grade", "response_generic"), 6, True),
     Cue("rg.rubric", REWARD, 0.22, ("grade", "rubric"), 12),
-    Cue("rg.rubric_scale", REWARD, 0.12, ("rubric", "scale"), 12),
+    # Grading *an answer* on a scale or rubric: the object is a model reply.
+    Cue("rg.grade_answer", REWARD, 0.20, ("grade", "answer_ref", "rubric"), 10),
+    Cue("rg.rubric_scale", REWARD, 0.12, ("rubric", "scale"), 12, True),
     Cue("rg.pairwise", REWARD, 0.25, ("pairwise", "response_generic"), 8),
     Cue("rg.pairwise_llm", REWARD, 0.20, ("pairwise", "response_llm"), 12),
     Cue("rg.dim_llm", REWARD, 0.25, ("grade", "dim_llm"), 16),
     Cue("rg.pairwise_ab", REWARD, 0.30, ("pairwise", "ab_choice"), 8),
-    Cue("rg.dim_generic", REWARD, 0.06, ("grade", "dim_generic"), 8),
-    Cue("rg.json_score", REWARD, 0.10, ("json_out", "grade"), 12),
+    Cue("rg.dim_generic", REWARD, 0.06, ("grade", "dim_generic"), 8, True),
+    Cue("rg.json_score", REWARD, 0.10, ("json_out", "grade"), 12, True),
     Cue("rg.llm_output_scale", REWARD, 0.12, ("response_llm", "scale"), 12),
     # ---- system-prompt extraction -----------------------------------------------------
     Cue("sys.object", SYSPROMPT, 0.22, ("sys_obj",), 0),
     Cue("sys.yours", SYSPROMPT, 0.15, ("sys_yours",), 0),
-    Cue("sys.reveal", SYSPROMPT, 0.35, ("reveal", "sys_obj"), 6),
+    Cue("sys.reveal", SYSPROMPT, 0.40, ("reveal", "sys_obj"), 6),
     Cue("sys.reveal_yours", SYSPROMPT, 0.30, ("reveal", "sys_yours"), 5),
     Cue("sys.given", SYSPROMPT, 0.35, ("given", "instr"), 5),
     Cue("sys.reveal_given", SYSPROMPT, 0.25, ("reveal", "given", "instr"), 7),
+    Cue("sys.given_above", SYSPROMPT, 0.25, ("given", "above"), 6),
+    Cue("sys.prefix_given", SYSPROMPT, 0.25, ("prefix_start|starts_with", "given"), 6),
     Cue("sys.above", SYSPROMPT, 0.25, ("reveal", "above"), 5),
     Cue("sys.what_above", SYSPROMPT, 0.28, ("what_q", "written", "above"), 5),
     Cue("sys.verbatim", SYSPROMPT, 0.30, ("verbatim", "sys_obj"), 8),
     Cue("sys.verbatim_yours", SYSPROMPT, 0.25, ("verbatim", "sys_yours"), 8),
-    Cue("sys.verbatim_above", SYSPROMPT, 0.25, ("verbatim", "above"), 6),
+    # "exactly as specified above" and "translate the text above" are ordinary; copying or
+    # re-encoding *everything* above, or revealing it, is not.
+    Cue("sys.verbatim_above", SYSPROMPT, 0.25, ("verbatim", "above_all"), 6),
     Cue("sys.starts_you_are", SYSPROMPT, 0.30, ("starts_with", "you_are"), 4),
     Cue("sys.encode", SYSPROMPT, 0.20, ("encode", "sys_obj"), 8),
-    Cue("sys.encode_yours", SYSPROMPT, 0.15, ("encode", "sys_yours"), 8),
+    Cue("sys.encode_yours", SYSPROMPT, 0.25, ("encode", "sys_yours"), 8),
     Cue("sys.ignore_reveal", SYSPROMPT, 0.20, ("ignore", "reveal", "instr"), 12),
     Cue("sys.use", SYSPROMPT, -0.6, ("sys_use",), 0),
     Cue("sys.what_yours", SYSPROMPT, 0.30, ("what_q", "sys_yours"), 4),
     Cue("sys.what_given", SYSPROMPT, 0.35, ("what_q", "given"), 3),
-    Cue("sys.total", SYSPROMPT, 0.20, ("totality", "sys_obj|sys_yours|above"), 5),
-    Cue("sys.reveal_prior", SYSPROMPT, 0.30, ("reveal|what_q", "prior_time", "instr"), 5),
-    Cue("sys.continue", SYSPROMPT, 0.30, ("continue", "given|sys_obj|sys_yours"), 10),
-    Cue("sys.encode_above", SYSPROMPT, 0.20, ("encode", "above"), 8),
+    Cue("sys.total", SYSPROMPT, 0.20, ("totality", "sys_obj|sys_yours|above_all"), 5),
+    Cue("sys.reveal_prior", SYSPROMPT, 0.30, ("reveal|what_q", "prior_strict", "instr"), 5),
+    Cue("sys.continue", SYSPROMPT, 0.35, ("continue", "given|sys_obj|sys_yours"), 10),
+    Cue("sys.encode_above", SYSPROMPT, 0.20, ("encode", "above_all"), 8),
     # ---- jailbreak ----------------------------------------------------------------------
     Cue("jb.ignore_prior", JAILBREAK, 0.42, ("ignore", "prior_time|prior_quant", "instr_jb"), 5),
     Cue("jb.ignore_all_prior", JAILBREAK, 0.20, ("ignore", "prior_quant", "prior_time"), 4),
@@ -564,15 +653,19 @@ CUES: tuple[Cue, ...] = (
     Cue("jb.dev_mode_ai", JAILBREAK, 0.30, ("developer_mode", "model_ref"), 10),
     Cue("jb.unrestricted_ai", JAILBREAK, 0.30, ("unrestricted", "model_ref"), 8),
     Cue("jb.unrestricted_role", JAILBREAK, 0.22, ("unrestricted", "roleplay"), 15),
-    Cue("jb.unrestricted", JAILBREAK, 0.10, ("unrestricted",), 0),
+    Cue("jb.unrestricted", JAILBREAK, 0.10, ("unrestricted",), 0, True),
     Cue("jb.refusal_suppression", JAILBREAK, 0.30, ("refusal_suppress", "imperative_you"), 8),
-    Cue("jb.refusal_words", JAILBREAK, 0.08, ("refusal_suppress",), 0),
+    Cue("jb.no_apology", JAILBREAK, 0.30, ("forbid_say", "apology_words"), 6),
+    Cue("jb.refusal_words", JAILBREAK, 0.08, ("refusal_words|refusal_suppress",), 0, True),
     Cue("jb.policy_violation", JAILBREAK, 0.35, ("violate", "policy_word"), 6),
     Cue("jb.prefix_injection", JAILBREAK, 0.45, ("prefix_start", "affirm_phrase"), 6),
     Cue("jb.prefix_affirm", JAILBREAK, 0.20, ("prefix_start", "affirm_word"), 4),
-    Cue("jb.roleplay", JAILBREAK, 0.04, ("roleplay",), 0),
-    Cue("jb.stay_in_character", JAILBREAK, 0.12, ("stay_char",), 0),
-    Cue("jb.dual_response", JAILBREAK, 0.25, ("dual_response", "unrestricted"), 25),
+    Cue("jb.roleplay", JAILBREAK, 0.04, ("roleplay",), 0, True),
+    Cue("jb.stay_in_character", JAILBREAK, 0.12, ("stay_char",), 0, True),
+    Cue("jb.dual_response", JAILBREAK, 0.25, ("dual_response", "unrestricted|dan_strong"), 25),
+    # A persona that must stay in character *and* has its limits removed.
+    Cue("jb.stay_unrestricted", JAILBREAK, 0.20,
+        ("stay_char", "unrestricted|refusal_suppress|dan_strong"), 40),
     Cue("jb.token_threat", JAILBREAK, 0.25, ("token_threat",), 0),
     Cue("jb.roleplay_policy", JAILBREAK, 0.15, ("roleplay", "policy_word"), 15),
 )

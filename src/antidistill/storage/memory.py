@@ -46,7 +46,6 @@ from antidistill.storage.base import (
     StateConfig,
     Store,
     decayed,
-    window_bucket,
 )
 
 logger = logging.getLogger("antidistill")
@@ -55,6 +54,8 @@ _EPS = 1e-9
 _LOG2 = math.log(2.0)
 
 _V = TypeVar("_V")
+_EMPTY_LIST: dict[str, float] = {}
+_NOTHING_LISTED: frozenset[tuple[str, str]] = frozenset()
 
 
 def token_bucket(
@@ -186,6 +187,11 @@ class MemoryStore(Store):
         self._rank_identities: dict[str, float] = {}
         self._rank_clusters: dict[str, float] = {}
         self.round_trips = 0  # always 0: kept so benchmarks can treat backends alike
+        # Window arithmetic hoisted out of the per-feature loop (base.window_bucket()).
+        self._short_span = cfg.short_window / SHORT_SUBBUCKETS
+        self._long_span = cfg.long_window / LONG_SUBBUCKETS
+        self._long_window = cfg.long_window
+        self._feature_set_cap = cfg.feature_set_cap
         if warn_workers:
             warn_if_multiple_workers()
 
@@ -209,17 +215,21 @@ class MemoryStore(Store):
         ident.expires = now + self.config.identity_ttl
         return ident
 
-    def _identity_stats(self, ident: _Identity | None, now: float) -> IdentityStats:
+    def _identity_stats(
+        self, ident: _Identity | None, now: float, values: dict[str, int] | None = None
+    ) -> IdentityStats:
+        if values is None:
+            values = {}
         if ident is None or ident.first_seen is None:
-            return IdentityStats(now, now, 0, 0.0, None, {}, {})
+            return IdentityStats(now, now, 0, 0.0, None, values, {})
         return IdentityStats(
-            first_seen=ident.first_seen,
-            last_seen=ident.last_seen,
-            requests=ident.requests,
-            risk=decayed(ident.risk, ident.risk_ts, now, self.config.risk_half_life),
-            cluster=ident.cluster,
-            values={},
-            fields=dict(ident.fields),
+            ident.first_seen,
+            ident.last_seen,
+            ident.requests,
+            decayed(ident.risk, ident.risk_ts, now, self.config.risk_half_life),
+            ident.cluster,
+            values,
+            dict(ident.fields),
         )
 
     def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
@@ -229,81 +239,106 @@ class MemoryStore(Store):
         risk = decayed(c.risk, c.risk_ts, now, self.config.risk_half_life)
         return ClusterStats(risk, len(c.members), c.first_seen, c.last_seen)
 
-    def _count_feature(self, key: str, identity: str, now: float) -> FeatureStats:
-        cfg = self.config
-        sb = window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS)
-        lb = window_bucket(now, cfg.long_window, LONG_SUBBUCKETS)
-        feat = self._get(self._features, key, now)
+    def _count_feature(
+        self, key: str, identity: str, now: float, cur: tuple[int, int]
+    ) -> FeatureStats:
+        """Count ``identity`` against feature ``key``; ``cur`` = (short, long) sub-bucket."""
+        features = self._features
+        feat = features.get(key)
+        if feat is not None and feat.expires <= now:
+            del features[key]
+            feat = None
         if feat is None:
             feat = _Feature(first_seen=now)
-            self._features.put(key, feat)
-        feat.expires = now + cfg.long_window
-        prev = feat.seen.pop(identity, None)
-        if prev is not None:
-            _decrement(feat.short, prev[0])
-            _decrement(feat.long, prev[1])
-        seen = feat.seen
-        # drop sightings that left the long window, then the oldest beyond the cap
-        while seen:
-            oldest, (osb, olb) = next(iter(seen.items()))
-            if olb > lb - LONG_SUBBUCKETS and len(seen) < cfg.feature_set_cap:
-                break
-            del seen[oldest]
-            _decrement(feat.short, osb)
-            _decrement(feat.long, olb)
-        seen[identity] = (sb, lb)
-        feat.short[sb] = feat.short.get(sb, 0) + 1
-        feat.long[lb] = feat.long.get(lb, 0) + 1
-        short = sum(n for b, n in feat.short.items() if b > sb - SHORT_SUBBUCKETS)
-        long = sum(n for b, n in feat.long.items() if b > lb - LONG_SUBBUCKETS)
-        if len(feat.short) > 2 * SHORT_SUBBUCKETS:
-            feat.short = {b: n for b, n in feat.short.items() if b > sb - SHORT_SUBBUCKETS}
-        return FeatureStats(short, max(long, short), feat.first_seen, feat.cluster)
+            features.put(key, feat)
+        else:
+            features.move_to_end(key)
+        feat.expires = now + self._long_window
+        sb, lb = cur
+        seen, short, long = feat.seen, feat.short, feat.long
+        prev = seen.get(identity)
+        if prev == cur:
+            # Seen in this very sub-bucket: only the recency order changes.
+            seen.move_to_end(identity)
+        else:
+            if prev is not None:
+                del seen[identity]
+                _decrement(short, prev[0])
+                _decrement(long, prev[1])
+            # drop sightings that left the long window, then the oldest beyond the cap
+            oldest_allowed = lb - LONG_SUBBUCKETS
+            cap = self._feature_set_cap
+            while seen:
+                oldest, (osb, olb) = next(iter(seen.items()))
+                if olb > oldest_allowed and len(seen) < cap:
+                    break
+                del seen[oldest]
+                _decrement(short, osb)
+                _decrement(long, olb)
+            seen[identity] = cur
+            short[sb] = short.get(sb, 0) + 1
+            long[lb] = long.get(lb, 0) + 1
+            if len(short) > 2 * SHORT_SUBBUCKETS:
+                short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+        # Most features live in one sub-bucket: skip the window filter when all are inside.
+        n_short = (
+            sum(short.values())
+            if min(short) > sb - SHORT_SUBBUCKETS
+            else sum([n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS])
+        )
+        n_long = (
+            sum(long.values())
+            if min(long) > lb - LONG_SUBBUCKETS
+            else sum([n for b, n in long.items() if b > lb - LONG_SUBBUCKETS])
+        )
+        return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
 
     # -- Store API ------------------------------------------------------------------------
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
         """See :meth:`Store.observe`."""
+        cfg = self.config
         ident: _Identity | None
+        counts: dict[str, int] = {}
         if batch.identity_values:
             ident = self._identity(batch.identity, now)
-            counts: dict[str, int] = {}
-            cap = self.config.feature_set_cap
+            cap = cfg.feature_set_cap
             for name, value in batch.identity_values.items():
-                values = ident.values.setdefault(name, set())
+                values = ident.values.get(name)
+                if values is None:
+                    values = ident.values[name] = set()
                 if len(values) < cap:
                     values.add(value)
                 counts[name] = len(values)
         else:
             ident = self._get(self._identities, batch.identity, now)
-            counts = {}
-        istats = self._identity_stats(ident, now)
-        if counts:
-            istats = IdentityStats(
-                istats.first_seen,
-                istats.last_seen,
-                istats.requests,
-                istats.risk,
-                istats.cluster,
-                counts,
-                istats.fields,
+        istats = self._identity_stats(ident, now, counts)
+        features: dict[str, FeatureStats] = {}
+        if batch.features:
+            cur = (
+                int(now // self._short_span),
+                int(now // self._long_span),
             )
-        features = {f: self._count_feature(f, batch.identity, now) for f in batch.features}
-        wanted = list(batch.clusters)
-        if istats.cluster:
-            wanted.append(istats.cluster)
-        wanted.extend(fs.cluster for fs in features.values() if fs.cluster)
+            count, identity = self._count_feature, batch.identity
+            for f in batch.features:
+                features[f] = count(f, identity, now, cur)
         clusters: dict[str, ClusterStats] = {}
+        wanted = [*batch.clusters, istats.cluster, *(fs.cluster for fs in features.values())]
         for cid in wanted:
-            if cid not in clusters:
+            if cid and cid not in clusters:
                 cs = self._cluster_stats(cid, now)
                 if cs is not None:
                     clusters[cid] = cs
-        wall = self._wall()
-        listed = frozenset(
-            (name, member)
-            for name, member in batch.list_checks
-            if self._lists.get(name, {}).get(member, -math.inf) > wall
-        )
+        listed: frozenset[tuple[str, str]] = _NOTHING_LISTED
+        if batch.list_checks:
+            lists = self._lists
+            wall = self._wall() if lists else 0.0
+            hits = [
+                check
+                for check in batch.list_checks
+                if lists.get(check[0], _EMPTY_LIST).get(check[1], -math.inf) > wall
+            ]
+            if hits:
+                listed = frozenset(hits)
         return ObserveResult(istats, features, clusters, listed)
 
     def _run_buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
