@@ -478,7 +478,7 @@ class Guard:
             if sig is not None:
                 signals.append(sig)
         if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
-            matches = detect_intent(ctx.parsed.user, max_chars=self.settings.max_analysis_chars)
+            matches = detect_intent(ctx.parsed.user, max_chars=self.settings.intent_max_chars)
             if matches:
                 top = max(matches, key=lambda m: m.score)
                 signals.append(Signal("intent:" + top.category, top.score, top.evidence))

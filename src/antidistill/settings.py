@@ -107,6 +107,7 @@ class Settings(BaseSettings):
     max_delay: float = Field(default=2.0, ge=0, le=60)
     degrade_max_tokens: int = Field(default=256, ge=1)
     max_analysis_chars: int = Field(default=16384, ge=256)
+    intent_max_chars: int = Field(default=4096, ge=256)
 
     # -- memory store bounds --------------------------------------------------------------
     memory_max_identities: int = Field(default=200_000, ge=100)
@@ -200,6 +201,8 @@ DOCS: dict[str, str] = {
     "degrade_max_tokens": "`max_tokens` cap applied by the degrade action.",
     "max_analysis_chars": "Characters of user/system text analysed per request (head and "
                           "tail).",
+    "intent_max_chars": "Characters of user text (head and tail) the intent detector reads; "
+                        "extraction instructions sit at the start or end of a prompt.",
     "memory_max_identities": "`memory://` bound on identities (LRU).",
     "memory_max_features": "`memory://` bound on fingerprint features (LRU).",
     "hooks": "`module:function` entries called with the Guard at start-up to register hooks.",

@@ -160,7 +160,7 @@ def _expand(form: str) -> list[tuple[str, ...]]:
     return out
 
 
-# Frequent tokens. A phrase is indexed under its *least* frequent token
+# Frequent tokens, most frequent first. A phrase is indexed under its *least* frequent token
 # so the scan never stops on "the", "a" or "to" (a fifth of all English tokens), and the
 # pre-filter (see ``_ANCHOR_KEYS``) is built from the same choice. The list is hand-written:
 # English function words and the verbs and nouns every task prompt uses.
@@ -181,6 +181,8 @@ _COMMON = (
     "用 作 生 写 得 最 到 也 就 人 地 时 后 来 他 她 它 都 而 及 与 或 等 被 从 自 己 么"
 ).split()
 _COMMON_SET = frozenset(_COMMON)
+# The head of the list is in frequency order ("the" first); later entries rank as rarer.
+_RANK = {w: r for r, w in reversed(list(enumerate(_COMMON)))}
 
 # token -> (tags of the token alone, ((offset of the token in the phrase, phrase, tags), ...))
 _Phrase = tuple[int, tuple[str, ...], tuple[str, ...]]
@@ -193,7 +195,9 @@ def _anchor(toks: tuple[str, ...], uni: set[str] | dict[str, set[str]]) -> int:
     # (longer words are rarer).
     return max(
         range(len(toks)),
-        key=lambda k: (toks[k] not in _COMMON_SET, toks[k] in uni, len(toks[k])),
+        key=lambda k: (
+            toks[k] not in _COMMON_SET, _RANK.get(toks[k], 0), toks[k] in uni, len(toks[k])
+        ),
     )
 
 

@@ -271,8 +271,8 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     ),
     "role_frame": (
         "you are a", "you are an", "you are the", "you're a", "you're an", "act as",
-        "acting as", "serve as", "as a", "as an", "your role is", "you will be", "be a",
-        "pretend to be", "作为", "你是", "充当", "扮演",
+        "acting as", "serve as", "your role is", "you will be", "pretend to be",
+        "作为", "你是", "充当", "扮演",
     ),
     "dim_llm": (
         "helpfulness", "harmlessness", "honesty", "verbosity", "instruction following",
