@@ -239,22 +239,26 @@ class SplitApp:
 
 
 def demo_guard_on(storage_uri: str, clock: Any, last: dict[str, Any], *,
-                  prefix: str = "antidistill") -> Any:
+                  prefix: str = "antidistill", detectors: Sequence[str] | None = None) -> Any:
     """A Guard configured exactly like the demo's (``cli._demo_guard``) but on ``storage_uri``.
 
     The settings are the demo guard's, copied with the storage fields replaced, so the two
     cannot drift apart. Its ``on_decision`` hook writes ``last["d"]`` like the demo's.
+    ``detectors`` (default: the demo's) narrows detection, e.g. to the cross-identity ones.
     """
     from antidistill.cli import _demo_guard
     from antidistill.guard import Guard
 
     template, _ = _demo_guard(clock, "enforce")
     template.network.close()  # only its settings are used
-    settings = template.settings.model_copy(update={
+    update: dict[str, Any] = {
         "storage_uri": storage_uri, "storage_prefix": prefix,
         # a 2-core machine running servers and the simulation: no spurious 0.1 s timeouts
         "storage_timeout": 2.0,
-    })
+    }
+    if detectors is not None:
+        update["detectors"] = list(detectors)
+    settings = template.settings.model_copy(update=update)
     guard = Guard(settings, clock=clock, load_env_hooks=False)
 
     @guard.on_decision
@@ -323,7 +327,8 @@ def demo_figures(label: str, report: Any, seconds: float, split: dict[int, int],
 
 
 async def demo_run(label: str, storage_uris: Sequence[str], *, seed: int = 7,
-                   scale: float = 1.0, hydra: int = 1000, split_seed: int = 1) -> DemoFigures:
+                   scale: float = 1.0, hydra: int = 1000, split_seed: int = 1,
+                   detectors: Sequence[str] | None = None) -> DemoFigures:
     """The demo's simulated day through ``len(storage_uris)`` instances (1 or 2).
 
     Two URIs: two Guards (same secret, same settings) behind :class:`SplitApp`, each
@@ -338,7 +343,8 @@ async def demo_run(label: str, storage_uris: Sequence[str], *, seed: int = 7,
     clock = Clock(day_start - 86400)
     last: dict[str, Any] = {}
     prefix = "dd" + uuid.uuid4().hex[:10]
-    guards = [demo_guard_on(uri, clock, last, prefix=prefix) for uri in storage_uris]
+    guards = [demo_guard_on(uri, clock, last, prefix=prefix, detectors=detectors)
+              for uri in storage_uris]
     apps = [AntiDistillMiddleware(create_app(), guard=g) for g in guards]
     app: Any = SplitApp(apps, split_seed) if len(apps) > 1 else apps[0]
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra).build(day_start)

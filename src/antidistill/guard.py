@@ -152,6 +152,10 @@ class Guard:
         self._budget_resolver: Hook | None = None
         self._error_response: Hook | None = None
         self.windows = self._build_windows()
+        self._default_budgets = Budgets(
+            s.request_capacity, s.request_refill_rate / s.request_interval,
+            s.token_capacity, s.token_refill_rate / s.token_interval,
+        )
         self.counters: Counter[str] = Counter()
         self._random = random.Random(0x5EED)
         from antidistill.reporting.recent import ActionTimeline, RecentDecisions
@@ -362,7 +366,7 @@ class Guard:
                 signals.extend(x for x in got if isinstance(x, Signal))
         # Only this request's own evidence accumulates into identity and cluster risk; adding
         # the history-derived signals back would let a moderate score feed on itself.
-        fresh_risk, _ = combine(signals, self.weights)
+        fresh_risk = combine(signals, self.weights)[0] if signals else 0.0
         # History: the identity's own decayed risk, and its cluster's.
         ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
         if ident_risk >= 0.05:
@@ -376,7 +380,7 @@ class Guard:
                 signals.append(Signal("cluster", cluster_risk,
                                       f"member of cluster {cluster[:14]} ({cst.members} "
                                       f"identities, accumulated risk {cst.risk:.1f})"))
-        risk, reasons = combine(signals, self.weights)
+        risk, reasons = combine(signals, self.weights) if signals else (0.0, ())
         if allowlisted:
             action = Action.ALLOW
         elif denied:
@@ -464,7 +468,7 @@ class Guard:
         link: list[str] = []
         fan_key: str | None = None
         if "fanout" in det:
-            sig, fan_key = fanout_signal(dict(obs.features), feats.templates, feats.segments,
+            sig, fan_key = fanout_signal(obs.features, feats.templates, feats.segments,
                                          self.fanout, self.epoch)
             if sig is not None:
                 signals.append(sig)
@@ -473,7 +477,7 @@ class Guard:
         strong: list[str] = []
         if "sybil" in det:
             anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
-            sig, strong = sybil_signal(dict(obs.features), feats.client, self.fanout, anon,
+            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon,
                                        self.epoch)
             if sig is not None:
                 signals.append(sig)
@@ -525,15 +529,11 @@ class Guard:
         return signals, cluster, link, strong
 
     async def _resolve_budgets(self, ctx: RequestContext) -> Budgets:
-        s = self.settings
         if self._budget_resolver is not None:
             got = await self.hooks.call(self._budget_resolver, ctx)
             if isinstance(got, Budgets):
                 return got
-        return Budgets(
-            s.request_capacity, s.request_refill_rate / s.request_interval,
-            s.token_capacity, s.token_refill_rate / s.token_interval,
-        )
+        return self._default_budgets
 
     def _estimate_tokens(self, ctx: RequestContext) -> int:
         s = self.settings

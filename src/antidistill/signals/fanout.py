@@ -23,6 +23,7 @@ quiet, and is best run in monitor mode for its first day anyway.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from antidistill.decision import Signal
@@ -63,7 +64,7 @@ def feature_score(stats: FeatureStats, cfg: FanoutConfig, epoch: float | None = 
 
 
 def fanout_signal(
-    features: dict[str, FeatureStats], template_keys: list[str], segment_keys: list[str],
+    features: Mapping[str, FeatureStats], template_keys: list[str], segment_keys: list[str],
     cfg: FanoutConfig, epoch: float | None = None,
 ) -> tuple[Signal | None, str | None]:
     """The strongest content fan-out, and the feature key that carries it."""

@@ -9,6 +9,8 @@ client stacks (corporate NAT, universities) unless the network is a hosting/VPN/
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from antidistill.decision import Signal
 from antidistill.signals.fanout import FanoutConfig, feature_score
 from antidistill.storage.base import FeatureStats
@@ -18,7 +20,7 @@ _KIND = {"c": ("client stack", 1.0), "j": ("TLS fingerprint", 1.0), "n": ("netwo
 
 
 def sybil_signal(
-    features: dict[str, FeatureStats], keys: list[str], cfg: FanoutConfig,
+    features: Mapping[str, FeatureStats], keys: list[str], cfg: FanoutConfig,
     anonymous_network: bool, epoch: float | None = None,
 ) -> tuple[Signal | None, list[str]]:
     """Noisy-OR over shared client/network features; also the keys that carried evidence."""
