@@ -45,9 +45,9 @@ can compare them:
     (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
     plus the hashes of the first and last windows, which anchor a template's constant
     prefix and suffix when the slot value fills the bottom-k. Long texts are sketched from
-    their first and last 320 tokens (of at most 4,000 characters each). Compared in ``benchmarks/fingerprint_choice.py``
-    (2,000 pairs each; cost is the median for one call including ``normalize_text``, on a
-    2-core machine under load, so absolute times are pessimistic):
+    their first and last 320 tokens (of at most 4,000 characters each). Compared in
+    ``benchmarks/fingerprint_choice.py`` (2,000 pairs each; cost is the median for one call
+    including ``normalize_text``, on a loaded 2-core machine, so absolute times are pessimistic):
 
     ===============================  =====  =====  ========  ======  =====  ======  =======
     sketch                           fills  edits  +phrase   unrel.  elems  2 KB    100 KB
