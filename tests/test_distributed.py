@@ -96,6 +96,24 @@ async def test_hydra_split_over_two_instances_is_caught_like_one(redis_url: str)
     assert split.benign_flagged <= single.benign_flagged + 1, detail
 
 
+@pytest.mark.redis
+async def test_cross_identity_signals_need_the_shared_store(redis_url: str) -> None:
+    # Only the detectors that count identities across requests (fan-out, sybil): split over
+    # two instances, they see the whole hydra only through the shared store. The control
+    # (two instances with a memory:// store each) sees half of it and flags later.
+    kw: dict[str, Any] = {"scale": 0.05, "hydra": 600, "detectors": ["fanout", "sybil"]}
+    single = await demo_run("one instance, memory://", ["memory://"], **kw)
+    split = await demo_run("two instances, Redis", [redis_url, redis_url], **kw)
+    control = await demo_run("two instances, memory:// each", ["memory://", "memory://"], **kw)
+    detail = (single, split, control)
+    assert split.store_errors == 0 and split.fallbacks == 0, detail
+    assert single.by_third_total >= 500 and single.third_rate >= 0.95, detail
+    assert split.third_rate >= single.third_rate - 0.01, detail
+    assert split.hydra_rate >= single.hydra_rate - 0.01, detail
+    assert control.third_rate <= split.third_rate - 0.015, detail  # the store made the difference
+    assert split.benign_flagged <= 1, detail
+
+
 # -- 3. faults through the middleware ------------------------------------------------------
 PROMPTS = (
     "How long should I boil an egg for a soft yolk?",

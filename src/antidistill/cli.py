@@ -169,9 +169,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--explain", action="append", metavar="COHORT",
                       help="print the reasons of the first flagged requests of a cohort")
+    from antidistill import intel, replay
+
+    intel.add_subcommands(sub)
+    replay.add_subcommands(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return asyncio.run(run_demo(args))
+    if args.command == "intel":
+        return intel.run(args)
+    if args.command == "replay":
+        return replay.run(args)
     return 2
 
 
