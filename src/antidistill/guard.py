@@ -64,8 +64,9 @@ RISK_FLOOR = 0.4
 # A cluster is formed around a content feature whose fan-out score reaches this.
 CLUSTER_FORM = 0.5
 LIST_NAMES = ("identity", "template", "client", "network", "asn", "ja4")
-# How often (clock seconds) each instance re-reads the run-time mode from the store.
+# How often (real seconds) each instance re-reads the run-time mode from the store.
 MODE_REFRESH = 5.0
+RECENT_CLUSTERS = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +169,9 @@ class Guard:
 
             self.metrics = Metrics()
         self._mode_checked = -1e18
+        # The few clusters seen most recently: asked for in every observe, so a member (or a
+        # fresh sybil whose template is linked to one) costs no second round trip.
+        self._recent_clusters: dict[str, None] = {}
         self.epoch: float | None = None
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
@@ -329,8 +333,11 @@ class Guard:
         """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
         s = self.settings
         now = ctx.now
-        if now - self._mode_checked >= MODE_REFRESH:
-            await self.refresh_mode(now)
+        # Real time, not the (possibly virtual) request clock: a replay must not re-read the
+        # mode on every request.
+        tick = time.monotonic()
+        if tick - self._mode_checked >= MODE_REFRESH:
+            await self.refresh_mode(tick)
         if self.epoch is None:
             await self._load_epoch(now)
         inspect = ctx.policy == "inspect"
@@ -343,7 +350,7 @@ class Guard:
             values.update(sweep_key(params))
         obs = await self.store.observe(
             ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
-                         list_checks=feats.lists),
+                         list_checks=feats.lists, clusters=tuple(self._recent_clusters)),
             now,
         )
         ctx.observed = obs
@@ -415,6 +422,11 @@ class Guard:
             ),
             now,
         )
+        if cluster is not None:
+            self._recent_clusters.pop(cluster, None)
+            self._recent_clusters[cluster] = None
+            if len(self._recent_clusters) > RECENT_CLUSTERS:
+                self._recent_clusters.pop(next(iter(self._recent_clusters)))
         states = self._budget_states(specs, results, budgets)
         if self.windows is not None:
             states.extend(await self.windows.hit(ctx.identity.id))
@@ -465,11 +477,13 @@ class Guard:
     ) -> tuple[list[Signal], str | None, list[str], list[str]]:
         signals: list[Signal] = []
         det = self.detectors
+        # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
+        epoch = self.epoch if self.epoch is not None else ctx.now
         link: list[str] = []
         fan_key: str | None = None
         if "fanout" in det:
             sig, fan_key = fanout_signal(obs.features, feats.templates, feats.segments,
-                                         self.fanout, self.epoch)
+                                         self.fanout, epoch)
             if sig is not None:
                 signals.append(sig)
                 if sig.score >= CLUSTER_FORM and fan_key is not None:
@@ -477,8 +491,7 @@ class Guard:
         strong: list[str] = []
         if "sybil" in det:
             anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
-            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon,
-                                       self.epoch)
+            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon, epoch)
             if sig is not None:
                 signals.append(sig)
         if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
@@ -620,10 +633,11 @@ class Guard:
             raise ValueError("mode must be 'enforce' or 'monitor'")
         await self.store.set_setting("mode", mode)
         self.mode = mode  # type: ignore[assignment]
-        self._mode_checked = self.clock()
+        self._mode_checked = time.monotonic()
 
-    async def refresh_mode(self, now: float) -> None:
-        self._mode_checked = now
+    async def refresh_mode(self, tick: float | None = None) -> None:
+        """Re-read the run-time mode from the store (every ``MODE_REFRESH`` seconds)."""
+        self._mode_checked = time.monotonic() if tick is None else tick
         try:
             stored = await self.store.get_setting("mode")
         except Exception:  # the store's own failure policy applies on the hot path
@@ -641,7 +655,9 @@ class Guard:
             else:
                 self.epoch = float(stored)
         except Exception:
-            self.epoch = now  # storage trouble: assume a fresh start (quiet fan-out)
+            # Storage trouble: leave the epoch unknown (fan-out stays quiet, as on a fresh
+            # start) and read it again on the next request.
+            self.epoch = None
 
     def admin_app(self) -> Any:
         """The admin ASGI app (API + dashboard); mount it, e.g. at ``/antidistill``.
