@@ -483,7 +483,7 @@ class Guard:
         fan_key: str | None = None
         if "fanout" in det:
             sig, fan_key = fanout_signal(obs.features, feats.templates, feats.segments,
-                                         self.fanout, epoch)
+                                         self.fanout, epoch, ctx.now)
             if sig is not None:
                 signals.append(sig)
                 if sig.score >= CLUSTER_FORM and fan_key is not None:
@@ -491,7 +491,8 @@ class Guard:
         strong: list[str] = []
         if "sybil" in det:
             anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
-            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon, epoch)
+            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon, epoch,
+                                       ctx.now)
             if sig is not None:
                 signals.append(sig)
         if "intent" in det and ctx.parsed is not None and ctx.parsed.user:

@@ -12,7 +12,8 @@ Honest cohorts (the hard negatives of ``detection-notes.md``):
 * ``framework``: hundreds of developers on one agent framework (same huge system prompt,
   same SDK, framework-templated user turns), active yesterday and today;
 * ``students``: step-by-step maths questions;
-* ``office``: fifty accounts behind one corporate NAT.
+* ``office``: fifty accounts behind one corporate NAT;
+* ``runaway_loop``: one developer's retry loop, over the request budget (429s by budget only).
 
 Campaigns: a hydra of >= 1,000 fresh accounts sending templated reasoning-elicitation
 prompts a few times each from a proxy pool; a loud single log-prob harvester; a
@@ -25,7 +26,7 @@ import asyncio
 import heapq
 import json
 import random
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -259,6 +260,14 @@ class Population:
             for t in self._times(prev, day_start + DAY, r.randint(3, 20)):
                 acct.requests.append((t, self._body(r.choice(casual_texts)["text"])))
             self.accounts.append(acct)
+        # an honest developer's runaway retry loop: over the request budget, nothing else
+        acct = Account(self._key("loop"), "runaway_loop", False, self._residential_ip(),
+                       _openai_python())
+        t0 = day_start + 10.5 * 3600
+        text = r.choice(casual_texts)["text"]
+        for j in range(self._count(240)):
+            acct.requests.append((t0 + j * 0.5, self._body(text, None, temperature=0.2)))
+        self.accounts.append(acct)
         self._campaigns(day_start, gsm, casual_texts)
         return self.accounts
 
@@ -386,15 +395,25 @@ class Report:
 
 
 def per_key_baseline(limit_per_minute: int, limit_per_day: int) -> Callable[[str, float], bool]:
-    """A classic per-key limiter (fixed minute and day windows): True when limited."""
-    minute: dict[tuple[str, int], int] = defaultdict(int)
-    day: dict[tuple[str, int], int] = defaultdict(int)
+    """A classic per-key limiter (fixed minute and day windows): True when limited.
+
+    One small record per key (the current minute's and day's counts), so memory does not grow
+    with time.
+    """
+    state: dict[str, list[int]] = {}
 
     def hit(key: str, now: float) -> bool:
-        m, d = (key, int(now // 60)), (key, int(now // DAY))
-        minute[m] += 1
-        day[d] += 1
-        return minute[m] > limit_per_minute or day[d] > limit_per_day
+        minute, day = int(now // 60), int(now // DAY)
+        rec = state.get(key)
+        if rec is None:
+            rec = state[key] = [minute, 0, day, 0]
+        if rec[0] != minute:
+            rec[0], rec[1] = minute, 0
+        if rec[2] != day:
+            rec[2], rec[3] = day, 0
+        rec[1] += 1
+        rec[3] += 1
+        return rec[1] > limit_per_minute or rec[3] > limit_per_day
 
     return hit
 

@@ -38,6 +38,10 @@ class FanoutConfig:
     novelty_full: float = 0.8
     segment_factor: float = 0.85  # a shared segment is weaker evidence than a whole skeleton
     warmup: float = 3600.0  # seconds after the epoch during which features have unknown age
+    young_feature: float = 12 * 3600.0  # "low and slow": features younger than this ...
+    slow_min_identities: int = 10  # ... count their whole (long-window) breadth from here
+    slow_saturate: int = 60
+    slow_factor: float = 0.9
 
 
 def breadth(short: int, cfg: FanoutConfig) -> float:
@@ -59,13 +63,25 @@ def maturity(stats: FeatureStats, epoch: float | None, cfg: FanoutConfig) -> flo
     return min(1.0, max(0.0, age_at_first_sight / cfg.warmup))
 
 
-def feature_score(stats: FeatureStats, cfg: FanoutConfig, epoch: float | None = None) -> float:
-    return breadth(stats.short, cfg) * novelty(stats, cfg) * maturity(stats, epoch, cfg)
+def feature_score(
+    stats: FeatureStats, cfg: FanoutConfig, epoch: float | None = None,
+    now: float | None = None,
+) -> float:
+    fast = breadth(stats.short, cfg) * novelty(stats, cfg)
+    slow = 0.0
+    if now is not None and now - stats.first_seen <= cfg.young_feature:
+        # Low and slow: a feature that did not exist ``young_feature`` seconds ago and has
+        # since been sent by many identities. Every one of its identities is recent, so the
+        # long-window count measures the campaign; the bar is higher than in one window.
+        slow = cfg.slow_factor * min(1.0, max(0.0, math.log(
+            max(stats.long, 1) / (cfg.slow_min_identities - 1))) / math.log(
+            cfg.slow_saturate / (cfg.slow_min_identities - 1)))
+    return max(fast, slow) * maturity(stats, epoch, cfg)
 
 
 def fanout_signal(
     features: Mapping[str, FeatureStats], template_keys: list[str], segment_keys: list[str],
-    cfg: FanoutConfig, epoch: float | None = None,
+    cfg: FanoutConfig, epoch: float | None = None, now: float | None = None,
 ) -> tuple[Signal | None, str | None]:
     """The strongest content fan-out, and the feature key that carries it."""
     best, best_key, best_stats = 0.0, None, None
@@ -74,7 +90,7 @@ def fanout_signal(
             st = features.get(key)
             if st is None:
                 continue
-            s = feature_score(st, cfg, epoch) * factor
+            s = feature_score(st, cfg, epoch, now) * factor
             if s > best:
                 best, best_key, best_stats = s, key, st
     if best_key is None or best_stats is None or best <= 0.0:

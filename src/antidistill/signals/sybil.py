@@ -21,7 +21,7 @@ _KIND = {"c": ("client stack", 1.0), "j": ("TLS fingerprint", 1.0), "n": ("netwo
 
 def sybil_signal(
     features: Mapping[str, FeatureStats], keys: list[str], cfg: FanoutConfig,
-    anonymous_network: bool, epoch: float | None = None,
+    anonymous_network: bool, epoch: float | None = None, now: float | None = None,
 ) -> tuple[Signal | None, list[str]]:
     """Noisy-OR over shared client/network features; also the keys that carried evidence."""
     keep = 1.0
@@ -34,7 +34,7 @@ def sybil_signal(
         label, factor = _KIND.get(key[:1], ("feature", 0.5))
         if key[:1] in "na" and anonymous_network:
             factor = min(1.0, factor + 0.4)
-        s = feature_score(st, cfg, epoch) * factor
+        s = feature_score(st, cfg, epoch, now) * factor
         if s > 0.05:
             keep *= 1.0 - s
             parts.append(f"{label} shared by {st.short} identities ({st.long} in long window)")
