@@ -157,3 +157,14 @@ def test_route_policies_specific_wins_and_default_applies() -> None:
     assert routes.lookup("GET", "/v1/models") == "budget"
     assert routes.lookup("POST", "/v1/chat/completions") == "inspect"
     assert routes.lookup("POST", "/included/router/path") == "budget"
+
+
+def test_low_and_slow_campaign_seen_over_the_long_window() -> None:
+    # 25 identities over six hours, never more than 5 in one hour: the fast path is blind.
+    st = FeatureStats(short=5, long=25, first_seen=1000.0, cluster=None)
+    assert feature_score(st, CFG) == 0.0
+    slow = feature_score(st, CFG, epoch=None, now=1000.0 + 6 * 3600)
+    assert slow > 0.4
+    # The same breadth on a feature that has existed for days is steady use, not a campaign.
+    old = feature_score(st, CFG, epoch=None, now=1000.0 + 5 * 86400)
+    assert old == 0.0
