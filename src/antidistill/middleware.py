@@ -1,9 +1,10 @@
 """``AntiDistillMiddleware``: the pure-ASGI entry point.
 
-Never ``BaseHTTPMiddleware``. Per request: decide the route policy from method and path,
-read the body once (up to ``max_body_bytes``), evaluate, then either answer with our own
-error response *before* calling the app, or call the app with a one-shot replay of the body
-and a ``send`` wrapper that forwards every message as it arrives while metering usage.
+Never Starlette's base HTTP middleware class. Per request: decide the route policy from
+method and path, read the body once (up to ``max_body_bytes``), evaluate, then either answer
+with our own error response *before* calling the app, or call the app with a one-shot replay
+of the body and a ``send`` wrapper that forwards every message as it arrives while metering
+usage.
 """
 
 from __future__ import annotations

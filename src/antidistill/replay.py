@@ -185,24 +185,8 @@ class _Labelled:
             self.campaign_first.setdefault(acct.cohort, t)
         if dec is None:
             return
-        o.actions[dec.action.value] += 1
-        budget_only = any(r.name == "budget" for r in dec.reasons)
-        flagged = dec.action.severity >= Action.FLAG.severity and not (
-            budget_only and dec.score < 0.4)
-        if flagged:
-            for r in dec.top_reasons[:2]:
-                o.reasons[r.name.split(":")[0]] += 1
-        if flagged and o.flagged_at is None:
-            o.flagged_at = o.n
-            o.first_flag_ts = t
-            if acct.campaign:
-                self.campaign_flag.setdefault(acct.cohort, t)
-        if dec.action == Action.THROTTLE and not budget_only:
-            o.throttled_by_detection += 1
-        if dec.action == Action.THROTTLE and budget_only:
-            o.budget_throttled += 1
-        if dec.action == Action.BLOCK:
-            o.blocked += 1
+        if o.record(dec, t) and acct.campaign:
+            self.campaign_flag.setdefault(acct.cohort, t)
         if acct.cohort == "hydra" and o.n == 1:
             self.hydra_index[key] = self.campaign_count["hydra"]
 

@@ -161,6 +161,31 @@ class Outcome:
     baseline_limited: bool = False
     first_flag: Decision | None = None
 
+    def record(self, dec: Decision, t: float) -> bool:
+        """Count one decision of this account (its ``n``-th request); True on its first flag.
+
+        A 429 for budget alone is not a detection: it counts as ``budget_throttled``.
+        """
+        self.actions[dec.action.value] += 1
+        budget_only = any(r.name == "budget" for r in dec.reasons)
+        flagged = dec.action.severity >= Action.FLAG.severity and not (
+            budget_only and dec.score < 0.4)
+        first = False
+        if flagged:
+            for r in dec.top_reasons[:2]:
+                self.reasons[r.name.split(":")[0]] += 1
+            if self.flagged_at is None:
+                self.first_flag, self.flagged_at, self.first_flag_ts = dec, self.n, t
+                first = True
+        if dec.action == Action.THROTTLE:
+            if budget_only:
+                self.budget_throttled += 1
+            else:
+                self.throttled_by_detection += 1
+        elif dec.action == Action.BLOCK:
+            self.blocked += 1
+        return first
+
 
 class Population:
     """Builds every account and its timed requests, deterministically from a seed."""
@@ -468,25 +493,8 @@ async def run_day(
             campaign_first.setdefault(acct.cohort, t)
         if dec is None:
             continue
-        o.actions[dec.action.value] += 1
-        budget_only = any(r.name == "budget" for r in dec.reasons)
-        flagged = dec.action.severity >= Action.FLAG.severity and not (
-            budget_only and dec.score < 0.4)
-        if flagged:
-            for r in dec.top_reasons[:2]:
-                o.reasons[r.name.split(":")[0]] += 1
-        if flagged and o.flagged_at is None:
-            o.first_flag = dec
-            o.flagged_at = o.n
-            o.first_flag_ts = t
-            if acct.campaign:
-                campaign_flag.setdefault(acct.cohort, t)
-        if dec.action == Action.THROTTLE and not budget_only:
-            o.throttled_by_detection += 1
-        if dec.action == Action.THROTTLE and budget_only:
-            o.budget_throttled += 1
-        if dec.action == Action.BLOCK:
-            o.blocked += 1
+        if o.record(dec, t) and acct.campaign:
+            campaign_flag.setdefault(acct.cohort, t)
         if acct.cohort == "hydra" and o.n == 1:
             hydra_index[acct.key] = campaign_count["hydra"]
     for acct in accounts:
