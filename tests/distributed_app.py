@@ -285,6 +285,11 @@ class DemoFigures:
     split: dict[int, int]  # instance index -> requests (one entry when not split)
     store_errors: int  # primary-store failures seen by the circuit breakers
     fallbacks: int  # calls answered by the in-memory fallback
+    hydra_first: int = 0  # hydra accounts flagged on their very first request
+
+    @property
+    def first_rate(self) -> float:
+        return self.hydra_first / self.hydra_total if self.hydra_total else 0.0
 
     @property
     def hydra_rate(self) -> float:
@@ -303,12 +308,13 @@ def demo_figures(label: str, report: Any, seconds: float, split: dict[int, int],
                  guards: Sequence[Any]) -> DemoFigures:
     """Reduce a ``simulate.Report`` to the figures ``antidistill demo`` prints."""
     campaigns: dict[str, list[int]] = {}
-    benign_flagged = benign_total = 0
+    benign_flagged = benign_total = hydra_first = 0
     for acct in report.accounts:
         o = report.outcomes[acct.key]
         if o.n == 0:
             continue
         caught = o.flagged_at is not None
+        hydra_first += acct.cohort == "hydra" and o.flagged_at == 1
         if acct.campaign:
             c = campaigns.setdefault(acct.cohort, [0, 0])
             c[0] += caught
@@ -323,7 +329,7 @@ def demo_figures(label: str, report: Any, seconds: float, split: dict[int, int],
     return DemoFigures(label, report.requests, seconds, hydra[0], hydra[1], ok, tot,
                        benign_flagged, benign_total,
                        {k: (v[0], v[1]) for k, v in campaigns.items()}, split, errors,
-                       fallbacks)
+                       fallbacks, hydra_first)
 
 
 async def demo_run(label: str, storage_uris: Sequence[str], *, seed: int = 7,
