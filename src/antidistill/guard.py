@@ -36,19 +36,22 @@ from antidistill.scoring.combine import (
     combine,
     saturate,
 )
+from antidistill.scoring.pipeline import (
+    NO_FEATURES,
+    DetectorConfig,
+    build_features,
+    run_detectors,
+)
 from antidistill.settings import Settings
-from antidistill.signals.cadence import cadence_signals, update_fields
-from antidistill.signals.fanout import FanoutConfig, fanout_signal
-from antidistill.signals.harvesting import score_harvesting, sweep_key
-from antidistill.signals.intent import detect_intent
-from antidistill.signals.sybil import sybil_signal
+from antidistill.signals.cadence import update_fields
+from antidistill.signals.fanout import FanoutConfig
+from antidistill.signals.harvesting import sweep_key
 from antidistill.storage import storage_from_uri
 from antidistill.storage.base import (
     ApplyBatch,
     BucketResult,
     BucketSpec,
     ObserveBatch,
-    ObserveResult,
     StateConfig,
     Store,
 )
@@ -61,9 +64,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Identity-risk added per request only above this request risk, so that honest traffic's
 # small scores never accumulate into a history.
 RISK_FLOOR = 0.4
-# A cluster is formed around a content feature whose fan-out score reaches this.
-CLUSTER_FORM = 0.5
-LIST_NAMES = ("identity", "template", "client", "network", "asn", "ja4")
 # How often (real seconds) each instance re-reads the run-time mode from the store.
 MODE_REFRESH = 5.0
 RECENT_CLUSTERS = 8
@@ -78,18 +78,6 @@ class Budgets:
     token_capacity: float
     token_refill_per_second: float
     plan: str = ""
-
-
-@dataclass(slots=True)
-class _Features:
-    templates: list[str]
-    segments: list[str]
-    client: list[str]
-    lists: list[tuple[str, str]]
-
-    @property
-    def all(self) -> list[str]:
-        return self.templates + self.segments + self.client
 
 
 class Guard:
@@ -135,11 +123,11 @@ class Guard:
         self.key_headers = tuple(h.lower().encode("latin-1") for h in s.api_key_headers)
         self.account_header = s.account_header.lower().encode("latin-1")
         self.network = NetworkResolver(s.asn_db or None, s.anon_ip_db or None)
-        self.anonymous_types = {"hosting", "vpn", "tor", "proxy", "residential_proxy"}
         self.weights = dict(DEFAULT_WEIGHTS)
         self.weights.update(s.weights)
         self.policy = ActionPolicy(s.thresholds, s.actions)
-        self.fanout = FanoutConfig()
+        self.detector_config = DetectorConfig(
+            frozenset(s.detectors), FanoutConfig(), s.intent_max_chars, s.max_output_tokens)
         self.detectors = frozenset(s.detectors)
         self._need_client = bool(self.detectors & {"sybil", "lists"})
         self._need_prompt = bool(self.detectors & {"fanout", "lists"})
@@ -292,43 +280,6 @@ class Guard:
             if self._need_prompt and (ctx.parsed.user or ctx.parsed.system):
                 ctx.prompt = fingerprint_prompt(ctx.parsed)
 
-    def _features(self, ctx: RequestContext) -> _Features:
-        templates: list[str] = []
-        segments: list[str] = []
-        client: list[str] = []
-        lists: list[tuple[str, str]] = []
-        ident = ctx.identity.id
-        lists += [("deny:identity", ident), ("allow:identity", ident), ("watch:identity", ident)]
-        fanout, sybil = "fanout" in self.detectors, "sybil" in self.detectors
-        p = ctx.prompt
-        if p is not None:
-            if p.informative and fanout:
-                templates.append("t:" + p.skeleton)
-                segments.extend("s:" + seg for seg in p.segments[:4])
-            lists += [("deny:template", p.skeleton), ("watch:template", p.skeleton)]
-        c = ctx.client
-        if c is not None:
-            if sybil:
-                client.append("c:" + c.client)
-            lists += [("deny:client", c.client), ("watch:client", c.client)]
-            if c.ja4:
-                if sybil:
-                    client.append("j:" + c.ja4)
-                lists += [("deny:ja4", c.ja4), ("watch:ja4", c.ja4)]
-        n = ctx.network
-        if n is not None and n.prefix:
-            if sybil:
-                client.append("n:" + n.prefix)
-            lists += [("deny:network", n.prefix), ("watch:network", n.prefix)]
-            if n.asn:
-                if sybil:
-                    client.append(f"a:{n.asn}")
-                lists += [("deny:asn", str(n.asn)), ("watch:asn", str(n.asn))]
-        if "lists" not in self.detectors:
-            # Identity allow/deny lists are explicit operator decisions: always honoured.
-            lists = lists[:3]
-        return _Features(templates, segments, client, lists)
-
     async def evaluate(self, ctx: RequestContext) -> Decision:
         """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
         s = self.settings
@@ -343,7 +294,7 @@ class Guard:
         inspect = ctx.policy == "inspect"
         if inspect:
             self.fingerprint(ctx)
-        feats = self._features(ctx) if inspect else _Features([], [], [], [])
+        feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
         params = ctx.parsed.params if ctx.parsed is not None else {}
         values: dict[str, str] = {}
         if inspect and "harvesting" in self.detectors:
@@ -357,14 +308,16 @@ class Guard:
         signals: list[Signal] = []
         cluster: str | None = None
         link: list[str] = []
-        strong_sybil: list[str] = []
         fields = (update_fields(obs.identity.fields, obs.identity.last_seen, now,
                                 obs.identity.requests) if self._need_cadence else {})
         listed = {name for name, _ in obs.listed}
         allowlisted = "allow:identity" in listed
         denied = any(name.startswith("deny:") for name in listed)
         if inspect:
-            signals, cluster, link, strong_sybil = self._detect(ctx, obs, feats, fields, listed)
+            # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
+            epoch = self.epoch if self.epoch is not None else now
+            found = run_detectors(ctx, obs, feats, fields, listed, self.detector_config, epoch)
+            signals, cluster, link = found.signals, found.cluster, found.link
         for fn in self._scorers:
             got = await self.hooks.call(fn, ctx)
             if isinstance(got, Signal):
@@ -417,7 +370,7 @@ class Guard:
         results = await self.store.apply(
             ApplyBatch(
                 identity=ctx.identity.id, buckets=specs, risk_add=risk_add, cluster=cluster,
-                cluster_risk_add=risk_add if cluster else 0.0, link_features=link + strong_sybil,
+                cluster_risk_add=risk_add if cluster else 0.0, link_features=link,
                 fields=fields,
             ),
             now,
@@ -470,77 +423,6 @@ class Guard:
             self.metrics.record_decision(decision, reasons=decision.reasons)
         await self.emit(ctx, decision)
         return decision
-
-    def _detect(
-        self, ctx: RequestContext, obs: ObserveResult, feats: _Features,
-        fields: dict[str, float], listed: set[str],
-    ) -> tuple[list[Signal], str | None, list[str], list[str]]:
-        signals: list[Signal] = []
-        det = self.detectors
-        # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
-        epoch = self.epoch if self.epoch is not None else ctx.now
-        link: list[str] = []
-        fan_key: str | None = None
-        if "fanout" in det:
-            sig, fan_key = fanout_signal(obs.features, feats.templates, feats.segments,
-                                         self.fanout, epoch, ctx.now)
-            if sig is not None:
-                signals.append(sig)
-                if sig.score >= CLUSTER_FORM and fan_key is not None:
-                    link.append(fan_key)
-        strong: list[str] = []
-        if "sybil" in det:
-            anon = ctx.network is not None and ctx.network.network_type in self.anonymous_types
-            sig, strong = sybil_signal(obs.features, feats.client, self.fanout, anon, epoch,
-                                       ctx.now)
-            if sig is not None:
-                signals.append(sig)
-        if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
-            matches = detect_intent(ctx.parsed.user, max_chars=self.settings.intent_max_chars)
-            if matches:
-                top = max(matches, key=lambda m: m.score)
-                signals.append(Signal("intent:" + top.category, top.score, top.evidence))
-        if "harvesting" in det and ctx.parsed is not None:
-            h = score_harvesting(ctx.parsed.params, max_tokens_cap=self.settings.max_output_tokens)
-            sweep = [f"{k} x{n}" for k, n in obs.identity.values.items() if n >= 6]
-            score = h.score
-            detail = h.detail
-            if sweep:
-                score = max(score, min(1.0, 0.3 + 0.1 * max(obs.identity.values.values())))
-                detail = (detail + "; " if detail else "") + "sweep: " + ", ".join(sweep)
-            if score > 0.0:
-                signals.append(Signal("harvesting", score, detail))
-        if "cadence" in det or "shift" in det:
-            age = ctx.now - obs.identity.first_seen
-            for sig in cadence_signals(fields, obs.identity.requests + 1, age):
-                if sig.name in det:
-                    signals.append(sig)
-        if "lists" in det:
-            watched = sorted(n for n in listed if n.startswith("watch:"))
-            if watched:
-                signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
-        # Cluster: the identity's own, else the riskiest cluster one of its features belongs
-        # to, else a new one around the content feature that fanned out.
-        # Joining through features needs the exact template, or two features agreeing: one
-        # shared segment or client stack alone must not pull an honest user into a campaign.
-        candidates = {obs.identity.cluster} if obs.identity.cluster else set()
-        votes: Counter[str] = Counter()
-        for key in feats.all:
-            st = obs.features.get(key)
-            if st is not None and st.cluster:
-                votes[st.cluster] += 2 if key.startswith("t:") else 1
-        candidates.update(c for c, v in votes.items() if v >= 2)
-        cluster: str | None = None
-        if candidates:
-            cluster = max(candidates, key=lambda c: (
-                obs.clusters[c].risk if c in obs.clusters else 0.0, c))
-        elif link and fan_key is not None:
-            cluster = "cl:" + fan_key.split(":", 1)[1][:24]
-        if cluster is not None and fan_key is not None and fan_key not in link:
-            st = obs.features.get(fan_key)
-            if st is not None and st.cluster is None and st.short >= self.fanout.min_identities:
-                link.append(fan_key)
-        return signals, cluster, link, strong
 
     async def _resolve_budgets(self, ctx: RequestContext) -> Budgets:
         if self._budget_resolver is not None:
