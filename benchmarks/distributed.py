@@ -295,40 +295,6 @@ class RoundTripMeter:
         rt.slot_batches.append(getattr(self.primary, "slot_batches", 0) - self._slots)
 
 
-class _Receive:
-    __slots__ = ("body", "done")
-
-    def __init__(self, body: bytes) -> None:
-        self.body = body
-        self.done = False
-
-    async def __call__(self) -> Message:
-        if self.done:
-            return {"type": "http.disconnect"}
-        self.done = True
-        return {"type": "http.request", "body": self.body, "more_body": False}
-
-
-class _Send:
-    __slots__ = ("status",)
-
-    def __init__(self) -> None:
-        self.status = 0
-
-    async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
-            self.status = message["status"]
-
-
-def _scope(req: Any) -> dict[str, Any]:
-    path = "/v1/chat/completions"
-    return {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"},
-            "http_version": "1.1", "server": ("127.0.0.1", 8000), "client": req.client,
-            "scheme": "http", "method": "POST", "root_path": "", "path": path,
-            "raw_path": path.encode(), "query_string": b"", "headers": list(req.headers),
-            "state": {}}
-
-
 @dataclass
 class Variant:
     label: str
@@ -381,11 +347,11 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
         srv0 = [common.proc_cpu_seconds(pid) or 0.0 for pid in v.server_pids]
         for i in range(start, start + n):
             req = reqs[i % len(reqs)]
-            send = _Send()
+            send = overhead._Send()
             if v.meter is not None:
                 v.meter.start()
             t0 = clock()
-            await v.app(_scope(req), _Receive(req.body), send)
+            await v.app(overhead._scope(req), overhead._Receive(req.body), send)
             t1 = clock()
             if v.meter is not None:
                 v.meter.stop()
