@@ -1,5 +1,9 @@
 """The storage contract shared by ``memory://`` and the Redis backends.
 
+The value types here are plain (not frozen) slotted dataclasses on purpose: a request builds
+a dozen of them, and a frozen dataclass costs about five times as much to construct. Treat
+them as read-only all the same.
+
 Every hot-path operation is *batched*: a request costs one ``observe`` (detection reads and
 counting writes) and one ``apply`` (budgets plus risk updates), so a networked backend needs at
 most two round trips per request. Keys given to the store are *logical* (already pseudonymised,
@@ -14,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BucketSpec:
     """One token-bucket operation.
 
@@ -37,7 +41,7 @@ class BucketSpec:
     debt_limit: float = float("inf")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class BucketResult:
     allowed: bool
     remaining: float  # level after this operation (may be negative: debt)
@@ -45,7 +49,7 @@ class BucketResult:
     reset_after: float  # seconds until the bucket is full again
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObserveBatch:
     """Everything one request reads and counts, in one round trip.
 
@@ -67,7 +71,7 @@ class ObserveBatch:
     clusters: Sequence[str] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FeatureStats:
     short: int  # distinct identities in the short window (incl. this one)
     long: int  # distinct identities in the long window (incl. the short window)
@@ -75,7 +79,7 @@ class FeatureStats:
     cluster: str | None  # cluster this feature has been linked to, if any
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ClusterStats:
     risk: float  # decayed to ``now``
     members: int  # approximate distinct member identities
@@ -83,7 +87,7 @@ class ClusterStats:
     last_seen: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class IdentityStats:
     first_seen: float  # equals ``now`` for a new identity
     last_seen: float  # previous request time; equals ``now`` for a new identity
@@ -94,7 +98,7 @@ class IdentityStats:
     fields: Mapping[str, float]  # caller-owned numeric state (cadence, baseline EWMAs)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ObserveResult:
     identity: IdentityStats
     features: Mapping[str, FeatureStats]
@@ -102,7 +106,7 @@ class ObserveResult:
     listed: frozenset[tuple[str, str]]  # the list_checks that matched
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ApplyBatch:
     """Writes of one request, plus its budget operations, in one round trip.
 
@@ -126,14 +130,14 @@ class ApplyBatch:
     touch: bool = True
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class RankedEntry:
     id: str
     risk: float  # decayed to now
     last_seen: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class StateConfig:
     """Window and decay parameters every backend honours."""
 
