@@ -309,11 +309,12 @@ class Guard:
         cluster: str | None = None
         link: list[str] = []
         fields = (update_fields(obs.identity.fields, obs.identity.last_seen, now,
-                                obs.identity.requests) if self._need_cadence else {})
+                                obs.identity.requests)
+                  if inspect and self._need_cadence else {})
         listed = {name for name, _ in obs.listed}
         allowlisted = "allow:identity" in listed
         denied = any(name.startswith("deny:") for name in listed)
-        if inspect:
+        if inspect and self.detectors:
             # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
             epoch = self.epoch if self.epoch is not None else now
             found = run_detectors(ctx, obs, feats, fields, listed, self.detector_config, epoch)
@@ -431,13 +432,17 @@ class Guard:
                 return got
         return self._default_budgets
 
-    def _estimate_tokens(self, ctx: RequestContext) -> int:
-        s = self.settings
+    @staticmethod
+    def _prompt_chars(ctx: RequestContext) -> int:
         p = ctx.parsed
         chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
-        if ctx.body_truncated:
-            chars = max(chars, len(ctx.body))
+        return max(chars, len(ctx.body)) if ctx.body_truncated else chars
+
+    def _estimate_tokens(self, ctx: RequestContext) -> int:
+        s = self.settings
+        chars = self._prompt_chars(ctx)
         max_out = None
+        p = ctx.parsed
         if p is not None:
             for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
                 v = p.params.get(name)
@@ -475,9 +480,7 @@ class Guard:
         total = usage.total
         if usage.prompt_tokens == 0:
             # Counted from streamed deltas: the prompt side was not reported; estimate it.
-            p = ctx.parsed
-            chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
-            total += estimate_tokens(chars)
+            total += estimate_tokens(self._prompt_chars(ctx))
         delta = total - ctx.estimated_tokens
         if delta == 0:
             return

@@ -32,6 +32,14 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# The parser's format names -> the degrade rewrite's (it picks field names per API).
+_DEGRADE_FORMAT = {
+    "openai.chat": "openai_chat",
+    "openai.completions": "openai_completions",
+    "openai.responses": "openai_responses",
+    "anthropic.messages": "anthropic",
+    "gemini": "gemini",
+}
 
 
 class AntiDistillMiddleware:
@@ -103,7 +111,8 @@ class AntiDistillMiddleware:
             if (decision.enforced and decision.action == Action.DEGRADE and replay.complete
                     and replay.body):
                 result = degrade_body(replay.body, self.degrade_plan,
-                                      api_format=api_format_for(path))
+                                      api_format=_DEGRADE_FORMAT.get(
+                                          ctx.parsed.format if ctx.parsed else ""))
                 if result.changes:
                     replay.replace(result.body)
                     scope["headers"] = _set_content_length(scope.get("headers") or [],
@@ -243,21 +252,6 @@ async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | No
     raw += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers + (extra or [])]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
-
-
-def api_format_for(path: str) -> str | None:
-    """The provider API a path belongs to (helps the degrade rewrite pick field names)."""
-    if path.endswith("/chat/completions"):
-        return "openai_chat"
-    if path.endswith("/responses"):
-        return "openai_responses"
-    if path.endswith("/completions"):
-        return "openai_completions"
-    if path.endswith("/messages"):
-        return "anthropic"
-    if ":generateContent" in path or ":streamGenerateContent" in path:
-        return "gemini"
-    return None
 
 
 def _set_content_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
