@@ -43,6 +43,7 @@ class RequestContext:
     client: ClientFingerprint | None = None
     network: NetworkInfo | None = None
     estimated_tokens: int = 0
+    budgets: Any = None  # the Budgets charged (default or from the budget resolver)
     observed: ObserveResult | None = None
     trusted_peer: bool = False
     state: dict[str, Any] = field(default_factory=dict)

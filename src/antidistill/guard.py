@@ -14,7 +14,7 @@ import random
 import time
 from collections import Counter
 from collections.abc import Callable, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
@@ -67,6 +67,11 @@ RISK_FLOOR = 0.4
 # How often (real seconds) each instance re-reads the run-time mode from the store.
 MODE_REFRESH = 5.0
 RECENT_CLUSTERS = 8
+# (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
+IDENTITY_CACHE = 65536
+_ACTION_NAMES = {a: a.value for a in Action}
+_BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
+_DEGRADE_SEVERITY = Action.DEGRADE.severity
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +83,27 @@ class Budgets:
     token_capacity: float
     token_refill_per_second: float
     plan: str = ""
+
+
+@dataclass(slots=True)
+class _Assessment:
+    """What detection found for one request, before budgets."""
+
+    action: Action = Action.ALLOW
+    risk: float = 0.0
+    reasons: tuple[Reason, ...] = ()
+    cluster: str | None = None
+    identity_risk: float = 0.0
+    cluster_risk: float = 0.0
+    risk_add: float = 0.0  # this request's own evidence, added to identity and cluster risk
+    link: list[str] = field(default_factory=list)
+    fields: dict[str, float] = field(default_factory=dict)
+    allowlisted: bool = False
+    denied: bool = False
+
+
+# Shared and never mutated: the assessment of a request nothing can score.
+_NOTHING_FOUND = _Assessment()
 
 
 class Guard:
@@ -133,6 +159,7 @@ class Guard:
         self._need_prompt = bool(self.detectors & {"fanout", "lists"})
         self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         self.mode = s.mode
+        self._events = s.events
         self.hooks = HookRunner(s.hook_timeout)
         self._scorers: list[Hook] = []
         self._on_decision: list[Hook] = []
@@ -160,6 +187,7 @@ class Guard:
         # The few clusters seen most recently: asked for in every observe, so a member (or a
         # fresh sybil whose template is linked to one) costs no second round trip.
         self._recent_clusters: dict[str, None] = {}
+        self._identities: dict[tuple[str | None, str | None], Identity] = {}
         self.epoch: float | None = None
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
@@ -235,21 +263,31 @@ class Guard:
         trusted = bool(peer) and bool(self.proxies) and self.proxies.contains(str(peer))
         ip = client_ip(peer, headers, self.proxies)
         key = extract_api_key(headers, self.key_headers)
-        key_id = self.pseudonymize("key", key) if key else None
-        ip_id = self.pseudonymize("ip", ip) if ip else None
-        account_id = None
         if self.account_header and trusted:
             for name, value in headers:
                 if name == self.account_header and value:
+                    ip_id = self.pseudonymize("ip", ip) if ip else None
+                    key_id = self.pseudonymize("key", key) if key else None
                     account_id = self.pseudonymize("acct", value.decode("latin-1")[:256])
-                    break
-        if account_id:
-            return Identity(account_id, "account", key_id, account_id, ip_id, None, ip), trusted
-        if key_id:
-            return Identity(key_id, "key", key_id, None, ip_id, None, ip), trusted
+                    return Identity(account_id, "account", key_id, account_id, ip_id, None,
+                                    ip), trusted
+        cache_key = (key, ip)
+        identity = self._identities.get(cache_key)
+        if identity is None:
+            identity = self._identity(key, ip)
+            if len(self._identities) >= IDENTITY_CACHE:
+                self._identities.clear()
+            self._identities[cache_key] = identity
+        return identity, trusted
+
+    def _identity(self, key: str | None, ip: str | None) -> Identity:
+        ip_id = self.pseudonymize("ip", ip) if ip else None
+        if key:
+            key_id = self.pseudonymize("key", key)
+            return Identity(key_id, "key", key_id, None, ip_id, None, ip)
         if ip_id:
-            return Identity(ip_id, "ip", None, None, ip_id, None, ip), trusted
-        return Identity("anon:unknown", "anonymous", None, None, None, None, None), trusted
+            return Identity(ip_id, "ip", None, None, ip_id, None, ip)
+        return Identity("anon:unknown", "anonymous", None, None, None, None, None)
 
     async def apply_identity_hook(self, ctx: RequestContext) -> None:
         if self._identity_resolver is None:
@@ -282,43 +320,74 @@ class Guard:
 
     async def evaluate(self, ctx: RequestContext) -> Decision:
         """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
-        s = self.settings
-        now = ctx.now
         # Real time, not the (possibly virtual) request clock: a replay must not re-read the
         # mode on every request.
         tick = time.monotonic()
         if tick - self._mode_checked >= MODE_REFRESH:
             await self.refresh_mode(tick)
         if self.epoch is None:
-            await self._load_epoch(now)
+            await self._load_epoch(ctx.now)
         inspect = ctx.policy == "inspect"
         if inspect:
             self.fingerprint(ctx)
+        if self.detectors or self._scorers:
+            found = await self._assess(ctx, inspect)
+        elif inspect:
+            # No detector and no scorer: nothing can add risk, so there is no history to read;
+            # only the operator's identity allow/deny lists are checked.
+            found = await self._lists_only(ctx)
+        else:
+            found = _NOTHING_FOUND
+        return await self._decide(ctx, found)
+
+    async def _lists_only(self, ctx: RequestContext) -> _Assessment:
+        ident = ctx.identity.id
+        listed = await self.store.listed(
+            ident, (("deny:identity", ident), ("allow:identity", ident)), ctx.now)
+        if not listed:
+            return _NOTHING_FOUND
+        return self._listed(_Assessment(), {name for name, _ in listed})
+
+    def _listed(self, found: _Assessment, listed: set[str]) -> _Assessment:
+        """Apply the operator's lists: an allow-listed identity is allowed, a denied one
+        blocked."""
+        if "allow:identity" in listed:
+            found.allowlisted = True
+            found.action = Action.ALLOW
+        elif any(name.startswith("deny:") for name in listed):
+            found.denied = True
+            found.action = self.policy.allowed(Action.BLOCK)
+            found.risk = 1.0
+            found.reasons += (Reason("deny_list", 1.0, 0.0, ", ".join(sorted(
+                n for n in listed if n.startswith("deny:")))),)
+        return found
+
+    async def _assess(self, ctx: RequestContext, inspect: bool) -> _Assessment:
+        """Fingerprint features counted in the store, detectors, scorers and history."""
+        now = ctx.now
         feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
-        params = ctx.parsed.params if ctx.parsed is not None else {}
         values: dict[str, str] = {}
-        if inspect and "harvesting" in self.detectors:
-            values.update(sweep_key(params))
+        if inspect and "harvesting" in self.detectors and ctx.parsed is not None:
+            values.update(sweep_key(ctx.parsed.params))
         obs = await self.store.observe(
             ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
                          list_checks=feats.lists, clusters=tuple(self._recent_clusters)),
             now,
         )
         ctx.observed = obs
+        found = _Assessment()
         signals: list[Signal] = []
         cluster: str | None = None
-        link: list[str] = []
-        fields = (update_fields(obs.identity.fields, obs.identity.last_seen, now,
-                                obs.identity.requests)
-                  if inspect and self._need_cadence else {})
-        listed = {name for name, _ in obs.listed}
-        allowlisted = "allow:identity" in listed
-        denied = any(name.startswith("deny:") for name in listed)
+        if inspect and self._need_cadence:
+            found.fields = update_fields(obs.identity.fields, obs.identity.last_seen, now,
+                                         obs.identity.requests)
+        listed = {name for name, _ in obs.listed} if obs.listed else set()
         if inspect and self.detectors:
             # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
             epoch = self.epoch if self.epoch is not None else now
-            found = run_detectors(ctx, obs, feats, fields, listed, self.detector_config, epoch)
-            signals, cluster, link = found.signals, found.cluster, found.link
+            det = run_detectors(ctx, obs, feats, found.fields, listed, self.detector_config,
+                                epoch)
+            signals, cluster, found.link = det.signals, det.cluster, det.link
         for fn in self._scorers:
             got = await self.hooks.call(fn, ctx)
             if isinstance(got, Signal):
@@ -341,38 +410,43 @@ class Guard:
                 signals.append(Signal("cluster", cluster_risk,
                                       f"member of cluster {cluster[:14]} ({cst.members} "
                                       f"identities, accumulated risk {cst.risk:.1f})"))
-        risk, reasons = combine(signals, self.weights) if signals else (0.0, ())
-        if allowlisted:
-            action = Action.ALLOW
-        elif denied:
-            action = self.policy.allowed(Action.BLOCK)
-            risk = 1.0
-            reasons += (Reason("deny_list", 1.0, 0.0, ", ".join(sorted(
-                n for n in listed if n.startswith("deny:")))),)
-        else:
-            action = self.policy.decide(risk, reasons)
-        # Budgets: requests always, LLM tokens when the request will be served, the cluster's
-        # shared token budget when the identity sits in a flagged cluster.
-        budgets = await self._resolve_budgets(ctx)
-        specs = [BucketSpec("rq:" + ctx.identity.id, budgets.request_capacity,
+        found.cluster, found.identity_risk, found.cluster_risk = cluster, ident_risk, cluster_risk
+        if signals:
+            found.risk, found.reasons = combine(signals, self.weights)
+        if listed:
+            self._listed(found, listed)
+        if not (found.allowlisted or found.denied):
+            found.action = self.policy.decide(found.risk, found.reasons)
+        if fresh_risk >= RISK_FLOOR and not found.allowlisted:
+            found.risk_add = fresh_risk
+        return found
+
+    async def _decide(self, ctx: RequestContext, found: _Assessment) -> Decision:
+        """Budgets (requests always, LLM tokens when the request will be served, the cluster's
+        shared token budget when the identity sits in a flagged cluster), then the decision."""
+        s = self.settings
+        now = ctx.now
+        ident = ctx.identity.id
+        action, risk, reasons, cluster = found.action, found.risk, found.reasons, found.cluster
+        budgets = (await self._resolve_budgets(ctx) if self._budget_resolver is not None
+                   else self._default_budgets)
+        ctx.budgets = budgets
+        specs = [BucketSpec("rq:" + ident, budgets.request_capacity,
                             budgets.request_refill_per_second, 1.0)]
-        detection_denies = action.is_denied() and self.mode == "enforce"
-        charge_tokens = not detection_denies and ctx.policy != "exempt"
-        if charge_tokens:
+        if not (self.mode == "enforce" and action.is_denied()):
             ctx.estimated_tokens = self._estimate_tokens(ctx)
-            specs.append(BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
+            specs.append(BucketSpec("tk:" + ident, budgets.token_capacity,
                                     budgets.token_refill_per_second, ctx.estimated_tokens))
-            if cluster is not None and cluster_risk >= self.policy.thresholds["flag"]:
+            if cluster is not None and found.cluster_risk >= self.policy.thresholds["flag"]:
                 specs.append(BucketSpec(
                     "ct:" + cluster, s.cluster_token_capacity,
                     s.cluster_token_refill_rate / s.cluster_token_interval,
                     ctx.estimated_tokens))
-        risk_add = fresh_risk if (fresh_risk >= RISK_FLOOR and not allowlisted) else 0.0
         results = await self.store.apply(
             ApplyBatch(
-                identity=ctx.identity.id, buckets=specs, risk_add=risk_add, cluster=cluster,
-                cluster_risk_add=risk_add if cluster else 0.0, link_features=link,
-                fields=fields,
+                identity=ident, buckets=specs, risk_add=found.risk_add, cluster=cluster,
+                cluster_risk_add=found.risk_add if cluster else 0.0,
+                link_features=found.link, fields=found.fields,
             ),
             now,
         )
@@ -381,9 +455,15 @@ class Guard:
             self._recent_clusters[cluster] = None
             if len(self._recent_clusters) > RECENT_CLUSTERS:
                 self._recent_clusters.pop(next(iter(self._recent_clusters)))
-        states = self._budget_states(specs, results, budgets)
+        states = [
+            BudgetState(_BUCKET_NAMES.get(spec.key[:2], spec.key[:2]), spec.capacity,
+                        res.remaining, res.reset_after, res.retry_after, res.allowed,
+                        spec.capacity / spec.refill_per_second if spec.refill_per_second
+                        else 0.0)
+            for spec, res in zip(specs, results, strict=True)
+        ]
         if self.windows is not None:
-            states.extend(await self.windows.hit(ctx.identity.id))
+            states.extend(await self.windows.hit(ident))
         refused = [b for b in states if not b.allowed]
         retry_after = 0.0
         if refused:
@@ -397,32 +477,37 @@ class Guard:
                 # Monitor mode enforces explicit budgets only: the budget's own answer (429).
                 action = Action.THROTTLE
         delay = 0.0
-        if action == Action.DELAY:
+        if action is Action.DELAY:
             t = self.policy.thresholds
             span = max(t["throttle"] - t["delay"], 1e-6)
             delay = s.max_delay * min(1.0, 0.25 + 0.75 * (risk - t["delay"]) / span)
-        enforced = self.mode == "enforce" or bool(refused)
+        monitor_only = self.mode == "monitor" and not refused
+        if monitor_only and action is not Action.ALLOW:
+            # Monitor mode computes everything and enforces only explicit budgets.
+            enforced, delay, hide = False, 0.0, False
+        else:
+            enforced = not monitor_only
+            hide = action.severity >= _DEGRADE_SEVERITY
         decision = Decision(
-            action=action, score=risk, reasons=reasons, identity=ctx.identity.id,
+            action=action, score=risk, reasons=reasons, identity=ident,
             cluster=cluster, budgets=tuple(states), enforced=enforced,
-            identity_risk=ident_risk, cluster_risk=cluster_risk, retry_after=retry_after,
-            delay_seconds=delay, hide_reasoning=action.severity >= Action.DEGRADE.severity,
+            identity_risk=found.identity_risk, cluster_risk=found.cluster_risk,
+            retry_after=retry_after, delay_seconds=delay, hide_reasoning=hide,
             route=ctx.path,
         )
-        if self.mode == "monitor" and not refused and action != Action.ALLOW:
-            # Monitor mode computes everything and enforces only explicit budgets.
-            decision = replace(decision, enforced=False, delay_seconds=0.0,
-                               hide_reasoning=False)
         for fn in self._on_decision:
             got = await self.hooks.call(fn, ctx, decision)
             if isinstance(got, Decision):
                 decision = got
-        self.counters[decision.action.value] += 1
-        self.timeline.add(now, decision.action.value)
-        self.recent.add(now, decision)
+        name = _ACTION_NAMES[decision.action]
+        self.counters[name] += 1
+        self.timeline.add(now, name)
+        if decision.action is not Action.ALLOW:
+            self.recent.add(now, decision)
         if self.metrics is not None:
             self.metrics.record_decision(decision, reasons=decision.reasons)
-        await self.emit(ctx, decision)
+        if self._events or self._sinks:
+            await self.emit(ctx, decision)
         return decision
 
     async def _resolve_budgets(self, ctx: RequestContext) -> Budgets:
@@ -452,18 +537,6 @@ class Guard:
         return estimate_request_cost(chars, max_out, default_output=s.default_output_tokens,
                                      output_cap=s.max_output_tokens)
 
-    def _budget_states(
-        self, specs: list[BucketSpec], results: list[BucketResult], budgets: Budgets
-    ) -> list[BudgetState]:
-        names = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
-        out = []
-        for spec, res in zip(specs, results, strict=True):
-            window = spec.capacity / spec.refill_per_second if spec.refill_per_second else 0.0
-            out.append(BudgetState(names.get(spec.key[:2], spec.key[:2]), spec.capacity,
-                                   res.remaining, res.reset_after, res.retry_after,
-                                   res.allowed, window))
-        return out
-
     async def _refund(
         self, specs: list[BucketSpec], results: list[BucketResult], now: float
     ) -> None:
@@ -477,21 +550,21 @@ class Guard:
         """Reconcile the token budgets with the metered usage (debt allowed)."""
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
-        total = usage.total
+        total = usage.prompt_tokens + usage.completion_tokens
         if usage.prompt_tokens == 0:
             # Counted from streamed deltas: the prompt side was not reported; estimate it.
             total += estimate_tokens(self._prompt_chars(ctx))
-        delta = total - ctx.estimated_tokens
+        delta = float(total - ctx.estimated_tokens)
         if delta == 0:
             return
-        budgets = await self._resolve_budgets(ctx)
+        budgets = ctx.budgets if isinstance(ctx.budgets, Budgets) else self._default_budgets
         specs = [BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
-                            budgets.token_refill_per_second, float(delta), force=True)]
-        if any(b.name == "cluster_tokens" for b in decision.budgets) and decision.cluster:
+                            budgets.token_refill_per_second, delta, force=True)]
+        if decision.cluster and any(b.name == "cluster_tokens" for b in decision.budgets):
             s = self.settings
             specs.append(BucketSpec("ct:" + decision.cluster, s.cluster_token_capacity,
                                     s.cluster_token_refill_rate / s.cluster_token_interval,
-                                    float(delta), force=True))
+                                    delta, force=True))
         await self.store.buckets(specs, self.clock())
         self.counters["tokens_reconciled"] += 1
 

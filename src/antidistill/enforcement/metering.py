@@ -36,6 +36,8 @@ _MODE_SSE = 2
 # would be escaped (`\"usage\"`), so model output that talks about usage cannot match.
 _TAIL_USAGE_KEY = re.compile(rb'[{,]\s*"(usage|usageMetadata)"\s*:\s*\{')
 _TAIL_BRACE = re.compile(rb"[{}]")
+_USAGE_MEMBER = re.compile(rb'"usage"\s*:\s*(?=\{)')
+_DECODER = json.JSONDecoder()
 _TAIL_FIELD = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens'
     rb"|cache_creation_input_tokens|cache_read_input_tokens"
@@ -156,6 +158,30 @@ def _from_json_value(obj: object) -> tuple[int, int] | None:
     if isinstance(meta, dict):
         return _from_gemini(meta)
     return None
+
+
+def _last_member_usage(buf: bytearray) -> tuple[int, int] | None:
+    """The usage of a JSON object whose last member is ``"usage": {...}`` (OpenAI and
+    Anthropic put it there), without parsing the rest of the body; None otherwise.
+
+    ``"usage"`` followed by a colon is always a key (inside a JSON string the quotes are
+    escaped), and when the object after it is followed only by the closing brace, its parent
+    is the document's root object: the same answer a full parse would give.
+    """
+    at = buf.rfind(b'"usage"')
+    if at < 1:
+        return None
+    m = _USAGE_MEMBER.match(buf, at)
+    if m is None:
+        return None
+    try:
+        text = buf[m.end():].decode("utf-8")
+        usage, end = _DECODER.raw_decode(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(usage, dict) or text[end:].strip() != "}":
+        return None
+    return _from_usage(usage)
 
 
 def _scan_tail(tail: bytes) -> tuple[tuple[int, int], bool] | None:
@@ -317,6 +343,9 @@ class ResponseMeter:
         else:
             if not self._buf:
                 return None
+            quick = _last_member_usage(self._buf)
+            if quick is not None:
+                return Usage(quick[0], quick[1], "json")
             try:
                 found = _from_json_value(json.loads(self._buf))
             except (ValueError, RecursionError):

@@ -85,6 +85,13 @@ _SCALAR_PARAMS = (
     "seed",
 )
 _DICT_PARAMS = ("stream_options", "reasoning", "thinking")
+_SCALAR, _DICT, _BIAS, _TOOLS = range(4)
+_PARAM_KINDS = {
+    **dict.fromkeys(_SCALAR_PARAMS, _SCALAR),
+    **dict.fromkeys(_DICT_PARAMS, _DICT),
+    "logit_bias": _BIAS,
+    "tools": _TOOLS,
+}
 # Gemini generationConfig (camelCase and the snake_case the REST API also accepts).
 _GEMINI_PARAMS = {
     "maxOutputTokens": "max_tokens",
@@ -238,26 +245,28 @@ def _shallow_dict(d: dict[Any, Any]) -> dict[str, Any]:
 
 def _params(d: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    for key in _SCALAR_PARAMS:
-        v = d.get(key)
-        if key in d and _scalar(v):
-            out[key] = _clean_scalar(v)
-    for key in _DICT_PARAMS:
-        v = d.get(key)
-        if isinstance(v, dict):
-            out[key] = _shallow_dict(v)
-    lb = d.get("logit_bias")
-    if isinstance(lb, dict):
-        capped: dict[str, Any] = {}
-        for k, v in lb.items():
-            if len(capped) >= _LOGIT_BIAS_CAP:
-                break
+    # One pass over the request's own keys (a handful) instead of probing every known name.
+    for key, v in d.items():
+        kind = _PARAM_KINDS.get(key)
+        if kind is None:
+            continue
+        if kind == _SCALAR:
             if _scalar(v):
-                capped[str(k)[:_PARAM_STR_CAP]] = v
-        out["logit_bias"] = capped
-    tools = d.get("tools")
-    if isinstance(tools, list):
-        out["tools_count"] = len(tools)
+                out[key] = _clean_scalar(v)
+        elif kind == _DICT:
+            if isinstance(v, dict):
+                out[key] = _shallow_dict(v)
+        elif kind == _BIAS:
+            if isinstance(v, dict):
+                capped: dict[str, Any] = {}
+                for k, bias in v.items():
+                    if len(capped) >= _LOGIT_BIAS_CAP:
+                        break
+                    if _scalar(bias):
+                        capped[str(k)[:_PARAM_STR_CAP]] = bias
+                out[key] = capped
+        elif isinstance(v, list):  # tools
+            out["tools_count"] = len(v)
     gc = d.get("generationConfig", d.get("generation_config"))
     if isinstance(gc, dict):
         for src, dst in _GEMINI_PARAMS.items():

@@ -52,6 +52,12 @@ def _parse_ip(text: str) -> IPAddress | None:
     return addr
 
 
+@lru_cache(maxsize=8192)
+def _canonical(text: str) -> str | None:
+    addr = _parse_ip(text)
+    return str(addr) if addr is not None else None
+
+
 def _forwarded_for(value: str) -> list[str]:
     out: list[str] = []
     for element in value.split(","):
@@ -68,10 +74,14 @@ def client_ip(
     proxies: TrustedProxies,
 ) -> str | None:
     """Return the client IP as a string, or None when it cannot be known."""
-    peer_addr = _parse_ip(peer) if peer else None
+    if not peer:
+        return None
+    if not proxies:
+        return _canonical(peer)
+    peer_addr = _parse_ip(peer)
     if peer_addr is None:
         return None
-    if not proxies or not proxies.contains(str(peer_addr)):
+    if not proxies.contains(str(peer_addr)):
         return str(peer_addr)
     chain: list[str] = []
     forwarded: list[str] = []

@@ -181,6 +181,18 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list_members(self, name: str, limit: int = 1000) -> list[str]: ...
 
+    async def listed(
+        self, identity: str, checks: Sequence[tuple[str, str]], now: float
+    ) -> frozenset[tuple[str, str]]:
+        """Which ``(list, member)`` pairs are listed, for a request nothing else is observed
+        for. The default goes through :meth:`observe`; backends may answer more cheaply."""
+        obs = await self.observe(
+            ObserveBatch(identity=identity, features=[], identity_values={},
+                         list_checks=list(checks)),
+            now,
+        )
+        return obs.listed
+
     # -- small key/value settings (e.g. run-time mode switch) -------------------------
     @abc.abstractmethod
     async def get_setting(self, name: str) -> str | None: ...

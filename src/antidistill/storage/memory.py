@@ -421,6 +421,17 @@ class MemoryStore(Store):
         """See :meth:`Store.buckets`."""
         return self._run_buckets(specs, now)
 
+    async def listed(
+        self, identity: str, checks: Sequence[tuple[str, str]], now: float
+    ) -> frozenset[tuple[str, str]]:
+        """See :meth:`Store.listed`: a dictionary lookup per check, nothing else."""
+        lists = self._lists
+        if not lists:
+            return _NOTHING_LISTED
+        wall = self._wall()
+        hits = [c for c in checks if lists.get(c[0], _EMPTY_LIST).get(c[1], -math.inf) > wall]
+        return frozenset(hits) if hits else _NOTHING_LISTED
+
     async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
         """Add ``member`` to list ``name``, for ``ttl`` seconds (wall clock) or for good."""
         expires = math.inf if ttl is None else self._wall() + ttl
