@@ -402,3 +402,31 @@ def test_many_headers_are_capped() -> None:
     # Names past the cap do not move the hash, so a flood costs bounded work.
     assert fp(many).header_order == fp(many[:100]).header_order
     assert fp(many[:10]).header_order != fp(many[:11]).header_order
+
+
+def test_cached_fingerprint_equals_a_fresh_one() -> None:
+    """The cache keys on every header the fingerprint can depend on: changing a kept header
+    changes the answer, changing a dropped one (key, size, trace id) does not."""
+    from antidistill.fingerprints import request as rq
+
+    base = [(b"user-agent", b"OpenAI/Python 1.50.0"), (b"accept", b"application/json"),
+            (b"x-stainless-lang", b"python"), (b"authorization", b"Bearer sk-a"),
+            (b"content-length", b"10")]
+    rq._CACHE.clear()
+    first = fingerprint_request(base, trusted_peer=False)
+    assert len(rq._CACHE) == 1
+    other_key = [h if h[0] != b"authorization" else (h[0], b"Bearer sk-b") for h in base]
+    assert fingerprint_request(other_key, trusted_peer=False) is first  # a cache hit
+    changed = [h if h[0] != b"x-stainless-lang" else (h[0], b"node") for h in base]
+    rq._CACHE.clear()
+    fresh = fingerprint_request(changed, trusted_peer=False)
+    assert fresh != first
+    rq._CACHE.clear()
+    assert fingerprint_request(changed, trusted_peer=False) == fresh
+    # odd pairs are answered (uncached), never raised
+    odd = [*base, (b"x-odd", 5), (b"only-name",)]
+    assert fingerprint_request(odd, trusted_peer=False)  # type: ignore[arg-type]
+    huge = [*base, (b"x-big", b"v" * 20000)]
+    rq._CACHE.clear()
+    fingerprint_request(huge, trusted_peer=False)
+    assert not rq._CACHE  # values over the byte bound are not kept

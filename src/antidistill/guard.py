@@ -464,7 +464,8 @@ class Guard:
         ]
         if self.windows is not None:
             states.extend(await self.windows.hit(ident))
-        refused = [b for b in states if not b.allowed]
+        refused = [b for b in states if not b.allowed] if not all(
+            res.allowed for res in results) or self.windows is not None else []
         retry_after = 0.0
         if refused:
             retry_after = max(b.retry_after for b in refused)
@@ -506,8 +507,10 @@ class Guard:
             self.recent.add(now, decision)
         if self.metrics is not None:
             self.metrics.record_decision(decision, reasons=decision.reasons)
-        if self._events or self._sinks:
-            await self.emit(ctx, decision)
+        if (self._events or self._sinks) and (
+                decision.action is not Action.ALLOW
+                or self._random.random() < self.settings.event_sample_allow):
+            await self._emit(ctx, decision)
         return decision
 
     async def _resolve_budgets(self, ctx: RequestContext) -> Budgets:
@@ -577,6 +580,9 @@ class Guard:
             self.settings.event_sample_allow
         ):
             return
+        await self._emit(ctx, decision)
+
+    async def _emit(self, ctx: RequestContext, decision: Decision) -> None:
         from antidistill.reporting.events import build_event, dumps
 
         event = build_event(ctx, decision, mode=self.mode)

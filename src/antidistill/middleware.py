@@ -67,14 +67,12 @@ class AntiDistillMiddleware:
         if policy == "exempt":
             await self.app(scope, receive, send)
             return
-        t0 = time.perf_counter()
-        started = guard.clock()
+        metrics = guard.metrics
+        t0 = time.perf_counter() if metrics is not None else 0.0
         identity, trusted = guard.resolve_identity(scope)
-        ctx = RequestContext(
-            method=method, path=path, headers=list(scope.get("headers") or []),
-            identity=identity, now=started, policy=policy, scope=scope,
-            trusted_peer=trusted,
-        )
+        headers = scope.get("headers")
+        ctx = RequestContext(method, path, list(headers) if headers else [], identity,
+                             guard.clock(), policy, scope=scope, trusted_peer=trusted)
         replay = _BodyReplay(receive)
         if policy == "inspect" and method in BODY_METHODS:
             await replay.read(self.max_body)
@@ -86,7 +84,8 @@ class AntiDistillMiddleware:
                 await _respond(simple_error(413, "request_too_large",
                                             "Request body exceeds the size limit."), send)
                 return
-        await guard.apply_identity_hook(ctx)
+        if guard._identity_resolver is not None:
+            await guard.apply_identity_hook(ctx)
         try:
             decision = await guard.evaluate(ctx)
         except Exception as exc:
@@ -97,18 +96,22 @@ class AntiDistillMiddleware:
                                send, [("Retry-After", "1")])
                 return
             decision = decision_or_none
-        if guard.metrics is not None:
-            guard.metrics.observe_overhead(time.perf_counter() - t0,
-                                           guard.routes.pattern(method, path))
-        scope.setdefault("state", {})["antidistill"] = decision
+        if metrics is not None:
+            metrics.observe_overhead(time.perf_counter() - t0, guard.routes.pattern(method, path))
+        state = scope.get("state")
+        if state is None:
+            state = scope["state"] = {}
+        state["antidistill"] = decision
         token = current_decision.set(decision)
         try:
-            if decision.is_denied():
-                await self._deny(ctx, decision, send)
-                return
-            if decision.enforced and decision.action == Action.DELAY and decision.delay_seconds:
-                await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
-            if (decision.enforced and decision.action == Action.DEGRADE and replay.complete
+            action = decision.action
+            if action is not Action.ALLOW and decision.enforced:
+                if action.is_denied():
+                    await self._deny(ctx, decision, send)
+                    return
+                if action is Action.DELAY and decision.delay_seconds:
+                    await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
+            if (decision.enforced and action is Action.DEGRADE and replay.complete
                     and replay.body):
                 result = degrade_body(replay.body, self.degrade_plan,
                                       api_format=_DEGRADE_FORMAT.get(

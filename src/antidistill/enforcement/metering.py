@@ -271,16 +271,20 @@ class ResponseMeter:
         self._buf = bytearray()
         self._tail = bytearray()
         self._overflow = False
-        # SSE state: line assembly
+        if self._mode == _MODE_SSE:
+            self._init_sse()
+
+    def _init_sse(self) -> None:
+        # line assembly
         self._line = bytearray()
         self._line_over = False
         self._skip_lf = False
-        # SSE state: current event
+        # the current event
         self._data: list[bytes] = []
         self._data_len = 0
         self._event_over = False
         self._event_tail = b""
-        # SSE findings
+        # findings
         self._chars = 0
         self._openai: tuple[int, int] | None = None
         self._gemini: tuple[int, int] | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
 
@@ -134,6 +135,7 @@ _PATH_HINTS = (
 )
 
 
+@lru_cache(maxsize=1024)
 def _path_hint(path: str) -> str:
     p = path.split("?", 1)[0].lower()
     for needle, fmt in _PATH_HINTS:
@@ -585,9 +587,11 @@ def _parse(
 
     hint = _path_hint(path)
     ex = _Extract(_Texts(max_chars), _Texts(max_chars))
-    stripped = text.lstrip()
+    first = text[:1]
+    if first.isspace():
+        first = text.lstrip()[:1]
     ctype = (content_type or "").lower()
-    looks_json = stripped[:1] in ("{", "[", '"') or "json" in ctype
+    looks_json = first in ("{", "[", '"') or "json" in ctype
     if not looks_json:
         if "x-www-form-urlencoded" in ctype:
             text = unquote_plus(text)

@@ -143,11 +143,17 @@ def _utf8(text: str) -> bytes:
 # is removed from the input first.
 _LINE = "\x00"
 _L = _LINE
+_LINE_BREAK = f" {_LINE} "
 
 _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 # Capitalised runs mid-sentence: names, places, products. The pattern starts with a literal
-# space, which sre finds fast; the preceding character is checked in the callback.
-_NAME = re.compile(r" +[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+# space, which sre finds fast (written "  *", not " +": a leading repeat is no literal
+# prefix and is tried at every position); the preceding character is checked in the callback.
+_NAME = re.compile(r"  *[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+# A _NAME match always starts a run of spaces. One whose run follows a sentence terminator
+# (or nothing) is left as it is by _name, so when no run of spaces before a capitalised word
+# follows anything else (the lookbehind), the substitution is skipped: one fast search.
+_NAME_CANDIDATE = re.compile(r" (?<![ .!?:;\n。！？：；] ) *[A-Z][\w'’-]")
 
 # Slot kinds, each a separate pass; the rare ones run only when their trigger character is
 # present. (One alternation of everything costs every alternative at every position and is
@@ -176,7 +182,14 @@ _NUMBER = re.compile(r"[0-9][0-9a-z.,:/%_-]*")
 # ASCII except the ideographic full stop, and have no space after them.
 # A space before a CJK character is a boundary too: it is where an English slot value meets
 # a Chinese template.
-_UNIT_SPLIT = re.compile(r"([!?;:。] ?|\. | (?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]))")
+# Every alternative starts with a literal, so sre skips to the next candidate at C speed
+# (a leading character class, as in "[!?;:。] ?", makes it try the pattern at every position).
+_UNIT_SPLIT = re.compile(
+    r"(! ?|\? ?|; ?|: ?|。 ?|\. | (?=[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]))"
+)
+# The same on ASCII text, where neither "。" nor a CJK character can occur: without the
+# alternative that starts with a space, sre no longer stops at every space.
+_UNIT_SPLIT_ASCII = re.compile(r"(! ?|\? ?|; ?|: ?|\. )")
 
 # Model-directed cues. Precision matters more than recall here: a template sentence taken
 # for content is merely absorbed into the payload, but a payload sentence taken for an
@@ -198,7 +211,27 @@ _CJK_CUES = (
     r"请|一步|逐步|分步|推理|思考|思路|过程|答案|回答|解答|解决|你是|作为|以下|下面|给出|输出|格式"
     r"|评分|打分|翻译|总结|步骤"
 )
-_CUE_STRONG = re.compile(r"\b(?:" + _STRONG + r")\b|[:：]$|" + _CJK_CUES)
+# A strong cue is a whole word or phrase of _STRONG, a unit ending in a colon, or a CJK cue:
+# "\b(?:" + _STRONG + r")\b|[:：]$|" + _CJK_CUES, split into three checks. The English
+# pattern is grouped by first letter and the leading \b becomes a lookbehind after that
+# letter, so that every alternative starts with a literal and sre only tries the pattern
+# where one of those letters occurs (a leading \b is tried at every position, 3x slower).
+# The CJK cues cannot occur in ASCII text.
+
+
+def _strong_pattern(alternatives: list[str]) -> str:
+    by_first: dict[str, list[str]] = {}
+    for alt in alternatives:
+        by_first.setdefault(alt[0], []).append(alt[1:])
+    return "|".join(
+        f"{first}(?<!\\w.)(?:{'|'.join(rests)})\\b" for first, rests in by_first.items()
+    )
+
+
+_CUE_STRONG_WORDS = re.compile(_strong_pattern(_STRONG.split("|")))
+_CUE_STRONG_CJK = re.compile(_CJK_CUES)
+# What "[:：]$" matches at the end of a unit ($ also matches before a final newline).
+_COLON_ENDS = (":", "：", ":\n", "：\n")
 _CUE_START = re.compile(r"(?:" + _IMPERATIVE + r")\b")
 _PLACEHOLDER = re.compile(r"\{[a-z]+\}")
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
@@ -251,15 +284,17 @@ def _mask(text: str) -> list[str]:
             text = text.replace(marker, "")
     if "```" in text:
         text = _FENCE.sub("\n{c}\n", text)
-    text = _NAME.sub(_name, text)
-    norm = _mask_slots(normalize_text(text.replace("\n", f" {_LINE} ")))
+    if _NAME_CANDIDATE.search(text) is not None:
+        text = _NAME.sub(_name, text)
+    norm = _mask_slots(normalize_text(text.replace("\n", _LINE_BREAK)))
     return [s for line in norm.split(_LINE) if (s := line.strip())]
 
 
 def _units(line: str) -> list[str]:
-    parts = _UNIT_SPLIT.split(line)
+    parts = (_UNIT_SPLIT_ASCII if line.isascii() else _UNIT_SPLIT).split(line)
     # split() with a group alternates text and delimiter; glue each delimiter back on.
-    units = [(parts[i] + parts[i + 1]).rstrip() for i in range(0, len(parts) - 1, 2)]
+    pairs = zip(parts[::2], parts[1::2], strict=False)  # the last text has no delimiter
+    units = [(text + delim).rstrip() for text, delim in pairs]
     if parts[-1]:
         units.append(parts[-1])
     return [u for u in units if u]
@@ -267,17 +302,28 @@ def _units(line: str) -> list[str]:
 
 def _strength(unit: str) -> int:
     """2 for a strong model-directed cue, 1 for an imperative opening only, 0 for content."""
-    if _CUE_STRONG.search(unit):
+    if (
+        unit.endswith(_COLON_ENDS)
+        or _CUE_STRONG_WORDS.search(unit) is not None
+        or (not unit.isascii() and _CUE_STRONG_CJK.search(unit) is not None)
+    ):
         return 2
     return 1 if _CUE_START.match(unit) else 0
 
 
-def _run(units: list[str], minimum: int, from_end: bool) -> list[str]:
-    """The run of units with at least ``minimum`` strength at one end of a line."""
+def _run(units: list[str], minimum: int, from_end: bool, seen: dict[str, int]) -> list[str]:
+    """The run of units with at least ``minimum`` strength at one end of a line.
+
+    ``seen`` remembers the strength of each unit already rated during this call of
+    :func:`skeletonize` (both passes look at the same end units).
+    """
     out: list[str] = []
     seq = reversed(units) if from_end else iter(units)
     for unit in seq:
-        if _strength(unit) < minimum:
+        strength = seen.get(unit)
+        if strength is None:
+            strength = seen[unit] = _strength(unit)
+        if strength < minimum:
             break
         if not from_end and out and out[-1].endswith(":"):
             break  # a "label:" head ends the leading run: the payload follows it
@@ -288,12 +334,12 @@ def _run(units: list[str], minimum: int, from_end: bool) -> list[str]:
 
 
 def _kept_words(units: list[str]) -> int:
-    n = 0
-    for u in units:
-        u = _PLACEHOLDER.sub(" ", u)
-        n += len(u.split())
-        if not u.isascii():
-            n += len(_CJK_CHAR.findall(u))
+    # Words (placeholders excepted) plus CJK characters. Summed over the units in one pass:
+    # joined with a space, no word or placeholder spans two units.
+    text = _PLACEHOLDER.sub(" ", " ".join(units))
+    n = len(text.split())
+    if not text.isascii():
+        n += len(_CJK_CHAR.findall(text))
     return n
 
 
@@ -312,10 +358,11 @@ def skeletonize(normalized_text: str) -> str:
     # Strong cues first ("step by step", "your", "the following", "label:"): a payload's own
     # first or last sentence is more often a bare imperative ("Write a script...") than a
     # strong cue, so weak units are used only when neither end has a strong one.
+    seen: dict[str, int] = {}
     for minimum in (2, 1):
-        lead = _run(first, minimum, from_end=False)
+        lead = _run(first, minimum, False, seen)
         rest = last[len(lead) :] if len(lines) == 1 else last
-        trail = _run(rest, minimum, from_end=True)
+        trail = _run(rest, minimum, True, seen)
         if lead or trail:
             break
     middle = len(lines) > 1 or len(lead) + len(trail) < len(first)
@@ -350,6 +397,10 @@ def _tokens_bytes(norm: str) -> bytes:
     return _utf8(" ".join(_CJK_TOKEN.findall(norm)))
 
 
+# "%016x" % h is f"{h:016x}" (h is a non-negative 64-bit int).
+_SEGMENT_FORMAT = "pg1:%016x"
+
+
 def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
     if not head:
         return ()
@@ -369,7 +420,7 @@ def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
             picked = _window_sketch(b" ".join(tokens[:n])) + _window_sketch(b" ".join(tokens[-n:]))
         else:
             picked = _window_sketch(encoded)
-    return tuple([f"pg1:{h:016x}" for h in sorted(set(picked))])
+    return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked))))
 
 
 def _window_sketch(b: bytes) -> list[int]:

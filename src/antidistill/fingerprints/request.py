@@ -19,6 +19,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import xxhash
 from user_agents import parse as _ua_parse
@@ -403,11 +404,56 @@ def fingerprint_request(
     are ignored, since any client can send them. Never raises.
     """
     try:
-        return _fingerprint(headers, trusted_peer, ja4_header, bot_score_header)
+        key = _cache_key(headers, trusted_peer, ja4_header, bot_score_header)
+        cached = _CACHE.get(key) if key is not None else None
+    except Exception:  # odd header lists (unhashable or short pairs) are not cached
+        key = cached = None
+    if cached is not None:
+        return cached
+    try:
+        fp = _fingerprint(headers, trusted_peer, ja4_header, bot_score_header)
     except Exception:  # defensive: a fingerprint must never fail a request
         return ClientFingerprint(
             _EMPTY_ORDER, "cf1:" + _hex64(b"error"), "", "", "unknown", None, (), None, None
         )
+    if key is not None and _small(key):
+        if len(_CACHE) >= _CACHE_MAX:
+            _CACHE.clear()
+        _CACHE[key] = fp
+    return fp
+
+
+# One client stack sends the same headers request after request: the fingerprint is cached,
+# keyed by every header it can depend on (in order), i.e. all but the dropped ones (keys,
+# sizes, tracing ids), whose names and values never reach it. Bounded in entries and in the
+# bytes a key may hold.
+_CACHE: dict[tuple[Any, ...], ClientFingerprint] = {}
+_CACHE_MAX = 4096
+_CACHE_VALUE_BYTES = 8192
+
+
+@lru_cache(maxsize=64)
+def _edge_names(ja4_header: str, bot_score_header: str) -> bool:
+    """Whether the edge headers are outside the dropped set (else no caching)."""
+    names = {h.lower().encode("latin-1", "replace") for h in (ja4_header, bot_score_header)}
+    return not (names & _DROP_NAMES)
+
+
+def _cache_key(
+    headers: Sequence[tuple[bytes, bytes]], trusted_peer: bool, ja4_header: str,
+    bot_score_header: str,
+) -> tuple[Any, ...] | None:
+    if len(headers) > _MAX_HEADERS or not _edge_names(ja4_header, bot_score_header):
+        return None
+    return (trusted_peer, ja4_header, bot_score_header,
+            *[h for h in headers if h[0] not in _DROP_NAMES])
+
+
+def _small(key: tuple[Any, ...]) -> bool:
+    try:
+        return sum(len(value) for _, value in key[3:]) <= _CACHE_VALUE_BYTES
+    except (TypeError, ValueError):
+        return False
 
 
 def _fingerprint(

@@ -48,8 +48,10 @@ import re
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import reduce
 from itertools import accumulate, compress, product
 from operator import not_ as _not
+from operator import or_
 
 from antidistill.fingerprints.normalize import normalize_text
 from antidistill.signals.intent_lexicon import (
@@ -314,9 +316,32 @@ _REACH: dict[str, int] = {
 }
 
 
-def _can_fire(i: int, maybe: set[str]) -> bool:
-    """Whether each slot of cue ``i`` has a concept that may occur (``maybe``)."""
-    return all(not slot.isdisjoint(maybe) for slot in _SLOT_TAGS[i])
+
+# "Can cue i fire?" (each of its slots has a concept that may occur) as bit operations: each
+# distinct slot is a bit; a concept sets the bits of the slots holding it, a lexicon key the
+# bits of every concept it can stand for. The slots a text may fill are then the OR over its
+# keys (a C-level reduce), and cue i can fire iff all its bits are among them.
+def _slot_bits() -> tuple[dict[str, int], tuple[int, ...], int]:
+    bit: dict[frozenset[str], int] = {}
+    for slots in _SLOT_TAGS:
+        for slot in slots:
+            bit.setdefault(slot, 1 << len(bit))
+    tag_bits: dict[str, int] = {}
+    for slot, b in bit.items():
+        for tag in slot:
+            tag_bits[tag] = tag_bits.get(tag, 0) | b
+    cue_bits = tuple(reduce(or_, (bit[slot] for slot in slots), 0) for slots in _SLOT_TAGS)
+    key_bits = {
+        k: reduce(or_, (tag_bits.get(tag, 0) for tag in tags), 0) for k, tags in _KEY_TAGS.items()
+    }
+    return key_bits, cue_bits, tag_bits.get(_THINK, 0)
+
+
+_KEY_BITS, _CUE_BITS, _THINK_BITS = _slot_bits()
+# Per category, (cue index, slot bits) of its cues in order.
+_CATEGORY_CUE_BITS: dict[str, tuple[tuple[int, int], ...]] = {
+    c: tuple((i, _CUE_BITS[i]) for i in _CATEGORY_CUES[c]) for c in CATEGORIES
+}
 
 
 def _spans(toks: list[str], anchors: frozenset[str], reach: int) -> list[tuple[int, int]]:
@@ -495,20 +520,24 @@ def detect_intent(
         return ()
     tokset = set(toks)  # hashes each token once; the set operations below reuse the hashes
     present = _LEXICON_KEYS.intersection(tokset)
-    # Concepts that may occur (a phrase's tags count if its anchor token is present).
-    maybe: set[str] = set().union(*map(_KEY_TAGS.__getitem__, present))
+    # The slots that may be filled (a phrase's tags count if its anchor token is present).
+    filled: int = reduce(or_, map(_KEY_BITS.__getitem__, present), 0)
     if tagged:
-        maybe.add(_THINK)
+        filled |= _THINK_BITS
     cand: set[int] = set(_TAG_CUES) if tagged else set()
     anchors = _ANCHOR_KEYS.intersection(tokset)
     for tok in anchors:
         cand.update(_ANCHOR_CUES[tok])
-    live = {CUES[i].category for i in cand if _can_fire(i, maybe)}
+    live = {CUES[i].category for i in cand if _CUE_BITS[i] & filled == _CUE_BITS[i]}
     if not live:
         return ()
     # Every cue of a live category that can fire (primary, support or suppressor).
-    fire = [i for c in CATEGORIES if c in live for i in _CATEGORY_CUES[c] if _can_fire(i, maybe)]
-    tags_needed: set[str] = set().union(*(_CUE_TAGS[i] for i in fire))
+    fire = {
+        c: [i for i, bits in _CATEGORY_CUE_BITS[c] if bits & filled == bits]
+        for c in CATEGORIES
+        if c in live
+    }
+    tags_needed: set[str] = set().union(*(_CUE_TAGS[i] for ids in fire.values() for i in ids))
     active = frozenset(k for k in present if not _KEY_TAGS[k].isdisjoint(tags_needed))
     if tagged:
         spans = [(0, len(toks))]  # the <think> regex anchors by character offset: scan all
@@ -516,22 +545,19 @@ def detect_intent(
         spans = _spans(toks, frozenset(anchors), max(_REACH[c] for c in live))
     pos = _positions(text, toks, active, frozenset(tags_needed), tagged, spans)
     out: list[IntentMatch] = []
-    for category in CATEGORIES:
-        if category not in live:
-            continue
+    for category, ids in fire.items():
         fired = []
-        for i in fire:
+        for i in ids:
             cue = CUES[i]
-            if cue.category == category:
-                where = _fire_positions(cue, pos)
-                if where:
-                    fired.append((cue, where))
+            where = _fire_positions(cue, pos)
+            if where:
+                fired.append((cue, where))
         if not fired:
             continue
         score, cues = _region_score(fired, 2 * REGION_WORDS[category])
         if score <= 0.0:
             continue
-        ids = sorted(cues, key=lambda c: (c.weight < 0, -abs(c.weight), c.id))
-        out.append(IntentMatch(category, round(score, 4), "+".join(c.id for c in ids)))
+        ids_sorted = sorted(cues, key=lambda c: (c.weight < 0, -abs(c.weight), c.id))
+        out.append(IntentMatch(category, round(score, 4), "+".join(c.id for c in ids_sorted)))
     out.sort(key=lambda m: -m.score)
     return tuple(out)

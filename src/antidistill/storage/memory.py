@@ -344,11 +344,19 @@ class MemoryStore(Store):
     def _run_buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
         results = []
         max_ttl = self.config.identity_ttl
+        buckets = self._buckets
         for spec in specs:
-            b = self._get(self._buckets, spec.key, now)
-            result, level, ts = token_bucket(
-                spec, b.level if b else None, b.ts if b else now, now
-            )
+            b = buckets.get(spec.key)
+            if b is not None:
+                if b.expires <= now:
+                    del buckets[spec.key]
+                    b = None
+                else:
+                    buckets.move_to_end(spec.key)
+            if b is None:
+                result, level, ts = token_bucket(spec, None, now, now)
+            else:
+                result, level, ts = token_bucket(spec, b.level, b.ts, now)
             results.append(result)
             if spec.peek:
                 continue
