@@ -55,6 +55,7 @@ from antidistill.storage.base import (
     StateConfig,
     Store,
 )
+from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
 event_logger = logging.getLogger("antidistill.events")
@@ -188,6 +189,7 @@ class Guard:
         # fresh sybil whose template is linked to one) costs no second round trip.
         self._recent_clusters: dict[str, None] = {}
         self._identities: dict[tuple[str | None, str | None], Identity] = {}
+        self._logged_errors: set[str] = set()
         self.epoch: float | None = None
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
@@ -328,17 +330,42 @@ class Guard:
         if self.epoch is None:
             await self._load_epoch(ctx.now)
         inspect = ctx.policy == "inspect"
-        if inspect:
-            self.fingerprint(ctx)
         if self.detectors or self._scorers:
-            found = await self._assess(ctx, inspect)
+            try:
+                if inspect:
+                    self.fingerprint(ctx)
+                found = await self._assess(ctx, inspect)
+            except StoreUnavailable:
+                raise
+            except Exception as exc:
+                # A detector bug must not become a free pass: the request is still charged
+                # to its budgets (and the operator's lists still apply), only unscored.
+                found = await self._detection_failed(ctx, exc)
         elif inspect:
+            self.fingerprint(ctx)
             # No detector and no scorer: nothing can add risk, so there is no history to read;
             # only the operator's identity allow/deny lists are checked.
             found = await self._lists_only(ctx)
         else:
             found = _NOTHING_FOUND
         return await self._decide(ctx, found)
+
+    async def _detection_failed(self, ctx: RequestContext, exc: Exception) -> _Assessment:
+        self.counters["detector_errors"] += 1
+        name = type(exc).__name__
+        if name not in self._logged_errors:
+            self._logged_errors.add(name)
+            logger.error("antidistill: detection failed (%s); the request is charged to its "
+                         "budgets unscored. Further %s errors are only counted.", name, name,
+                         exc_info=exc)
+        if ctx.parsed is None and ctx.body:
+            try:
+                ctx.parsed = parse_body(ctx.body, ctx.header("content-type"),
+                                        truncated=ctx.body_truncated, path=ctx.path,
+                                        max_chars=self.settings.max_analysis_chars)
+            except Exception:  # parse_body never raises; belt and braces for the estimate
+                ctx.parsed = None
+        return await self._lists_only(ctx)
 
     async def _lists_only(self, ctx: RequestContext) -> _Assessment:
         ident = ctx.identity.id

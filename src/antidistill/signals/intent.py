@@ -124,7 +124,8 @@ def _tokenize(text: str) -> list[str]:
         # nothing more, so "?" (then a space) stands in for them.
         raw = text.encode("ascii", "replace")
         return raw.translate(_ASCII_PUNCT_TO_SPACE).decode("ascii").split()
-    rough = text.encode("utf-8").translate(_ASCII_PUNCT_TO_SPACE).decode("utf-8").split()
+    rough = (text.encode("utf-8", "surrogatepass").translate(_ASCII_PUNCT_TO_SPACE)
+             .decode("utf-8", "surrogatepass").split())
     # Only the few tokens holding non-ASCII characters need the (slower) regex split.
     wide = list(compress(range(len(rough)), map(_not, map(str.isascii, rough))))
     if not wide:
