@@ -123,3 +123,25 @@ def test_sweep_key_shows_a_sweep_across_requests() -> None:
         for b in range(0, 5000, 50)
     }
     assert len(keys) == 100
+
+
+def test_shortcut_without_probe_parameters_matches_the_full_scoring() -> None:
+    """Requests with no logprobs/top_logprobs/logit_bias/n take a shortcut; it must answer
+    exactly as the full scoring does (checked by adding an inert ``n: None``)."""
+    import random
+
+    from antidistill.signals.harvesting import score_harvesting
+
+    rng = random.Random(1)
+    values = [None, 0, 1, 2, 5, 100, 4096, 5000, 1e9, "300", "x", True, False, -3, 4096.0,
+              [1], {}]
+    fired = 0
+    for _ in range(5000):
+        params = {k: rng.choice(values) for k in ("max_tokens", "max_completion_tokens",
+                                                   "max_output_tokens", "temperature", "seed")
+                  if rng.random() < 0.5}
+        cap = rng.choice([0, 1, 100, 4096])
+        quick = score_harvesting(params, max_tokens_cap=cap)
+        assert quick == score_harvesting({**params, "n": None}, max_tokens_cap=cap)
+        fired += quick.score > 0
+    assert fired > 100  # the cap feature does fire on the shortcut

@@ -77,6 +77,14 @@ def _int(value: Any) -> int | None:
     return int(f) if f is not None and abs(f) < 1e12 else None
 
 
+# The parameters every feature but the output cap needs (one of them must be present).
+_PROBE_KEYS = frozenset({"logprobs", "top_logprobs", "logit_bias", "n"})
+_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
+
+
+_NOTHING = HarvestFinding(0.0, "", ())
+
+
 def _logprobs_on(params: Mapping[str, Any]) -> tuple[bool, int | None]:
     """(logprobs requested, legacy integer count if the completions API form was used)."""
     lp = params.get("logprobs")
@@ -118,6 +126,18 @@ def score_harvesting(
     """
     if not isinstance(params, Mapping):
         return HarvestFinding(0.0, "", ())
+    if params.keys().isdisjoint(_PROBE_KEYS):
+        # No log-probability, bias or multi-sample parameter (most requests): only the
+        # output-cap feature can fire.
+        if max_tokens_cap > 0:
+            for key in _MAX_TOKEN_KEYS:
+                max_tokens = _int(params.get(key))
+                if max_tokens is not None:
+                    if max_tokens >= max_tokens_cap:
+                        return HarvestFinding(0.15, f"max_tokens={max_tokens} (cap)",
+                                              ("max_tokens_cap",))
+                    break
+        return _NOTHING
     weights: list[float] = []
     features: list[str] = []
     details: list[str] = []
@@ -158,7 +178,7 @@ def score_harvesting(
             add("n_gt1", 0.05, f"n={n}")
 
     max_tokens = None
-    for key in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+    for key in _MAX_TOKEN_KEYS:
         max_tokens = _int(params.get(key))
         if max_tokens is not None:
             break
