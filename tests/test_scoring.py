@@ -168,3 +168,24 @@ def test_low_and_slow_campaign_seen_over_the_long_window() -> None:
     # The same breadth on a feature that has existed for days is steady use, not a campaign.
     old = feature_score(st, CFG, epoch=None, now=1000.0 + 5 * 86400)
     assert old == 0.0
+
+
+def test_narrow_feature_shortcut_matches_the_formula() -> None:
+    """``feature_score`` returns 0 early for features too narrow for the fast and the slow
+    score; the full formula gives 0 there too, for every age and epoch."""
+    cfg = FanoutConfig()
+    for short in range(0, cfg.min_identities + 2):
+        for long in range(short, cfg.slow_min_identities + 3):
+            for first_seen in (0.0, 5000.0, 50000.0):
+                for epoch, now in ((None, None), (0.0, 60000.0), (-1e6, 6000.0)):
+                    st = FeatureStats(short=short, long=long, first_seen=first_seen,
+                                      cluster=None)
+                    got = feature_score(st, cfg, epoch, now)
+                    if short < cfg.min_identities and long < cfg.slow_min_identities:
+                        assert got == 0.0
+                        # the formula itself, spelled out
+                        fast = breadth(short, cfg)
+                        slow = 0.0 if now is None or now - first_seen > cfg.young_feature \
+                            else max(0.0, math.log(max(long, 1)
+                                                   / (cfg.slow_min_identities - 1)))
+                        assert fast == 0.0 and slow == 0.0

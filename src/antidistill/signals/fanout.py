@@ -67,6 +67,8 @@ def feature_score(
     stats: FeatureStats, cfg: FanoutConfig, epoch: float | None = None,
     now: float | None = None,
 ) -> float:
+    if stats.short < cfg.min_identities and stats.long < cfg.slow_min_identities:
+        return 0.0  # too narrow for either score (most features): skip the arithmetic
     fast = breadth(stats.short, cfg) * novelty(stats, cfg)
     slow = 0.0
     if now is not None and now - stats.first_seen <= cfg.young_feature:
