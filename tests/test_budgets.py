@@ -231,6 +231,9 @@ async def test_a_failing_detector_is_no_free_pass(monkeypatch: pytest.MonkeyPatc
     assert guard.counters["errors"] == 0
     logged = [r for r in caplog.records if "detection failed" in r.getMessage()]
     assert len(logged) == 1
+    message = logged[0].getMessage()
+    assert "UnicodeEncodeError at test_budgets.py:" in message and "in broken" in message
+    assert "surrogates not allowed" not in message and logged[0].exc_info is None
 
 
 async def test_lone_surrogates_are_scored_like_any_text() -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field, replace
@@ -105,6 +106,16 @@ class _Assessment:
 
 # Shared and never mutated: the assessment of a request nothing can score.
 _NOTHING_FOUND = _Assessment()
+
+
+def error_site(exc: BaseException) -> str:
+    """``file.py:line in function`` of the innermost frame: what logs say about an exception
+    (its message may quote the request, so it is never logged)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
 
 
 class Guard:
@@ -355,9 +366,9 @@ class Guard:
         name = type(exc).__name__
         if name not in self._logged_errors:
             self._logged_errors.add(name)
-            logger.error("antidistill: detection failed (%s); the request is charged to its "
-                         "budgets unscored. Further %s errors are only counted.", name, name,
-                         exc_info=exc)
+            logger.error("antidistill: detection failed (%s at %s); the request is charged to "
+                         "its budgets unscored. Further %s errors are only counted.", name,
+                         error_site(exc), name)
         if ctx.parsed is None and ctx.body:
             try:
                 ctx.parsed = parse_body(ctx.body, ctx.header("content-type"),

@@ -20,7 +20,7 @@ from antidistill.decision import Action, Decision
 from antidistill.enforcement.degrade import DegradePlan, degrade_body
 from antidistill.enforcement.metering import ResponseMeter, Usage
 from antidistill.enforcement.responses import ErrorBody, encode, error_body, simple_error
-from antidistill.guard import Guard
+from antidistill.guard import Guard, error_site
 from antidistill.settings import Settings
 
 logger = logging.getLogger("antidistill")
@@ -142,7 +142,8 @@ class AntiDistillMiddleware:
         self.guard.counters["errors"] += 1
         if isinstance(exc, StoreUnavailable):
             return None
-        logger.exception("antidistill: evaluation failed; request allowed (fail-open)")
+        logger.error("antidistill: evaluation failed (%s at %s); request allowed (fail-open)",
+                     type(exc).__name__, error_site(exc))
         return Decision(action=Action.ALLOW, score=0.0, enforced=False)
 
     async def _deny(self, ctx: RequestContext, decision: Decision, send: Send) -> None:
