@@ -111,8 +111,8 @@ N_KEYS = 200
 HISTORY_KEYS = 2000
 HISTORY_AGE = 2 * 86400.0
 SLOWAPI_LIMIT = "1000000/minute"
-TARGET_DEFAULT_RATIO = 1.0
-TARGET_FULL_RATIO = 1.5
+TARGET_BUDGETS_RATIO = 1.0  # issue #2: added cost no more than slowapi's
+TARGET_DETECTORS_RATIO = 1.5  # issue #3: all detectors, at most 1.5x
 TARGET_100KB_MS = 2.0
 SIZES_KB = (1, 10, 100, 1024)
 
@@ -1003,8 +1003,11 @@ def acceptance(inproc: dict[str, Any] | None, sizes: dict[str, Any] | None) -> l
     else:
         v = inproc["variants"]
         for name, target, what in (
-            ("antidistill", TARGET_DEFAULT_RATIO, "defaults"),
-            ("antidistill-full", TARGET_FULL_RATIO, "all detectors + events + metrics"),
+            # issue #2 (the middleware alone: identity, budgets, metering)
+            ("antidistill-budgets", TARGET_BUDGETS_RATIO, "budgets only, #2"),
+            # issue #3: all detectors on (the defaults), and with events and metrics too
+            ("antidistill", TARGET_DETECTORS_RATIO, "defaults = all detectors, #3"),
+            ("antidistill-full", TARGET_DETECTORS_RATIO, "all detectors + events + metrics"),
         ):
             if name not in v or "slowapi" not in v:
                 lines.append(f"antidistill ({what}) vs slowapi: not measured (--variants)")

@@ -138,6 +138,24 @@ async def test_budget_resolver_sets_plan_budgets(is_async: bool) -> None:
     assert rs[0].json()["decision"]["budgets"][0]["limit"] == 2
 
 
+async def test_budget_resolver_runs_once_per_request_settlement_included() -> None:
+    """The settlement after the response charges the budgets resolved before it."""
+    guard = make_guard()
+    calls: list[str] = []
+    plan = Budgets(request_capacity=50, request_refill_per_second=1,
+                   token_capacity=1_000_000, token_refill_per_second=100, plan="pro")
+
+    @guard.budget_resolver
+    def once(ctx: RequestContext) -> Budgets:
+        calls.append(ctx.identity.id)
+        return plan
+
+    rs = await post(guard, n=3, path="/v1/chat/completions")
+    assert [r.status_code for r in rs] == [200, 200, 200]
+    assert guard.counters["tokens_reconciled"] == 3
+    assert len(calls) == 3
+
+
 async def test_sync_and_async_event_sinks_get_every_event() -> None:
     guard = make_guard(events=False, event_sample_allow=1.0, request_capacity=1)
     got_sync: list[dict[str, Any]] = []
