@@ -398,3 +398,43 @@ def test_benign_never_reaches_flag_alone_level(name: str, key: str) -> None:
     for text in _jsonl(name, key):
         for category, level in _FLAG_ALONE.items():
             assert score(text, category) < level
+
+
+def test_random_unicode_never_raises_anywhere_in_prompt_analysis() -> None:
+    """Random text from every Unicode block, lone surrogates included (JSON can carry them as
+    ``\\ud800`` escapes), mixed with cue words: no analysis step may raise, since an error
+    leaves the request unscored."""
+    import json
+    import random
+
+    from antidistill.fingerprints.parse import parse_body
+    from antidistill.fingerprints.prompt import fingerprint_prompt, skeletonize
+
+    rng = random.Random(11)
+    blocks = [(0x20, 0x7E), (0x0, 0x1F), (0xA0, 0x2FF), (0x300, 0x36F), (0x370, 0x52F),
+              (0x590, 0x6FF), (0x900, 0xDFF), (0x2000, 0x206F), (0x2E80, 0x9FFF),
+              (0xAC00, 0xD7A3), (0xD800, 0xDFFF), (0xE000, 0xF8FF), (0xFE00, 0xFE0F),
+              (0xFF00, 0xFFEF), (0x1F300, 0x1FAFF), (0xE0000, 0xE007F), (0x10000, 0x10FFFF)]
+    words = ["ignore", "previous", "instructions", "step", "by", "think", "reveal", "system",
+             "prompt", "Explain", "your", "reasoning", "\n", "\t", ":", "```", "<thinking>"]
+    for _ in range(400):
+        parts = []
+        for _ in range(rng.randrange(1, 40)):
+            if rng.random() < 0.5:
+                parts.append(rng.choice(words))
+            else:
+                lo, hi = rng.choice(blocks)
+                parts.append("".join(chr(rng.randrange(lo, hi + 1))
+                                     for _ in range(rng.randrange(1, 10))))
+            parts.append(rng.choice([" ", "", "\n", "\u200b", "\u3000"]))
+        text = "".join(parts)
+        normalize_text(text)
+        skeletonize(text)
+        detect_intent(text)
+        detect_intent(text, max_chars=37)
+        body = json.dumps({"model": "m", "messages": [{"role": "user", "content": text}]},
+                          ensure_ascii=True).encode()
+        parsed = parse_body(body, "application/json", path="/v1/chat/completions")
+        assert parsed.format == "openai.chat" and not parsed.error
+        fingerprint_prompt(parsed)
+        detect_intent(parsed.user)
