@@ -281,16 +281,16 @@ class MemoryStore(Store):
             if len(short) > 2 * SHORT_SUBBUCKETS:
                 short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
         # Most features live in one sub-bucket: skip the window filter when all are inside.
-        n_short = (
-            sum(short.values())
-            if min(short) > sb - SHORT_SUBBUCKETS
-            else sum([n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS])
-        )
-        n_long = (
-            sum(long.values())
-            if min(long) > lb - LONG_SUBBUCKETS
-            else sum([n for b, n in long.items() if b > lb - LONG_SUBBUCKETS])
-        )
+        # Sub-buckets that left a window are dropped when met, so the next request takes the
+        # quick sum: they cannot count again as the clock moves on (a sighting that moves
+        # decrements a missing tally as a no-op). A request whose clock lags a whole
+        # sub-bucket behind may miss the boundary one, as with the size trim above.
+        if min(short) <= sb - SHORT_SUBBUCKETS:
+            short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+        n_short = sum(short.values())
+        if min(long) <= lb - LONG_SUBBUCKETS:
+            long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
+        n_long = sum(long.values())
         return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
 
     # -- Store API ------------------------------------------------------------------------
