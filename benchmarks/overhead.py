@@ -25,6 +25,9 @@ endpoint that reads the JSON body and answers a small completion with ``usage``)
                          ``app.state.limiter``, the ``RateLimitExceeded`` exception handler and
                          ``@limiter.limit("1000000/minute")`` on the endpoint (which takes
                          ``request: Request``); no ``SlowAPIMiddleware``
+``floor``                ``FloorMiddleware``: the budget arithmetic alone (key hash, body
+                         parse for the estimate, two dictionary buckets, the decision, the
+                         usage read and settlement), the lower bound for ``antidistill-budgets``
 
 antidistill's budgets are raised (like slowapi's 1,000,000/minute) so the benchmark is never
 throttled; everything else is the default. A fixed, non-secret ``secret`` is set only to
@@ -60,6 +63,7 @@ import asyncio
 import contextlib
 import cProfile
 import gc
+import hashlib
 import io
 import json
 import logging
@@ -94,7 +98,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PATH = "/v1/chat/completions"
 VARIANTS = ("bare", "noop", "antidistill", "antidistill-budgets", "antidistill-full",
-            "antidistill-nobody", "slowapi")
+            "antidistill-nobody", "slowapi", "floor")
 LABELS = {
     "bare": "bare FastAPI app",
     "noop": "+ no-op ASGI middleware",
@@ -103,6 +107,7 @@ LABELS = {
     "antidistill-full": "+ antidistill all+events+metrics",
     "antidistill-nobody": "+ antidistill policy=budget",
     "slowapi": "+ slowapi (1 limit)",
+    "floor": "+ budget arithmetic alone",
 }
 PACKAGES = ("antidistill", "fastapi", "starlette", "slowapi", "limits", "uvicorn", "httpx",
             "h11", "xxhash", "pydantic")
@@ -365,6 +370,80 @@ class NoopMiddleware:
         await self.app(scope, receive, send)
 
 
+class FloorMiddleware:
+    """The arithmetic any token-budget middleware must do, and nothing else: the floor for
+    antidistill's budgets-only configuration.
+
+    Per request: find the key and hash it (cached), read the body and parse it for the
+    token estimate, charge a request and a token bucket (plain dictionaries), build the
+    decision with its two budget states, replay the body, read ``usage`` from the JSON
+    response and settle the token bucket. No store abstraction, hooks, lists, route
+    policies, error responses or format-aware metering (OpenAI chat JSON only).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        from antidistill import Action, Decision
+        from antidistill.decision import BudgetState
+
+        self.app = app
+        self.ids: dict[bytes, str] = {}
+        self.buckets: dict[str, tuple[float, float]] = {}
+        self.decision, self.state, self.allow = Decision, BudgetState, Action.ALLOW
+
+    def _charge(self, key: str, capacity: float, rate: float, cost: float) -> tuple[bool, float]:
+        now = time.time()
+        level, ts = self.buckets.get(key, (capacity, now))
+        level = min(capacity, level + (now - ts) * rate)
+        ok = level >= min(cost, capacity)
+        if ok:
+            level -= cost
+        self.buckets[key] = (level, now)
+        return ok, level
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        key = next((v for n, v in scope["headers"] if n == b"authorization"), b"")
+        ident = self.ids.get(key)
+        if ident is None:
+            ident = self.ids[key] = "key:" + hashlib.blake2b(key, digest_size=10).hexdigest()
+        message = await receive()
+        doc = json.loads(message.get("body", b"") or b"{}")
+        chars = sum(len(m.get("content") or "") for m in doc.get("messages", ()))
+        estimate = chars // 4 + int(doc.get("max_tokens") or 256)
+        ok_r, left_r = self._charge("rq:" + ident, 1e9, 1e7, 1.0)
+        ok_t, left_t = self._charge("tk:" + ident, 1e13, 1e10, estimate)
+        state = self.state
+        decision = self.decision(action=self.allow, score=0.0, identity=ident, budgets=(
+            state("requests", 1e9, left_r, 0.0, 0.0, ok_r, 100.0),
+            state("tokens", 1e13, left_t, 0.0, 0.0, ok_t, 1000.0)), route=scope["path"])
+        scope.setdefault("state", {})["antidistill"] = decision
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        chunks: list[bytes] = []
+
+        async def metered(m: Message) -> None:
+            if m["type"] == "http.response.body":
+                chunks.append(m.get("body", b""))
+            await send(m)
+
+        await self.app(scope, replay, metered)
+        body = b"".join(chunks)
+        at = body.rfind(b'"usage"')
+        if at >= 0:
+            usage = json.JSONDecoder().raw_decode(body[body.index(b"{", at):].decode())[0]
+            self._charge("tk:" + ident, 1e13, 1e10,
+                         usage["prompt_tokens"] + usage["completion_tokens"] - estimate)
+
+
 def _fastapi_app(stats: Callable[[], dict[str, Any]], limiter: Any = None) -> Any:
     startup: list[Callable[[], Awaitable[None]]] = []
 
@@ -490,6 +569,9 @@ def build_variant(variant: str, mode: str = "enforce", event_sample: float = 1.0
         return Built(app)
     if variant == "noop":
         app.add_middleware(NoopMiddleware)
+        return Built(app)
+    if variant == "floor":
+        app.add_middleware(FloorMiddleware)
         return Built(app)
     from antidistill import AntiDistillMiddleware, Guard, Settings
 

@@ -20,10 +20,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "overhead.py"
 VARIANTS = ("bare", "noop", "antidistill", "antidistill-budgets", "antidistill-full",
-            "antidistill-nobody", "slowapi")
+            "antidistill-nobody", "slowapi", "floor")
 LABELS = ("bare FastAPI app", "+ no-op ASGI middleware", "+ antidistill defaults",
           "+ antidistill budgets only", "+ antidistill all+events+metrics",
-          "+ antidistill policy=budget", "+ slowapi (1 limit)")
+          "+ antidistill policy=budget", "+ slowapi (1 limit)", "+ budget arithmetic alone")
 RATIO_LINES = [re.compile(
     rf"^(PASS|FAIL): antidistill \({re.escape(what)}\) added -?\d+ µs vs slowapi added "
     rf"-?\d+ µs -> ratio (-?[\d.]+|nan|-?inf) \(target <= {target}\)$", re.M)
