@@ -569,3 +569,46 @@ async def test_window_limits(backend: str, request: pytest.FixtureRequest) -> No
     finally:
         await windows.reset()
         await windows.close()
+
+
+@pytest.mark.parametrize("store_backend", ["redis", "redis_cluster"], indirect=True)
+async def test_checks_against_empty_lists_are_skipped_until_a_list_appears(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Redis reads which lists exist at most every LIST_REFRESH seconds and skips checks
+    against absent ones: one instance's own additions count at once, another instance's
+    within the refresh interval."""
+    from antidistill.storage import redis as redis_store
+
+    a = await store_factory()
+    b = await store_factory()
+    b.prefix = a.prefix  # type: ignore[attr-defined]  # a second instance on the same state
+    checks = [("deny:identity", "id-x"), ("allow:identity", "id-x"),
+              ("watch:template", "pt1:t")]
+    sent: list[str] = []
+    original = redis_store._Cmd.queue
+
+    def spy(cmd: Any, pipe: Any) -> None:
+        sent.append(str(cmd.args[0]) if cmd.script is None else "EVALSHA")
+        original(cmd, pipe)
+
+    monkeypatch.setattr(redis_store._Cmd, "queue", spy)
+    res = await a.observe(ObserveBatch("id-x", list_checks=checks), 1.0)
+    assert res.listed == frozenset()
+    assert sent.count("EXISTS") == 3 and "ZSCORE" not in sent  # read, all absent
+    sent.clear()
+    await a.observe(ObserveBatch("id-x", list_checks=checks), 2.0)
+    assert "ZSCORE" not in sent and "EXISTS" not in sent  # nothing to ask
+
+    await b.list_add("deny:identity", "id-x")  # through another instance
+    res = await a.observe(ObserveBatch("id-x", list_checks=checks), 3.0)
+    assert res.listed == frozenset()  # not seen yet: within the refresh interval
+    a._lists_read -= redis_store.LIST_REFRESH  # type: ignore[attr-defined]
+    sent.clear()
+    res = await a.observe(ObserveBatch("id-x", list_checks=checks), 4.0)
+    assert res.listed == {("deny:identity", "id-x")}
+    assert sent.count("ZSCORE") == 1
+
+    await a.list_add("watch:template", "pt1:t")  # through this instance: at once
+    res = await a.observe(ObserveBatch("id-x", list_checks=checks), 5.0)
+    assert res.listed == {("deny:identity", "id-x"), ("watch:template", "pt1:t")}
