@@ -397,6 +397,10 @@ def store_backend_is_cluster(store: Store) -> bool:
 async def test_round_trips_per_request(store_factory: StoreFactory) -> None:
     store = await store_factory()
     await store.apply(ApplyBatch("id-q", cluster="cl-q", link_features=["tpl:q"]), 1.0)
+    # which lists exist is read once per LIST_REFRESH seconds: a round trip of its own
+    warm = store.round_trips  # type: ignore[attr-defined]
+    await store.observe(ObserveBatch("id-w", list_checks=[("deny:identity", "id-w")]), 1.0)
+    assert store.round_trips - warm == 2  # type: ignore[attr-defined]
     before = store.round_trips  # type: ignore[attr-defined]
     features = [f"tpl:{i}" for i in range(8)]
     batch = ObserveBatch(
