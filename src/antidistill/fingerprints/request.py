@@ -428,8 +428,8 @@ def fingerprint_request(
 # sizes, tracing ids), whose names and values never reach it. Bounded in entries and in the
 # bytes a key may hold.
 _CACHE: dict[tuple[Any, ...], ClientFingerprint] = {}
-_CACHE_MAX = 4096
-_CACHE_VALUE_BYTES = 8192
+_CACHE_MAX = 2048
+_CACHE_VALUE_BYTES = 4096  # so at most ~8 MiB of header values are held
 
 
 @lru_cache(maxsize=64)
