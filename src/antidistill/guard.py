@@ -70,7 +70,7 @@ RISK_FLOOR = 0.4
 MODE_REFRESH = 5.0
 RECENT_CLUSTERS = 8
 # (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
-IDENTITY_CACHE = 65536
+IDENTITY_CACHE = 16384  # cleared when full; keys are at most 512 characters
 _ACTION_NAMES = {a: a.value for a in Action}
 _BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
 _DEGRADE_SEVERITY = Action.DEGRADE.severity
