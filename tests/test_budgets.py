@@ -250,3 +250,50 @@ async def test_lone_surrogates_are_scored_like_any_text() -> None:
     assert guard.counters["detector_errors"] == 0 and guard.counters["errors"] == 0
     reasons = r.json()["decision"]["reasons"]
     assert any(x["name"].startswith("intent:") for x in reasons), reasons
+
+
+async def test_budgets_only_guard_honours_the_identity_lists_and_reads_no_history() -> None:
+    """With no detector and no scorer nothing can add risk: the guard skips the history read
+    but still applies the operator's identity allow/deny lists and the budgets."""
+    clock = FakeClock()
+    guard = make_guard(clock, detectors=[], request_capacity=2, request_refill_rate=1,
+                       request_interval=60)
+    ident = guard.pseudonymize("key", KEY)
+    other = {"authorization": "Bearer sk-test-budgets-0002"}
+    seen: list[Any] = []
+
+    @guard.on_decision
+    def keep(ctx: Any, decision: Any) -> None:
+        seen.append(ctx.observed)
+
+    async with asgi_client(protected(guard)) as client:
+        assert (await client.post("/decision", headers=AUTH, json=CHAT)).status_code == 200
+        await guard.store.list_add("deny:identity", ident)
+        denied = await client.post("/decision", headers=AUTH, json=CHAT)
+        assert denied.status_code == 403
+        await guard.store.list_remove("deny:identity", ident)
+        await guard.store.list_add("allow:identity", guard.pseudonymize(
+            "key", "sk-test-budgets-0002"))
+        served = [await client.post("/decision", headers=other, json=CHAT) for _ in range(3)]
+    # allow-listing exempts from detection, never from the budgets
+    assert [r.status_code for r in served] == [200, 200, 429]
+    assert seen and all(obs is None for obs in seen)
+
+
+async def test_a_scorer_alone_brings_back_the_history() -> None:
+    """A scorer can add risk, so a guard without detectors but with a scorer reads and
+    accumulates identity risk."""
+    clock = FakeClock()
+    guard = make_guard(clock, detectors=[])
+
+    @guard.scorer
+    def always(ctx: Any) -> Any:
+        from antidistill import Signal
+
+        return Signal("custom_probe", 0.9, "test")
+
+    async with asgi_client(protected(guard)) as client:
+        rs = [await client.post("/decision", headers=AUTH, json=CHAT) for _ in range(3)]
+    last = rs[-1].json()["decision"]
+    assert last["identity_risk"] > 0
+    assert any(r["name"] == "identity" for r in last["reasons"])
