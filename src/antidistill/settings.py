@@ -188,7 +188,9 @@ DOCS: dict[str, str] = {
     "max_output_tokens": "Your model's output cap (estimates are clamped; `max_tokens` at the "
                          "cap is a harvesting hint).",
     "detectors": "Built-in detectors to run: `fanout`, `sybil`, `intent`, `harvesting`, "
-                 "`cadence`, `shift`, `lists`.",
+                 "`cadence`, `shift`, `lists`. `[]` runs budgets only: identity allow/deny "
+                 "lists still apply, no detection history is read (unless a scorer hook is "
+                 "registered).",
     "weights": "JSON map detector -> weight in the noisy-OR combination.",
     "thresholds": "JSON map action -> minimum risk (`flag`, `degrade`, `delay`, `throttle`, "
                   "`block`).",
