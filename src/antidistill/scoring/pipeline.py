@@ -6,7 +6,6 @@ The guard calls :func:`build_features` before its ``observe`` round trip and
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Set
 from dataclasses import dataclass
 
@@ -156,11 +155,12 @@ def _cluster(
     segment or client stack alone must not pull an honest user into a campaign.
     """
     candidates = {obs.identity.cluster} if obs.identity.cluster else set()
-    votes: Counter[str] = Counter()
+    votes: dict[str, int] = {}
+    features = obs.features
     for key in feats.all:
-        st = obs.features.get(key)
+        st = features.get(key)
         if st is not None and st.cluster:
-            votes[st.cluster] += 2 if key.startswith("t:") else 1
+            votes[st.cluster] = votes.get(st.cluster, 0) + (2 if key.startswith("t:") else 1)
     candidates.update(c for c, v in votes.items() if v >= 2)
     cluster: str | None = None
     if candidates:
