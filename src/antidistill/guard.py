@@ -23,7 +23,7 @@ from antidistill.decision import Action, BudgetState, Decision, Reason, Signal
 from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
 from antidistill.errors import ConfigurationError
 from antidistill.fingerprints.network import NetworkResolver
-from antidistill.fingerprints.parse import parse_body
+from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS, ParsedPrompt, parse_body
 from antidistill.fingerprints.prompt import fingerprint_prompt
 from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
@@ -325,11 +325,13 @@ class Guard:
             if ctx.identity.ip:
                 ctx.network = self.network.lookup(ctx.identity.ip)
         if ctx.body:
-            ctype = ctx.header("content-type")
-            ctx.parsed = parse_body(ctx.body, ctype, truncated=ctx.body_truncated, path=ctx.path,
-                                    max_chars=s.max_analysis_chars)
+            ctx.parsed = self._parse(ctx)
             if self._need_prompt and (ctx.parsed.user or ctx.parsed.system):
                 ctx.prompt = fingerprint_prompt(ctx.parsed)
+
+    def _parse(self, ctx: RequestContext) -> ParsedPrompt:
+        return parse_body(ctx.body, ctx.header("content-type"), truncated=ctx.body_truncated,
+                          path=ctx.path, max_chars=self.settings.max_analysis_chars)
 
     async def evaluate(self, ctx: RequestContext) -> Decision:
         """Score the request and decide. Raises only ``StoreUnavailable`` (fail-closed)."""
@@ -370,12 +372,7 @@ class Guard:
                          "its budgets unscored. Further %s errors are only counted.", name,
                          error_site(exc), name)
         if ctx.parsed is None and ctx.body:
-            try:
-                ctx.parsed = parse_body(ctx.body, ctx.header("content-type"),
-                                        truncated=ctx.body_truncated, path=ctx.path,
-                                        max_chars=self.settings.max_analysis_chars)
-            except Exception:  # parse_body never raises; belt and braces for the estimate
-                ctx.parsed = None
+            ctx.parsed = self._parse(ctx)  # never raises; the token estimate needs it
         return await self._lists_only(ctx)
 
     async def _lists_only(self, ctx: RequestContext) -> _Assessment:
@@ -545,9 +542,7 @@ class Guard:
             self.recent.add(now, decision)
         if self.metrics is not None:
             self.metrics.record_decision(decision, reasons=decision.reasons)
-        if (self._events or self._sinks) and (
-                decision.action is not Action.ALLOW
-                or self._random.random() < self.settings.event_sample_allow):
+        if self._publish(decision):
             await self._emit(ctx, decision)
         return decision
 
@@ -570,7 +565,7 @@ class Guard:
         max_out = None
         p = ctx.parsed
         if p is not None:
-            for name in ("max_tokens", "max_completion_tokens", "max_output_tokens"):
+            for name in MAX_TOKEN_PARAMS:
                 v = p.params.get(name)
                 if isinstance(v, int) and not isinstance(v, bool) and v > 0:
                     max_out = v
@@ -612,13 +607,15 @@ class Guard:
     # -- events -----------------------------------------------------------------------
     async def emit(self, ctx: RequestContext, decision: Decision) -> None:
         """Publish a decision event to the log and the sinks (allow decisions are sampled)."""
-        if not self.settings.events and not self._sinks:
-            return
-        if decision.action == Action.ALLOW and self._random.random() >= (
-            self.settings.event_sample_allow
-        ):
-            return
-        await self._emit(ctx, decision)
+        if self._publish(decision):
+            await self._emit(ctx, decision)
+
+    def _publish(self, decision: Decision) -> bool:
+        """Whether the decision becomes an event: never without a log or sink; allow decisions
+        sampled at ``event_sample_allow``."""
+        return bool(self._events or self._sinks) and (
+            decision.action is not Action.ALLOW
+            or self._random.random() < self.settings.event_sample_allow)
 
     async def _emit(self, ctx: RequestContext, decision: Decision) -> None:
         from antidistill.reporting.events import build_event, dumps

@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+
 __all__ = [
     "API_FORMATS",
     "DegradePlan",
@@ -55,7 +57,6 @@ _RESPONSES_KEYS = frozenset(
 
 # OpenAI reasoning models reject max_tokens and want max_completion_tokens.
 _REASONING_MODEL = re.compile(r"(?:^|/)(?:o[1-9]|gpt-5)")
-_MAX_FIELDS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _LOW_EFFORTS = frozenset({"none", "minimal", "low"})
 _KNOWN_EFFORTS = frozenset({"none", "minimal", "low", "medium", "high", "xhigh"})
 _INCLUDE_LOGPROBS = "message.output_text.logprobs"
@@ -204,7 +205,7 @@ def _degrade_openai_anthropic(
         found = False
         # Every spelling is capped whatever the format, so a misdetected body still loses
         # its limit; only adding a missing field needs the format.
-        for key in _MAX_FIELDS:
+        for key in MAX_TOKEN_PARAMS:
             if key in obj:
                 found = True
                 _cap(obj, key, cap, key, changes)

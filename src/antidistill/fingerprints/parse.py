@@ -86,6 +86,8 @@ _SCALAR_PARAMS = (
     "seed",
 )
 _DICT_PARAMS = ("stream_options", "reasoning", "thinking")
+#: The output-length parameters, in the order they are honoured (OpenAI names).
+MAX_TOKEN_PARAMS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 _SCALAR, _DICT, _BIAS, _TOOLS = range(4)
 _PARAM_KINDS = {
     **dict.fromkeys(_SCALAR_PARAMS, _SCALAR),

@@ -37,6 +37,8 @@ from typing import Any
 
 import xxhash
 
+from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+
 __all__ = ["HarvestFinding", "score_harvesting", "sweep_key"]
 
 _EXTREME_BIAS = 50.0
@@ -79,7 +81,6 @@ def _int(value: Any) -> int | None:
 
 # The parameters every feature but the output cap needs (one of them must be present).
 _PROBE_KEYS = frozenset({"logprobs", "top_logprobs", "logit_bias", "n"})
-_MAX_TOKEN_KEYS = ("max_tokens", "max_completion_tokens", "max_output_tokens")
 
 
 _NOTHING = HarvestFinding(0.0, "", ())
@@ -130,7 +131,7 @@ def score_harvesting(
         # No log-probability, bias or multi-sample parameter (most requests): only the
         # output-cap feature can fire.
         if max_tokens_cap > 0:
-            for key in _MAX_TOKEN_KEYS:
+            for key in MAX_TOKEN_PARAMS:
                 max_tokens = _int(params.get(key))
                 if max_tokens is not None:
                     if max_tokens >= max_tokens_cap:
@@ -178,7 +179,7 @@ def score_harvesting(
             add("n_gt1", 0.05, f"n={n}")
 
     max_tokens = None
-    for key in _MAX_TOKEN_KEYS:
+    for key in MAX_TOKEN_PARAMS:
         max_tokens = _int(params.get(key))
         if max_tokens is not None:
             break

@@ -328,18 +328,16 @@ class MemoryStore(Store):
                 cs = self._cluster_stats(cid, now)
                 if cs is not None:
                     clusters[cid] = cs
-        listed: frozenset[tuple[str, str]] = _NOTHING_LISTED
-        if batch.list_checks:
-            lists = self._lists
-            wall = self._wall() if lists else 0.0
-            hits = [
-                check
-                for check in batch.list_checks
-                if lists.get(check[0], _EMPTY_LIST).get(check[1], -math.inf) > wall
-            ]
-            if hits:
-                listed = frozenset(hits)
-        return ObserveResult(istats, features, clusters, listed)
+        return ObserveResult(istats, features, clusters, self._listed(batch.list_checks))
+
+    def _listed(self, checks: Sequence[tuple[str, str]]) -> frozenset[tuple[str, str]]:
+        """The ``(list, member)`` checks that hit an unexpired member (wall clock)."""
+        lists = self._lists
+        if not lists or not checks:
+            return _NOTHING_LISTED
+        wall = self._wall()
+        hits = [c for c in checks if lists.get(c[0], _EMPTY_LIST).get(c[1], -math.inf) > wall]
+        return frozenset(hits) if hits else _NOTHING_LISTED
 
     def _run_buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
         results = []
@@ -433,12 +431,7 @@ class MemoryStore(Store):
         self, identity: str, checks: Sequence[tuple[str, str]], now: float
     ) -> frozenset[tuple[str, str]]:
         """See :meth:`Store.listed`: a dictionary lookup per check, nothing else."""
-        lists = self._lists
-        if not lists:
-            return _NOTHING_LISTED
-        wall = self._wall()
-        hits = [c for c in checks if lists.get(c[0], _EMPTY_LIST).get(c[1], -math.inf) > wall]
-        return frozenset(hits) if hits else _NOTHING_LISTED
+        return self._listed(checks)
 
     async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
         """Add ``member`` to list ``name``, for ``ttl`` seconds (wall clock) or for good."""
