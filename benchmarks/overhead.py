@@ -119,6 +119,13 @@ SLOWAPI_LIMIT = "1000000/minute"
 TARGET_BUDGETS_RATIO = 1.0  # issue #2: added cost no more than slowapi's
 TARGET_DETECTORS_RATIO = 1.5  # issue #3: all detectors, at most 1.5x
 TARGET_100KB_MS = 2.0
+# Every antidistill variant's settings: never throttle the benchmark (slowapi gets
+# 1,000,000/minute for the same reason); a fixed, non-secret secret only silences the warning.
+BENCH_SETTINGS: dict[str, Any] = {
+    "secret": "benchmark-only-not-a-secret-0123456789",
+    "request_capacity": 1e9, "request_refill_rate": 1e7,
+    "token_capacity": 1e13, "token_refill_rate": 1e10,
+}
 SIZES_KB = (1, 10, 100, 1024)
 
 # --------------------------------------------------------------------------------------
@@ -575,13 +582,7 @@ def build_variant(variant: str, mode: str = "enforce", event_sample: float = 1.0
         return Built(app)
     from antidistill import AntiDistillMiddleware, Guard, Settings
 
-    base: dict[str, Any] = {
-        "secret": "benchmark-only-not-a-secret-0123456789",
-        "mode": mode,
-        # never throttle the benchmark (slowapi gets 1,000,000/minute for the same reason)
-        "request_capacity": 1e9, "request_refill_rate": 1e7,
-        "token_capacity": 1e13, "token_refill_rate": 1e10,
-    }
+    base: dict[str, Any] = {**BENCH_SETTINGS, "mode": mode}
     if variant == "antidistill":
         guard = Guard(Settings(**base))
     elif variant == "antidistill-budgets":

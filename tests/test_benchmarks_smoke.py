@@ -1,4 +1,5 @@
-"""Smoke test of ``benchmarks/overhead.py``: a tiny in-process run as a subprocess.
+"""Smoke tests of ``benchmarks/overhead.py`` and ``overhead_study.py``: tiny in-process runs
+as subprocesses.
 
 Checks that the script exits 0, prints its tables and acceptance lines, writes JSON with
 every variant, and that no benchmark request was refused: a non-2xx there would mean the
@@ -19,6 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "overhead.py"
+STUDY = ROOT / "benchmarks" / "overhead_study.py"
 VARIANTS = ("bare", "noop", "antidistill", "antidistill-budgets", "antidistill-full",
             "antidistill-nobody", "slowapi", "floor")
 LABELS = ("bare FastAPI app", "+ no-op ASGI middleware", "+ antidistill defaults",
@@ -32,10 +34,11 @@ RATIO_LINES = [re.compile(
 SIZE_LINE = re.compile(r"^(PASS|FAIL): 100 KB body: -?[\d.]+ ms added \(target < 2 ms\)$", re.M)
 
 
-def _run(*args: str, timeout: float = 90.0) -> tuple[subprocess.CompletedProcess[str], float]:
+def _run(*args: str, timeout: float = 90.0,
+         script: Path = SCRIPT) -> tuple[subprocess.CompletedProcess[str], float]:
     started = time.monotonic()
     proc = subprocess.run(
-        [sys.executable, str(SCRIPT), *args], capture_output=True, text=True,
+        [sys.executable, str(script), *args], capture_output=True, text=True,
         timeout=timeout, cwd=str(ROOT), encoding="utf-8",
     )
     return proc, time.monotonic() - started
@@ -87,6 +90,23 @@ def test_overhead_inprocess_quick(tmp_path: Path) -> None:
     assert len(data["acceptance"]) == 4
     # the brief asks for < 20 s; leave slack for a loaded CI machine
     assert elapsed < 60, elapsed
+
+
+def test_overhead_study_quick() -> None:
+    proc, _ = _run("--quick", script=STUDY)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    text = proc.stdout
+    assert "Budgets-only cost study, in-process" in text
+    for label in ("bare FastAPI app", "+ slowapi (1 limit)", "+ budget arithmetic alone",
+                  "+ antidistill budgets only", "budgets without Guard.evaluate",
+                  "budgets without the settlement", "+ shipped parts, straight line",
+                  "+ parts, JSON-only parse and meter"):
+        # every variant served every request (non-2xx is the last column)
+        assert re.search(rf"^\s*{re.escape(label)}.* 0$", text, re.M), (label, text[-2000:])
+    assert re.search(r"^Guard.evaluate: -?[\d.]+ µs of the -?[\d.]+ µs; settlement: "
+                     r"-?[\d.]+ µs$", text, re.M), text[-800:]
+    assert re.search(r"^Multi-format parse \+ meter over JSON-only: -?[\d.]+ µs; shipped "
+                     r"parts in a straight line: -?[\d.]+x slowapi$", text, re.M), text[-800:]
 
 
 @pytest.mark.uvicorn
