@@ -616,3 +616,13 @@ async def test_checks_against_empty_lists_are_skipped_until_a_list_appears(
     await a.list_add("watch:template", "pt1:t")  # through this instance: at once
     res = await a.observe(ObserveBatch("id-x", list_checks=checks), 5.0)
     assert res.listed == {("deny:identity", "id-x"), ("watch:template", "pt1:t")}
+
+
+def test_the_redis_extra_brings_the_hiredis_parser() -> None:
+    """``antidistill[redis]`` installs redis-py with hiredis, whose C parser redis-py then
+    picks for every connection (the pure-Python one costs 10-25% more client CPU)."""
+    from redis.asyncio.connection import DefaultParser
+    from redis.utils import HIREDIS_AVAILABLE
+
+    assert HIREDIS_AVAILABLE
+    assert "Hiredis" in DefaultParser.__name__
