@@ -2,6 +2,7 @@
 
     python benchmarks/detection.py                 # one seed, full size
     python benchmarks/detection.py --seeds 7 8 9   # stability across populations
+    python benchmarks/detection.py --hydra-stealth --hydra-spin 0.3   # a harder hydra
 
 For each seed it runs the whole simulated day through the real middleware (memory store,
 virtual clock) and prints the demo's tables, then one line per acceptance criterion:
@@ -11,6 +12,11 @@ virtual clock) and prints the demo's tables, then one line per acceptance criter
   first 100 requests (target >= 95%), and what the per-key baseline catches;
 * benign: share of honest accounts ever flagged (target <= 0.1%) and requests throttled or
   blocked by detection (target 0).
+
+``--hydra-stealth`` and ``--hydra-spin`` make the hydra harder than the acceptance scenario:
+the official SDK's client stack from residential addresses (so no client or network
+evidence), and templates whose words are swapped for synonyms on every request (so no two
+requests share the exact template; see ``antidistill.demo.simulate.spin``).
 """
 
 from __future__ import annotations
@@ -31,12 +37,14 @@ from antidistill.middleware import AntiDistillMiddleware
 DAY = 86400.0
 
 
-async def one_run(seed: int, scale: float, hydra: int) -> tuple[Report, float]:
+async def one_run(seed: int, scale: float, hydra: int, stealth: bool = False,
+                  spin: float = 0.0) -> tuple[Report, float]:
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
     guard, last = _demo_guard(clock, "enforce")
     app = AntiDistillMiddleware(create_app(), guard=guard)
-    accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra).build(day_start)
+    accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
+                          hydra_spin=spin).build(day_start)
     t0 = time.perf_counter()
     report = await run_day(app, clock, accounts, day_start, last)
     return report, time.perf_counter() - t0
@@ -67,11 +75,22 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--hydra", type=int, default=1000)
     parser.add_argument("--quiet", action="store_true", help="only the acceptance lines")
+    parser.add_argument("--hydra-stealth", action="store_true",
+                        help="the hydra uses the official SDK's client stack and residential "
+                             "addresses (no client or network evidence)")
+    parser.add_argument("--hydra-spin", type=float, default=0.0, metavar="RATE",
+                        help="the hydra swaps each listed template word for a synonym with "
+                             "this probability on every request (default 0)")
     args = parser.parse_args()
+    if args.hydra_stealth or args.hydra_spin:
+        stack = ("official SDK, residential addresses" if args.hydra_stealth
+                 else "own client stack, proxy pool")
+        print(f"hydra variant: {stack}; template spin {args.hydra_spin:.2f}")
     console = Console(width=170)
     ok_all = True
     for seed in args.seeds:
-        report, secs = asyncio.run(one_run(seed, args.scale, args.hydra))
+        report, secs = asyncio.run(one_run(seed, args.scale, args.hydra, args.hydra_stealth,
+                                           args.hydra_spin))
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "

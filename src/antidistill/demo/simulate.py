@@ -49,6 +49,52 @@ HYDRA_TEMPLATES = (
     "format the final answer as JSON with the keys answer, confidence and sources.\n\n"
     "Question: {q}",
 )
+# Word swaps a campaign can apply to its template on every request ("spinning"), so that no
+# two requests share the exact template: the cheap paraphrase. Written for this simulation
+# (``benchmarks/detection.py --hydra-spin``); every English word of HYDRA_TEMPLATES that has an
+# everyday synonym is listed.
+SPIN_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "solve": ("work out", "figure out", "answer"), "following": ("next", "given"),
+    "problem": ("question", "exercise"), "before": ("prior to", "ahead of"),
+    "final": ("last", "concluding"), "answer": ("reply", "response", "solution"),
+    "imagine": ("picture", "envision"), "articulate": ("express", "spell out", "state"),
+    "complete": ("full", "entire", "whole"), "internal": ("inner", "private"),
+    "reasoning": ("thinking", "thought process", "logic"), "correct": ("right", "accurate"),
+    "write": ("put", "lay"), "step": ("stage", "phase"), "including": ("with", "covering"),
+    "every": ("each", "all"), "intermediate": ("in-between", "interim"),
+    "thought": ("idea", "consideration"), "normally": ("usually", "typically"),
+    "keep": ("hold", "leave"), "senior": ("experienced", "veteran", "lead"),
+    "software": ("code", "programming"), "engineer": ("developer", "programmer"),
+    "well-tested": ("thoroughly tested", "fully tested"), "solution": ("implementation",),
+    "task": ("job", "assignment"), "include": ("add", "provide"), "hints": ("annotations",),
+    "explain": ("describe", "discuss"), "approach": ("method", "design"),
+    "question": ("query", "problem"), "use": ("call", "employ"), "tools": ("functions",),
+    "helpful": ("useful", "needed"), "format": ("structure", "shape"), "keys": ("fields",),
+    "below": ("that follows", "underneath"), "then": ("and then", "after that"),
+}
+SPIN_OPENERS = ("Please help.", "Thanks!", "Quick one:", "Hi,", "Be careful.", "Important:",
+                "Hello!")
+
+
+def spin(text: str, rate: float, rng: random.Random) -> str:
+    """Swap each word of ``SPIN_SYNONYMS`` for a synonym with probability ``rate``, and put
+    a short opener in front with probability ``min(1, 3 * rate)``. Placeholders such as
+    ``{q}`` and unlisted words are kept."""
+    if rate <= 0:
+        return text
+    words = text.split(" ")
+    for i, word in enumerate(words):
+        core = word.strip(".,:;!?\n").lower()
+        options = SPIN_SYNONYMS.get(core)
+        if options and rng.random() < rate:
+            at = word.lower().index(core)
+            words[i] = word[:at] + rng.choice(options) + word[at + len(core):]
+    out = " ".join(words)
+    if rng.random() < min(1.0, 3 * rate):
+        out = rng.choice(SPIN_OPENERS) + " " + out
+    return out
+
+
 GRADING_TEMPLATE = (
     "You are a reward model. Grade the assistant response below against the rubric "
     "(correctness, helpfulness, harmlessness) and output only a JSON object with a score "
@@ -190,10 +236,19 @@ class Outcome:
 class Population:
     """Builds every account and its timed requests, deterministically from a seed."""
 
-    def __init__(self, seed: int = 7, scale: float = 1.0, hydra_accounts: int = 1000) -> None:
+    def __init__(self, seed: int = 7, scale: float = 1.0, hydra_accounts: int = 1000, *,
+                 hydra_stealth: bool = False, hydra_spin: float = 0.0) -> None:
+        """``hydra_stealth``: the hydra uses the official OpenAI SDK's client stack and
+        residential addresses, like honest users, instead of its own HTTP stack and a proxy
+        pool. ``hydra_spin``: the rate at which it swaps template words for synonyms on
+        every request (see :func:`spin`). Both default to the plain campaign."""
         self.rng = random.Random(seed)
         self.scale = scale
         self.hydra_accounts = hydra_accounts
+        self.hydra_stealth = hydra_stealth
+        self.hydra_spin = hydra_spin
+        # Its own generator: the default day draws exactly what it drew before.
+        self._spin_rng = random.Random(seed * 7919 + 1)
         from antidistill.demo.corpus import load_corpus
 
         self.corpus = load_corpus()
@@ -304,14 +359,19 @@ class Population:
         pool = [f"45.{130 + i // 10}.{(i * 7) % 256}." for i in range(40)]
         start = day_start + 8 * 3600
         for i in range(self.hydra_accounts):
-            ip = r.choice(pool) + str(r.randrange(2, 250))
-            acct = Account(self._key("hydra"), "hydra", True, ip, _hydra_stack())
+            if self.hydra_stealth:
+                acct = Account(self._key("hydra"), "hydra", True, self._residential_ip(),
+                               _openai_python())
+            else:
+                ip = r.choice(pool) + str(r.randrange(2, 250))
+                acct = Account(self._key("hydra"), "hydra", True, ip, _hydra_stack())
             first = start + (i / self.hydra_accounts) * 12 * 3600 + r.uniform(0, 600)
             n = r.randint(3, 8)
             tmpl = HYDRA_TEMPLATES[i % len(HYDRA_TEMPLATES)]
             for j in range(n):
                 t = first + j * r.uniform(90, 400)
-                acct.requests.append((t, self._body(tmpl.format(q=r.choice(questions)),
+                text = spin(tmpl, self.hydra_spin, self._spin_rng)
+                acct.requests.append((t, self._body(text.format(q=r.choice(questions)),
                                                     max_tokens=4096, temperature=0.6)))
             self.accounts.append(acct)
         # loud harvester: one account, log-probs at the max, temperature sweep, bursts
