@@ -45,6 +45,8 @@ if importlib.util.find_spec("antidistill") is None:
 from antidistill.fingerprints.normalize import normalize_text
 from antidistill.fingerprints.parse import parse_body
 from antidistill.fingerprints.prompt import (
+    SEGMENT_K,
+    SEGMENT_WINDOW,
     _segment_hashes,
     fingerprint_prompt,
     skeletonize,
@@ -225,7 +227,7 @@ SKETCHES: dict[str, Sketch] = {
     "MinHash k=16 (3-grams)": minhash_bottom_k,
     "Blacklight N=8 k=8": blacklight,
     "Blacklight N=6 k=8": lambda t: minhash_bottom_k(t, k=8, n=6),
-    "shipped segments (N=6 k=8 + anchors)": shipped,
+    f"shipped segments (N={SEGMENT_WINDOW} k={SEGMENT_K} + anchors)": shipped,
 }
 
 

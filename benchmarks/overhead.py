@@ -232,7 +232,7 @@ USER_PROMPTS = (
     "How can I profile a slow SQL query in PostgreSQL?",
     "What's the best time of year to see the northern lights in Norway, and where?",
 )
-# Per-request variation. Each is at most five words and carries a number, so no 6-word
+# Per-request variation. Each is at most five words and carries a number, so no 5-word
 # window of the prompt sketch is shared between keys that do not share a base prompt
 # (shared suffixes across all keys would look like a templated campaign, which they are).
 DETAILS = (
@@ -288,7 +288,7 @@ def _user_text(k: int, i: int, rng: random.Random) -> str:
 
 def _document(nbytes: int, rng: random.Random) -> str:
     """A pasted order export. Every line carries a timestamp and ids, so documents of
-    different users share no 6-word window (a document pasted by 200 keys at once would be
+    different users share no 5-word window (a document pasted by 200 keys at once would be
     a campaign, and the detectors rightly delay or block it)."""
     lines: list[str] = []
     size = 0

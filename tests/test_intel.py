@@ -259,7 +259,7 @@ def test_indicator_refuses_raw_values(kind: str, value: str) -> None:
 
 
 def test_fingerprint_formats_are_accepted() -> None:
-    for kind, value in [("template", "pt1:0123456789abcdef"), ("segment", "pg1:0123456789abcdef"),
+    for kind, value in [("template", "pt1:0123456789abcdef"), ("segment", "pg2:0123456789abcdef"),
                         ("client", "cf1:0123456789abcdef"), ("asn", "64500"),
                         ("ja4", "t13d1516h2_8daaf6152771_b0da82dd1658"),
                         ("network", "4:203.0.113.0/24"), ("network", "6:2001:db8:1::/48"),

@@ -47,7 +47,7 @@ def fp(user: str, system: str = "") -> PromptFingerprint:
 
 def test_pinned_values() -> None:
     # Changing any of these breaks comparability across deployments: bump the version prefix.
-    assert FINGERPRINT_VERSION == 1
+    assert FINGERPRINT_VERSION == 2
     body = json.dumps(
         {
             "messages": [
@@ -65,12 +65,17 @@ def test_pinned_values() -> None:
     assert a.skeleton == "pt1:87b6ece1c9953b55"
     assert a.system == "ps1:f10e2a15053f2f55"
     assert a.segments == (
-        "pg1:086bcf33bd83d31b",
-        "pg1:2842446964552de9",
-        "pg1:32a8b977938b8d6b",
-        "pg1:45230aaf8e617dbc",
-        "pg1:ac54a231cb3385d5",
+        "pg2:1ab45092a623e98a",
+        "pg2:42bb91779d557f03",
+        "pg2:4509bf4ea312d383",
+        "pg2:5853d2f43d6fec26",
+        "pg2:78987121d1559d5b",
+        "pg2:ae6e09389902346b",
     )
+    # Every 5-word window of the normalised text, hashed with xxh3-64 (six windows, all kept).
+    words = normalize_text("Explain the difference between TCP and UDP in two paragraphs.").split()
+    windows = {" ".join(words[i : i + 5]).encode() for i in range(len(words) - 4)}
+    assert set(a.segments) == {f"pg2:{xxhash.xxh3_64_intdigest(w):016x}" for w in windows}
     assert (a.n_chars, a.n_words, a.informative) == (61, 10, True)
     expected = xxhash.xxh3_64_hexdigest(
         normalize_text("Explain the difference between TCP and UDP in two paragraphs.").encode()
@@ -202,7 +207,7 @@ def test_mixed_english_chinese() -> None:
     text = "请用中文回答：What is the time complexity of quicksort? 请给出详细的推理过程。"
     f = fp(text)
     assert f.informative and f.n_words >= 15
-    assert f.segments and all(s.startswith("pg1:") for s in f.segments)
+    assert f.segments and all(s.startswith("pg2:") for s in f.segments)
     assert fp(text.replace("quicksort", "heapsort")).exact != f.exact
     # A Chinese template with different English slot values keeps one skeleton.
     tpl = "请详细解释你的推理过程：{Q} 请逐步思考，并在最后给出答案。"

@@ -48,12 +48,12 @@ def test_breadth_is_monotonic() -> None:
 
 
 def test_fanout_prefers_template_and_reports_key() -> None:
-    feats = {"t:pt1:aa": fs(30, 30), "s:pg1:bb": fs(30, 30)}
-    sig, key = fanout_signal(feats, ["t:pt1:aa"], ["s:pg1:bb"], CFG)
+    feats = {"t:pt1:aa": fs(30, 30), "s:pg2:bb": fs(30, 30)}
+    sig, key = fanout_signal(feats, ["t:pt1:aa"], ["s:pg2:bb"], CFG)
     assert sig is not None and key == "t:pt1:aa"
     assert "30 identities" in sig.detail
-    sig2, key2 = fanout_signal({"s:pg1:bb": fs(30, 30)}, [], ["s:pg1:bb"], CFG)
-    assert sig2 is not None and key2 == "s:pg1:bb"
+    sig2, key2 = fanout_signal({"s:pg2:bb": fs(30, 30)}, [], ["s:pg2:bb"], CFG)
+    assert sig2 is not None and key2 == "s:pg2:bb"
     assert sig2.score < sig.score
 
 
@@ -189,3 +189,23 @@ def test_narrow_feature_shortcut_matches_the_formula() -> None:
                             else max(0.0, math.log(max(long, 1)
                                                    / (cfg.slow_min_identities - 1)))
                         assert fast == 0.0 and slow == 0.0
+
+
+async def test_the_warm_up_epoch_is_kept_per_fingerprint_version() -> None:
+    """An upgrade that changes the fingerprints starts the fan-out warm-up again: the epoch
+    stored by an older version is not read, the current version's is."""
+    from antidistill import Guard, Settings
+    from antidistill.guard import EPOCH_SETTING
+    from antidistill.storage import MemoryStore, StateConfig
+
+    assert EPOCH_SETTING == "epoch:p2.c1"
+    store = MemoryStore(StateConfig())
+    await store.set_setting("epoch", "1000.0")  # written before epochs were versioned
+    await store.set_setting("epoch:p1.c1", "2000.0")  # the previous prompt fingerprints
+    guard = Guard(Settings(secret="s"), store=store)
+    await guard._load_epoch(5000.0)
+    assert guard.epoch == 5000.0
+    assert await store.get_setting(EPOCH_SETTING) == "5000.0"
+    again = Guard(Settings(secret="s"), store=store)
+    await again._load_epoch(9000.0)
+    assert again.epoch == 5000.0

@@ -24,7 +24,9 @@ from antidistill.enforcement.metering import Usage, estimate_request_cost, estim
 from antidistill.errors import ConfigurationError
 from antidistill.fingerprints.network import NetworkResolver
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS, ParsedPrompt, parse_body
+from antidistill.fingerprints.prompt import FINGERPRINT_VERSION as PROMPT_FINGERPRINT_VERSION
 from antidistill.fingerprints.prompt import fingerprint_prompt
+from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_FINGERPRINT_VERSION
 from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
 from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
@@ -69,6 +71,8 @@ RISK_FLOOR = 0.4
 # How often (real seconds) each instance re-reads the run-time mode from the store.
 MODE_REFRESH = 5.0
 RECENT_CLUSTERS = 8
+# The store setting holding the deployment's epoch, per prompt and client fingerprint version.
+EPOCH_SETTING = f"epoch:p{PROMPT_FINGERPRINT_VERSION}.c{CLIENT_FINGERPRINT_VERSION}"
 # (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
 IDENTITY_CACHE = 16384  # cleared when full; keys are at most 512 characters
 _ACTION_NAMES = {a: a.value for a in Action}
@@ -646,11 +650,15 @@ class Guard:
             self.mode = stored  # type: ignore[assignment]
 
     async def _load_epoch(self, now: float) -> None:
-        """The deployment's first-request time, shared through the store (fan-out warm-up)."""
+        """The deployment's first-request time, shared through the store (fan-out warm-up).
+
+        Kept per fingerprint version (``EPOCH_SETTING``): after an upgrade that changes the
+        fingerprints, every feature is new to the store, so the warm-up starts again instead
+        of reading honest traffic's long-established templates as a sudden fan-out."""
         try:
-            stored = await self.store.get_setting("epoch")
+            stored = await self.store.get_setting(EPOCH_SETTING)
             if stored is None:
-                await self.store.set_setting("epoch", repr(now))
+                await self.store.set_setting(EPOCH_SETTING, repr(now))
                 self.epoch = now
             else:
                 self.epoch = float(stored)

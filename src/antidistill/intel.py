@@ -14,7 +14,7 @@ Indicator kinds and what matches where:
 kind       value                                       matches at
 =========  ==========================================  ======================================
 template   ``pt1:`` + 16 hex (prompt skeleton hash)    any deployment (unkeyed hash)
-segment    ``pg1:`` + 16 hex (prompt segment hash)     exported for the record; no list yet
+segment    ``pg2:`` + 16 hex (prompt segment hash)     exported for the record; no list yet
 client     ``cf1:`` + 16 hex (client-stack hash)       any deployment
 ja4        JA4 TLS fingerprint                         any deployment behind a JA4 edge
 asn        autonomous-system number                    any deployment with an ASN database
@@ -72,7 +72,8 @@ DEFAULT_TTL = 30 * 86400.0
 _HEX16 = r"[0-9a-f]{16}"
 _FORMATS: dict[str, re.Pattern[str]] = {
     "template": re.compile("pt1:" + _HEX16),
-    "segment": re.compile("pg1:" + _HEX16),
+    # pg1 (6-word windows, prompt fingerprint version 1) still reads as a record.
+    "segment": re.compile("pg[12]:" + _HEX16),
     "client": re.compile("cf1:" + _HEX16),
     "ja4": re.compile(r"[tqd][0-9a-z]{9}_[0-9a-f]{12}_[0-9a-f]{12}"),
     "asn": re.compile(r"[1-9][0-9]{0,9}"),

@@ -40,8 +40,8 @@ can compare them:
     ("act as a Socrat", "write your answer correct to two decimal places"); 0.18% collide
     only with texts whose word sets overlap less than 50%. That is above the 0.1% aim.
 
-``segments`` (``pg1:``)
-    The near-duplicate sketch: Blacklight-style segment hashes. Every window of 6 tokens
+``segments`` (``pg2:``)
+    The near-duplicate sketch: Blacklight-style segment hashes. Every window of 5 tokens
     (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
     plus the hashes of the first and last windows, which anchor a template's constant
     prefix and suffix when the slot value fills the bottom-k. Long texts are sketched from
@@ -56,7 +56,7 @@ can compare them:
     MinHash bottom-16, 3-grams       0.714  0.979  1.000     0.0151  16     224 us  36 ms
     Blacklight 8-word, k=8           0.373  0.796  0.974     0.0001  8      261 us  36 ms
     Blacklight 6-word, k=8           0.469  0.862  0.996     0.0001  8      251 us  49 ms
-    shipped: 6-word, k=8 + anchors   1.000  0.868  1.000     0.0028  9      167 us  12 ms
+    shipped: 5-word, k=8 + anchors   1.000  0.904  1.000     0.0032  9      108 us  0.3 ms
     ===============================  =====  =====  ========  ======  =====  ======  =======
 
     (fraction of pairs sharing at least one element: fills of one template with different
@@ -64,9 +64,17 @@ can compare them:
     SimHash is one value dominated by the payload, so fills never match. Word 3-grams
     match "i want you to act as" openings shared by honest prompts (1.5% of unrelated
     pairs). Plain bottom-k loses the template once the payload dominates. The anchors
-    fix that, at the cost of linking prompts with the same 6-word opening (0.28% of
-    unrelated pairs, mostly "I want you to act as a ..."): the fan-out detector must weigh
+    fix that, at the cost of linking prompts with the same 5-word opening (0.32% of
+    unrelated pairs, mostly "I want you to act as ..."): the fan-out detector must weigh
     each element by its rarity across identities, never count a shared element as proof.
+    Windows are 5 words since fingerprint version 2 (``pg2``; ``pg1`` had 6): a campaign
+    that swaps template words for synonyms on every request keeps more windows intact.
+    With ``benchmarks/detection.py --hydra-stealth --hydra-spin 0.3`` (official SDK,
+    residential addresses, 30% of the listed words swapped per request) the hydra flagged
+    by its 3rd request went from 94.2/92.2/92.9% to 99.1/99.2/99.4% (seeds 7/1/2), and at
+    spin 0.6 from 84.2% to 94.4%, with the plain hydra at 100% and no honest account
+    flagged either way. 4-word windows doubled the unrelated pairs sharing an element
+    (``fingerprint_choice.py --quick``: 0.27% against 0.13%) and did no better on that hydra.
 
 ``informative``
     False for short user text (under 6 words or 30 characters): "make it shorter" and
@@ -94,7 +102,8 @@ __all__ = [
     "skeletonize",
 ]
 
-FINGERPRINT_VERSION = 1
+# 2: segments are pg2 (5-word windows; pg1 had 6). Exact, skeleton and system are unchanged.
+FINGERPRINT_VERSION = 2
 
 _MIN_WORDS = 6
 _MIN_CHARS = 30
@@ -102,7 +111,7 @@ _MIN_CHARS = 30
 # where templates put their instructions.
 _SKELETON_SPAN = 2000
 # Segment sketch parameters (see the module docstring for the measurements behind them).
-SEGMENT_WINDOW = 6
+SEGMENT_WINDOW = 5
 SEGMENT_K = 8
 # Characters, then tokens, sketched from each end of a long text.
 _SEGMENT_CHARS = 4000
@@ -398,7 +407,7 @@ def _tokens_bytes(norm: str) -> bytes:
 
 
 # "%016x" % h is f"{h:016x}" (h is a non-negative 64-bit int).
-_SEGMENT_FORMAT = "pg1:%016x"
+_SEGMENT_FORMAT = "pg2:%016x"
 
 
 def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
