@@ -3,6 +3,7 @@
     python benchmarks/detection.py                 # one seed, full size
     python benchmarks/detection.py --seeds 7 8 9   # stability across populations
     python benchmarks/detection.py --hydra-stealth --hydra-spin 0.3   # a harder hydra
+    python benchmarks/detection.py --hydra-stealth --hydra-templates short
 
 For each seed it runs the whole simulated day through the real middleware (memory store,
 virtual clock) and prints the demo's tables, then one line per acceptance criterion:
@@ -17,6 +18,8 @@ virtual clock) and prints the demo's tables, then one line per acceptance criter
 the official SDK's client stack from residential addresses (so no client or network
 evidence), and templates whose words are swapped for synonyms on every request (so no two
 requests share the exact template; see ``antidistill.demo.simulate.spin``).
+``--hydra-templates short`` gives it four short instructions before a long payload, with no
+extraction wording (``SHORT_HYDRA_TEMPLATES``).
 """
 
 from __future__ import annotations
@@ -31,20 +34,28 @@ from rich.console import Console
 
 from antidistill.cli import _demo_guard, print_report
 from antidistill.demo.app import create_app
-from antidistill.demo.simulate import Clock, Population, Report, run_day
+from antidistill.demo.simulate import (
+    HYDRA_TEMPLATES,
+    SHORT_HYDRA_TEMPLATES,
+    Clock,
+    Population,
+    Report,
+    run_day,
+)
 from antidistill.middleware import AntiDistillMiddleware
 
 DAY = 86400.0
+TEMPLATES = {"plain": HYDRA_TEMPLATES, "short": SHORT_HYDRA_TEMPLATES}
 
 
 async def one_run(seed: int, scale: float, hydra: int, stealth: bool = False,
-                  spin: float = 0.0) -> tuple[Report, float]:
+                  spin: float = 0.0, templates: str = "plain") -> tuple[Report, float]:
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
     guard, last = _demo_guard(clock, "enforce")
     app = AntiDistillMiddleware(create_app(), guard=guard)
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
-                          hydra_spin=spin).build(day_start)
+                          hydra_spin=spin, hydra_templates=TEMPLATES[templates]).build(day_start)
     t0 = time.perf_counter()
     report = await run_day(app, clock, accounts, day_start, last)
     return report, time.perf_counter() - t0
@@ -81,16 +92,20 @@ def main() -> int:
     parser.add_argument("--hydra-spin", type=float, default=0.0, metavar="RATE",
                         help="the hydra swaps each listed template word for a synonym with "
                              "this probability on every request (default 0)")
+    parser.add_argument("--hydra-templates", choices=sorted(TEMPLATES), default="plain",
+                        help="plain: the demo's (two elicit reasoning); short: four short "
+                             "instructions before a long payload, no extraction wording")
     args = parser.parse_args()
-    if args.hydra_stealth or args.hydra_spin:
+    if args.hydra_stealth or args.hydra_spin or args.hydra_templates != "plain":
         stack = ("official SDK, residential addresses" if args.hydra_stealth
                  else "own client stack, proxy pool")
-        print(f"hydra variant: {stack}; template spin {args.hydra_spin:.2f}")
+        print(f"hydra variant: {stack}; template spin {args.hydra_spin:.2f}; "
+              f"{args.hydra_templates} templates")
     console = Console(width=170)
     ok_all = True
     for seed in args.seeds:
         report, secs = asyncio.run(one_run(seed, args.scale, args.hydra, args.hydra_stealth,
-                                           args.hydra_spin))
+                                           args.hydra_spin, args.hydra_templates))
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "

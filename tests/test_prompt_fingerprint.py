@@ -316,3 +316,25 @@ def test_normalize_matches_reference_nfkc() -> None:
     # Same result however often it is asked (the recent-results cache is by identity).
     s = "Ｆｕｌｌ\u00a0width，text"
     assert normalize_text(s) == normalize_text(s) == normalize_text("".join(list(s)))
+
+
+def test_anchor_is_the_first_window_and_part_of_the_sketch() -> None:
+    text = "Answer as a careful analyst. List assumptions, then the answer, then caveats."
+    f = fp(text)
+    first = " ".join(normalize_text(text).split()[:5]).encode()
+    assert f.anchor == f"pg2:{xxhash.xxh3_64_intdigest(first):016x}"
+    assert f.anchor in f.segments
+    assert fp("two words").anchor == fp("two words").segments[0]
+    assert fp("").anchor is None
+
+
+def test_a_short_template_before_long_payloads_shares_its_anchor() -> None:
+    """Fills of a short instruction followed by a long, varying payload share the opening
+    window (the anchor) even where the sketch's bottom elements all come from the payload."""
+    tmpl = "Answer as a careful analyst. List assumptions, then the answer, then caveats.\n\n{Q}"
+    rng = random.Random(4)
+    fills = [fp(tmpl.replace("{Q}", " ".join(rng.sample(GSM8K, 3)))) for _ in range(40)]
+    assert len({f.anchor for f in fills}) == 1
+    counted = Counter(s for f in fills for s in f.segments[:4])
+    # without the anchor, no counted element is shared by most fills
+    assert max(counted.values()) < 0.5 * len(fills)

@@ -209,3 +209,21 @@ async def test_the_warm_up_epoch_is_kept_per_fingerprint_version() -> None:
     again = Guard(Settings(secret="s"), store=store)
     await again._load_epoch(9000.0)
     assert again.epoch == 5000.0
+
+
+def test_build_features_counts_the_sketch_anchor_once() -> None:
+    from antidistill.context import RequestContext
+    from antidistill.fingerprints.prompt import PromptFingerprint
+    from antidistill.identity import Identity
+    from antidistill.scoring.pipeline import build_features
+
+    ident = Identity("key:x", "key", "key:x", None, None, None, None)
+    ctx = RequestContext("POST", "/v1/chat/completions", [], ident, 0.0)
+    segs = tuple(f"pg2:{i:016x}" for i in range(1, 9))
+    ctx.prompt = PromptFingerprint("px1:a", "pt1:b", None, segs, 100, 20, True,
+                                   anchor="pg2:" + "f" * 16)
+    feats = build_features(ctx, frozenset({"fanout"}))
+    assert feats.segments == [*("s:" + s for s in segs[:4]), "s:pg2:" + "f" * 16]
+    # an anchor among the first four is not counted twice
+    ctx.prompt = PromptFingerprint("px1:a", "pt1:b", None, segs, 100, 20, True, anchor=segs[2])
+    assert build_features(ctx, frozenset({"fanout"})).segments == ["s:" + s for s in segs[:4]]

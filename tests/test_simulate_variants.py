@@ -7,6 +7,7 @@ import random
 from antidistill.demo.simulate import (
     DAY,
     HYDRA_TEMPLATES,
+    SHORT_HYDRA_TEMPLATES,
     SPIN_SYNONYMS,
     Account,
     Population,
@@ -68,3 +69,12 @@ def test_stealth_spun_hydra_uses_the_official_sdk_residential_addresses_and_vari
     heads = [r[1]["messages"][-1]["content"][:60] for x in accounts
              for r in x.requests]
     assert len(set(heads)) > len(heads) // 2
+
+
+def test_hydra_templates_option() -> None:
+    accounts = _hydra(Population(seed=5, scale=0.05, hydra_accounts=8,
+                                 hydra_templates=SHORT_HYDRA_TEMPLATES))
+    prefixes = [t.split("{q}")[0] for t in SHORT_HYDRA_TEMPLATES]
+    used = {next(p for p in prefixes if r[1]["messages"][-1]["content"].startswith(p))
+            for a in accounts for r in a.requests}
+    assert used == set(prefixes)

@@ -95,6 +95,15 @@ def spin(text: str, rate: float, rng: random.Random) -> str:
     return out
 
 
+# Another hydra's templates (``benchmarks/detection.py --hydra-templates short``): short
+# instructions before a long payload, no extraction wording, some without a "label:" before the
+# payload. Written for this simulation.
+SHORT_HYDRA_TEMPLATES = (
+    "Write a detailed solution to the problem below and show all of your work.\n\nProblem: {q}",
+    "You are an expert tutor. Give a clear, complete answer with an example.\n\nQuestion: {q}",
+    "Answer as a careful analyst. List assumptions, then the answer, then caveats.\n\n{q}",
+    "Translate the following into French, then answer it in French.\n\n{q}",
+)
 GRADING_TEMPLATE = (
     "You are a reward model. Grade the assistant response below against the rubric "
     "(correctness, helpfulness, harmlessness) and output only a JSON object with a score "
@@ -237,16 +246,19 @@ class Population:
     """Builds every account and its timed requests, deterministically from a seed."""
 
     def __init__(self, seed: int = 7, scale: float = 1.0, hydra_accounts: int = 1000, *,
-                 hydra_stealth: bool = False, hydra_spin: float = 0.0) -> None:
+                 hydra_stealth: bool = False, hydra_spin: float = 0.0,
+                 hydra_templates: tuple[str, ...] = HYDRA_TEMPLATES) -> None:
         """``hydra_stealth``: the hydra uses the official OpenAI SDK's client stack and
         residential addresses, like honest users, instead of its own HTTP stack and a proxy
         pool. ``hydra_spin``: the rate at which it swaps template words for synonyms on
-        every request (see :func:`spin`). Both default to the plain campaign."""
+        every request (see :func:`spin`). ``hydra_templates``: its templates (``{q}`` is the
+        payload). All default to the plain campaign."""
         self.rng = random.Random(seed)
         self.scale = scale
         self.hydra_accounts = hydra_accounts
         self.hydra_stealth = hydra_stealth
         self.hydra_spin = hydra_spin
+        self.hydra_templates = hydra_templates
         # Its own generator: the default day draws exactly what it drew before.
         self._spin_rng = random.Random(seed * 7919 + 1)
         from antidistill.demo.corpus import load_corpus
@@ -367,7 +379,7 @@ class Population:
                 acct = Account(self._key("hydra"), "hydra", True, ip, _hydra_stack())
             first = start + (i / self.hydra_accounts) * 12 * 3600 + r.uniform(0, 600)
             n = r.randint(3, 8)
-            tmpl = HYDRA_TEMPLATES[i % len(HYDRA_TEMPLATES)]
+            tmpl = self.hydra_templates[i % len(self.hydra_templates)]
             for j in range(n):
                 t = first + j * r.uniform(90, 400)
                 text = spin(tmpl, self.hydra_spin, self._spin_rng)

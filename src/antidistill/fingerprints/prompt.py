@@ -138,6 +138,9 @@ class PromptFingerprint:
     n_chars: int
     n_words: int
     informative: bool
+    # The sketch's first window (one of ``segments``): every fill of a template that opens
+    # the user turn shares it, however long the payload after it. Counted with the sketch.
+    anchor: str | None = None
 
 
 def _utf8(text: str) -> bytes:
@@ -411,8 +414,13 @@ _SEGMENT_FORMAT = "pg2:%016x"
 
 
 def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
+    return _sketch(head, tail)[0]
+
+
+def _sketch(head: str, tail: str = "") -> tuple[tuple[str, ...], str | None]:
+    """The segment sketch and its anchor (the first window, also in the sketch)."""
     if not head:
-        return ()
+        return (), None
     if not tail and len(head) > 2 * _SEGMENT_CHARS:
         head, tail = head[:_SEGMENT_CHARS], head[-_SEGMENT_CHARS:]
     n = _SEGMENT_TOKENS
@@ -429,7 +437,7 @@ def _segment_hashes(head: str, tail: str = "") -> tuple[str, ...]:
             picked = _window_sketch(b" ".join(tokens[:n])) + _window_sketch(b" ".join(tokens[-n:]))
         else:
             picked = _window_sketch(encoded)
-    return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked))))
+    return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked)))), _SEGMENT_FORMAT % picked[0]
 
 
 def _window_sketch(b: bytes) -> list[int]:
@@ -440,10 +448,8 @@ def _window_sketch(b: bytes) -> list[int]:
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
     hashes = [_h64i(b[starts[i] : starts[i + n] - 1]) for i in range(len(words) - n + 1)]
     # A C sort of a few hundred ints beats heapq.nsmallest's Python loop.
-    picked = sorted(set(hashes))[:SEGMENT_K]
-    picked.append(hashes[0])
-    picked.append(hashes[-1])
-    return picked
+    # The first window first: it is the anchor of the sketch (see PromptFingerprint.anchor).
+    return [hashes[0], hashes[-1], *sorted(set(hashes))[:SEGMENT_K]]
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -508,14 +514,16 @@ def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
     """Compute the fingerprints of a parsed request's user text."""
     exact, head, tail, n_chars, n_words = _exact(p.user)
     skel = skeletonize(p.last_user or p.user)
+    segments, anchor = _sketch(head, tail)
     return PromptFingerprint(
         exact=exact,
         skeleton=f"pt1:{_h64(_utf8(skel))}",
         system=_system_hash(p.system),
-        segments=_segment_hashes(head, tail),
+        segments=segments,
         n_chars=n_chars,
         n_words=n_words,
         informative=n_words >= _MIN_WORDS and n_chars >= _MIN_CHARS,
+        anchor=anchor,
     )
 
 

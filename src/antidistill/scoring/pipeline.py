@@ -69,6 +69,10 @@ def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
         if p.informative and fanout:
             templates.append("t:" + p.skeleton)
             segments.extend("s:" + seg for seg in p.segments[:4])
+            if p.anchor is not None and p.anchor not in p.segments[:4]:
+                # A short template before a long payload: its windows rarely make the
+                # bottom of the sketch, its opening always leads it.
+                segments.append("s:" + p.anchor)
         lists += [("deny:template", p.skeleton), ("watch:template", p.skeleton)]
     c = ctx.client
     if c is not None:
