@@ -354,7 +354,10 @@ def sized_requests(target: int, count: int, seed: int = 2) -> list[Req]:
     with httpx.Client(base_url="http://127.0.0.1:8000") as client:
         for i in range(count):
             k = (i * 7) % N_KEYS
-            user = _user_text(k, i, rng) + " Data below.\n\n"
+            # No fixed words between the detail line and the document: with them, the detail's
+            # last words, these and a document's first date make a 5-word window that many
+            # keys share (a template, to the fan-out detector).
+            user = _user_text(k, i, rng) + "\n\n"
             body = _chat_body("You are a helpful assistant.", user, rng)
             overhead = len(_encode(body)) + target // 40  # newlines encode as two bytes
             body["messages"][1]["content"] = user + _document(max(0, target - overhead), rng)
