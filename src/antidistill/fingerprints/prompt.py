@@ -72,9 +72,16 @@ can compare them:
     With ``benchmarks/detection.py --hydra-stealth --hydra-spin 0.3`` (official SDK,
     residential addresses, 30% of the listed words swapped per request) the hydra flagged
     by its 3rd request went from 94.2/92.2/92.9% to 99.1/99.2/99.4% (seeds 7/1/2), and at
-    spin 0.6 from 84.2% to 94.4%, with the plain hydra at 100% and no honest account
-    flagged either way. 4-word windows doubled the unrelated pairs sharing an element
-    (``fingerprint_choice.py --quick``: 0.27% against 0.13%) and did no better on that hydra.
+    spin 0.6 from 84.2% to 94.4% (94.9% once the anchor below is counted), with the plain
+    hydra at 100% and no honest account flagged either way. 4-word windows doubled the
+    unrelated pairs sharing an element (``fingerprint_choice.py --quick``: 0.27% against
+    0.13%) and did no better on that hydra.
+
+``anchor``
+    The sketch's first window, always counted by the fan-out detector with the four lowest
+    sketch hashes: a short instruction before a long payload rarely reaches the bottom of
+    the sketch. ``detection.py --hydra-stealth --hydra-templates short``: 79-81% of that
+    hydra flagged by its 3rd request without it, 99.4-99.6% with it (seeds 7/1/2).
 
 ``informative``
     False for short user text (under 6 words or 30 characters): "make it shorter" and
