@@ -268,6 +268,10 @@ def demo_guard_on(storage_uri: str, clock: Any, last: dict[str, Any], *,
     return guard
 
 
+
+def _share(part: int, total: int) -> float:
+    return part / total if total else 0.0
+
 @dataclass
 class DemoFigures:
     """The demo's headline figures for one run."""
@@ -289,19 +293,19 @@ class DemoFigures:
 
     @property
     def first_rate(self) -> float:
-        return self.hydra_first / self.hydra_total if self.hydra_total else 0.0
+        return _share(self.hydra_first, self.hydra_total)
 
     @property
     def hydra_rate(self) -> float:
-        return self.hydra_caught / self.hydra_total if self.hydra_total else 0.0
+        return _share(self.hydra_caught, self.hydra_total)
 
     @property
     def third_rate(self) -> float:
-        return self.by_third_ok / self.by_third_total if self.by_third_total else 0.0
+        return _share(self.by_third_ok, self.by_third_total)
 
     @property
     def benign_rate(self) -> float:
-        return self.benign_flagged / self.benign_total if self.benign_total else 0.0
+        return _share(self.benign_flagged, self.benign_total)
 
 
 def demo_figures(label: str, report: Any, seconds: float, split: dict[int, int],

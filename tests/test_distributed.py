@@ -19,7 +19,7 @@ import json
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,6 +186,18 @@ class Load:
                     self.bad.append((r.status_code, r.text[:200], dict(r.headers)))
                 await asyncio.sleep(self.pause)
 
+    async def run(self, scenario: Callable[[], Awaitable[None]],
+                  check: Callable[[httpx.Response], bool], timeout: float, guard: Guard) -> None:
+        """Run ``scenario`` (bounded) while ``workers`` workers send traffic; then stop them
+        and close the guard (a private server, discarded after the test)."""
+        tasks = [asyncio.create_task(self.worker(w, check)) for w in range(self.workers)]
+        try:
+            await asyncio.wait_for(scenario(), timeout)
+        finally:
+            self.done.set()
+            await asyncio.wait_for(asyncio.gather(*tasks), 30)
+            await guard.aclose()
+
     async def until(self, cond: Callable[[], bool], timeout: float, what: str) -> float:
         """Wait (bounded) for ``cond``; return the seconds it took."""
         start = time.monotonic()
@@ -239,13 +251,7 @@ async def test_fail_open_under_load_survives_redis_restart(dedicated_redis: Redi
         assert primary.round_trips >= rt + 2 * (load.sent - n) - 8  # the store is used again
         assert not store.degraded and store.trips == 1
 
-    tasks = [asyncio.create_task(load.worker(w, served_or_budget)) for w in range(4)]
-    try:
-        await asyncio.wait_for(scenario(), 90)
-    finally:
-        load.done.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        await guard.aclose()  # a private server, discarded after the test
+    await load.run(scenario, served_or_budget, 90, guard)
     assert not load.bad, load.bad[:5]  # zero failed requests
     assert load.sent >= 400
     assert sum(decided.values()) == load.sent  # every request was decided
@@ -287,13 +293,7 @@ async def test_fail_closed_answers_503_json_while_redis_is_down(
         ok = load.statuses[200]
         await load.until(lambda: load.statuses[200] >= ok + 30, 10, "served again")
 
-    tasks = [asyncio.create_task(load.worker(w, check)) for w in range(3)]
-    try:
-        await asyncio.wait_for(scenario(), 60)
-    finally:
-        load.done.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        await guard.aclose()  # a private server, discarded after the test
+    await load.run(scenario, check, 60, guard)
     assert not load.bad, load.bad[:5]
     assert len(refused) >= 30
     assert set(load.statuses) <= {200, 429, 503}
@@ -331,13 +331,7 @@ async def test_cluster_master_restart_under_load_fail_open(
             assert time.monotonic() < deadline, ("cluster did not recover", store.errors,
                                                  store.degraded)
 
-    tasks = [asyncio.create_task(load.worker(w, served_or_budget)) for w in range(4)]
-    try:
-        await asyncio.wait_for(scenario(), 90)
-    finally:
-        load.done.set()
-        await asyncio.wait_for(asyncio.gather(*tasks), 30)
-        await guard.aclose()
+    await load.run(scenario, served_or_budget, 90, guard)
     assert not load.bad, load.bad[:5]
     assert sum(decided.values()) == load.sent
     assert guard.counters["errors"] == 0
