@@ -81,7 +81,7 @@ class PartsMiddleware:
         g = self.guard
         method, path = scope["method"], scope["path"]
         policy = g.routes.lookup(method, path)
-        identity, trusted = g.resolve_identity(scope)
+        identity, trusted = g.identities.resolve(scope)
         ctx = self.context(method, path, list(scope["headers"]), identity, g.clock(), policy,
                            scope=scope, trusted_peer=trusted)
         replay = self.replay(receive)
@@ -92,10 +92,10 @@ class PartsMiddleware:
             chars = sum(len(m.get("content") or "") for m in doc.get("messages", ()))
             estimate = chars // 4 + int(doc.get("max_tokens") or 256)
         else:
-            ctx.parsed = g._parse(ctx)
-            estimate = g._estimate_tokens(ctx)
+            ctx.parsed = g.fingerprints.parse(ctx)
+            estimate = g.budgets.estimate_tokens(ctx)
         ctx.estimated_tokens = estimate
-        ident, store, b, spec = identity.id, g.store, g._default_budgets, self.spec
+        ident, store, b, spec = identity.id, g.store, g.budgets.default, self.spec
         rq, tk = store._run_buckets((
             spec("rq:" + ident, b.request_capacity, b.request_refill_per_second, 1.0),
             spec("tk:" + ident, b.token_capacity, b.token_refill_per_second, estimate)),

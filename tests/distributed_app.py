@@ -250,7 +250,7 @@ def demo_guard_on(storage_uri: str, clock: Any, last: dict[str, Any], *,
     from antidistill.guard import Guard
 
     template, _ = _demo_guard(clock, "enforce")
-    template.network.close()  # only its settings are used
+    template.fingerprints.close()  # only its settings are used
     update: dict[str, Any] = {
         "storage_uri": storage_uri, "storage_prefix": prefix,
         # a 2-core machine running servers and the simulation: no spurious 0.1 s timeouts

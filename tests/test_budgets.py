@@ -213,7 +213,7 @@ async def test_a_failing_detector_is_no_free_pass(monkeypatch: pytest.MonkeyPatc
                                                   caplog: pytest.LogCaptureFixture) -> None:
     """A detector that raises leaves the request unscored, not unmetered: budgets still
     apply (no fail-open bypass), the error is counted and logged once per type."""
-    import antidistill.scoring.pipeline as pipeline
+    import antidistill.signals.pipeline as pipeline
 
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise UnicodeEncodeError("utf-8", "x", 0, 1, "surrogates not allowed")

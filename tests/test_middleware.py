@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from antidistill import Action, AntiDistillMiddleware, Guard, Signal, current_decision
+from antidistill import Action, AntiDistillMiddleware, Decision, Guard, Signal, current_decision
 from antidistill.context import RequestContext
 from apps import (
     ChunkGate,
@@ -451,20 +451,27 @@ async def test_monitor_mode_serves_what_detection_would_deny() -> None:
     assert r.json()["same_as_contextvar"] is True
 
 
-async def test_monitor_mode_still_enforces_budgets() -> None:
-    app, _ = make_starlette_app()
-    app.add_middleware(AntiDistillMiddleware,
-                       guard=make_guard(mode="monitor", request_capacity=1))
-    async with asgi_client(app) as client:
-        codes = [(await client.post("/echo", json=CHAT, headers=KEY)).status_code
-                 for _ in range(2)]
-    assert codes == [200, 429]
+async def test_monitor_mode_enforces_nothing_unless_asked() -> None:
+    """Monitor mode watches: an exhausted budget is reported on the decision, not answered
+    with 429 — unless the operator opts in with ``monitor_enforce_budgets``."""
+    for opt_in, expected in ((False, [200, 200]), (True, [200, 429])):
+        app, _ = make_starlette_app()
+        guard = make_guard(mode="monitor", request_capacity=1, monitor_enforce_budgets=opt_in)
+        seen: list[Decision] = []
+        guard.on_decision(lambda ctx, d: seen.append(d))
+        app.add_middleware(AntiDistillMiddleware, guard=guard)
+        async with asgi_client(app) as client:
+            codes = [(await client.post("/echo", json=CHAT, headers=KEY)).status_code
+                     for _ in range(2)]
+        assert codes == expected
+        budget = [r for r in seen[-1].reasons if r.name == "budget"]
+        assert len(budget) == 1 and ("not enforced" in budget[0].detail) is not opt_in
 
 
 async def test_monitor_mode_budget_refusal_is_a_429_not_a_detection_block() -> None:
     app, _ = make_starlette_app()
-    app.add_middleware(AntiDistillMiddleware,
-                       guard=_blocking_guard("monitor", request_capacity=1))
+    app.add_middleware(AntiDistillMiddleware, guard=_blocking_guard(
+        "monitor", request_capacity=1, monitor_enforce_budgets=True))
     async with asgi_client(app) as client:
         codes = [(await client.post("/echo", json=CHAT, headers=KEY)).status_code
                  for _ in range(2)]
@@ -482,5 +489,6 @@ async def test_decision_is_in_request_state_and_contextvar() -> None:
     assert body["same_as_contextvar"] is True
     assert body["decision"]["identity"] == guard.pseudonymize("key", "sk-test-middleware-0001")
     assert {b["name"] for b in body["decision"]["budgets"]} >= {"requests", "tokens"}
-    assert state.decisions[0].route == "/decision"
+    # The route pattern that matched (here none: "default"), never the client's raw path.
+    assert state.decisions[0].route == "default"
     assert current_decision.get() is None  # reset after the request

@@ -195,14 +195,14 @@ async def test_the_warm_up_epoch_is_kept_per_fingerprint_version() -> None:
     """An upgrade that changes the fingerprints starts the fan-out warm-up again: the epoch
     stored by an older version is not read, the current version's is."""
     from antidistill import Guard, Settings
-    from antidistill.guard import EPOCH_SETTING
     from antidistill.storage import MemoryStore, StateConfig
 
-    assert EPOCH_SETTING == "epoch:p2.c1"
     store = MemoryStore(StateConfig())
     await store.set_setting("epoch", "1000.0")  # written before epochs were versioned
     await store.set_setting("epoch:p1.c1", "2000.0")  # the previous prompt fingerprints
     guard = Guard(Settings(secret="s"), store=store)
+    EPOCH_SETTING = guard.runtime.epoch_setting
+    assert EPOCH_SETTING == "epoch:p2.c1"
     await guard._load_epoch(5000.0)
     assert guard.epoch == 5000.0
     assert await store.get_setting(EPOCH_SETTING) == "5000.0"
@@ -215,7 +215,7 @@ def test_build_features_counts_the_sketch_anchor_once() -> None:
     from antidistill.context import RequestContext
     from antidistill.fingerprints.prompt import PromptFingerprint
     from antidistill.identity import Identity
-    from antidistill.scoring.pipeline import build_features
+    from antidistill.signals.pipeline import build_features
 
     ident = Identity("key:x", "key", "key:x", None, None, None, None)
     ctx = RequestContext("POST", "/v1/chat/completions", [], ident, 0.0)

@@ -51,13 +51,14 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from antidistill.decision import Action
+from antidistill.lists import MAX_ASN, MEMBER_FORMATS
 
 logger = logging.getLogger("antidistill")
 
 SCHEMA = "antidistill.indicator/1"
 EVENT_SCHEMA = "antidistill.decision/1"
 KINDS = ("template", "segment", "client", "ja4", "asn", "network", "account")
-# Kind -> the list-name suffix the guard checks (``Guard._features``); segments have none.
+# Kind -> the list-name suffix the guard checks (``antidistill.lists``); segments have none.
 LIST_OF_KIND: dict[str, str | None] = {
     "template": "template",
     "segment": None,
@@ -69,22 +70,20 @@ LIST_OF_KIND: dict[str, str | None] = {
 }
 DEFAULT_TTL = 30 * 86400.0
 
-_HEX16 = r"[0-9a-f]{16}"
 _FORMATS: dict[str, re.Pattern[str]] = {
-    "template": re.compile("pt1:" + _HEX16),
+    "template": MEMBER_FORMATS["template"],
     # pg1 (6-word windows, prompt fingerprint version 1) still reads as a record.
-    "segment": re.compile("pg[12]:" + _HEX16),
-    "client": re.compile("cf1:" + _HEX16),
-    "ja4": re.compile(r"[tqd][0-9a-z]{9}_[0-9a-f]{12}_[0-9a-f]{12}"),
-    "asn": re.compile(r"[1-9][0-9]{0,9}"),
-    "account": re.compile(r"(?:key|acct|ip):[0-9a-f]{20}"),
+    "segment": MEMBER_FORMATS["segment"],
+    "client": MEMBER_FORMATS["client"],
+    "ja4": MEMBER_FORMATS["ja4"],
+    "asn": MEMBER_FORMATS["asn"],
+    "account": MEMBER_FORMATS["identity"],
 }
 _NETWORK = re.compile(r"([46]):([0-9a-f.:]{2,45})/([0-9]{1,3})")
 _CLUSTER = re.compile(r"cl:[a-z0-9]{1,8}:[0-9a-f]{4,64}")
 # Widest-allowed prefix lengths: anything narrower could single out one client address.
 _MAX_V4_BITS = 24
 _MAX_V6_BITS = 64
-_MAX_ASN = 4_294_967_295
 
 
 def _check_network(value: str) -> bool:
@@ -111,7 +110,7 @@ def valid_value(kind: str, value: str) -> bool:
     pattern = _FORMATS.get(kind)
     if pattern is None or pattern.fullmatch(value) is None:
         return False
-    return kind != "asn" or int(value) <= _MAX_ASN
+    return kind != "asn" or int(value) <= MAX_ASN
 
 
 @dataclass(frozen=True, slots=True)

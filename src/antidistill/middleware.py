@@ -1,10 +1,11 @@
 """``AntiDistillMiddleware``: the pure-ASGI entry point.
 
-Never Starlette's base HTTP middleware class. Per request: decide the route policy from
-method and path, read the body once (up to ``max_body_bytes``), evaluate, then either answer
-with our own error response *before* calling the app, or call the app with a one-shot replay
-of the body and a ``send`` wrapper that forwards every message as it arrives while metering
-usage.
+Never Starlette's base HTTP middleware class. Everything computable once is computed in
+``__init__``; each HTTP request gets a :class:`_Responder` that reads the body once (up to
+``max_body_bytes``), asks the guard for the final decision, then either answers with our own
+error response *before* calling the app, or calls the app with a one-shot replay of the
+(possibly rewritten) body and a ``send`` wrapper that forwards every message as it arrives
+while metering usage.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from typing import Any
 
 from antidistill.context import RequestContext, current_decision
 from antidistill.decision import Action, Decision
-from antidistill.enforcement.degrade import DegradePlan, degrade_body
+from antidistill.enforcement.apply import refused_oversize
 from antidistill.enforcement.metering import ResponseMeter, Usage
-from antidistill.enforcement.responses import ErrorBody, encode, error_body, simple_error
-from antidistill.guard import Guard, error_site
+from antidistill.enforcement.responses import ErrorBody, encode, simple_error
+from antidistill.guard import Guard
 from antidistill.settings import Settings
+from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
 
@@ -32,14 +34,11 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-# The parser's format names -> the degrade rewrite's (it picks field names per API).
-_DEGRADE_FORMAT = {
-    "openai.chat": "openai_chat",
-    "openai.completions": "openai_completions",
-    "openai.responses": "openai_responses",
-    "anthropic.messages": "anthropic",
-    "gemini": "gemini",
-}
+_TOO_LARGE = simple_error(413, "request_too_large", "Request body exceeds the size limit.")
+_UNAVAILABLE = simple_error(503, "service_unavailable",
+                            "Usage checks are unavailable; try again shortly.")
+# Framing headers that no longer describe a replaced body.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 
 
 class AntiDistillMiddleware:
@@ -54,106 +53,92 @@ class AntiDistillMiddleware:
         s = self.guard.settings
         self.max_body = s.max_body_bytes
         self.reject_oversize = s.oversize_action == "reject"
-        self.degrade_plan = DegradePlan(max_tokens_cap=s.degrade_max_tokens)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        guard = self.guard
-        method: str = scope.get("method", "GET")
-        path: str = scope.get("path", "/")
-        policy = guard.routes.lookup(method, path)
-        if policy == "exempt":
+        if self.guard.routes.lookup(scope.get("method", "GET"), scope.get("path", "/")) \
+                == "exempt":
             await self.app(scope, receive, send)
             return
+        await _Responder(self, scope, receive, send).run()
+
+
+class _Responder:
+    """One request's work: body, decision, enforcement, the app call and the settlement."""
+
+    __slots__ = ("mw", "guard", "scope", "receive", "send", "ctx", "replay")
+
+    def __init__(self, mw: AntiDistillMiddleware, scope: Scope, receive: Receive,
+                 send: Send) -> None:
+        self.mw, self.guard = mw, mw.guard
+        self.scope, self.receive, self.send = scope, receive, send
+        self.ctx: RequestContext = mw.guard.context(scope)
+        self.replay = _BodyReplay(receive)
+
+    async def run(self) -> None:
+        guard, ctx = self.guard, self.ctx
         metrics = guard.metrics
         t0 = time.perf_counter() if metrics is not None else 0.0
-        identity, trusted = guard.resolve_identity(scope)
-        headers = scope.get("headers")
-        ctx = RequestContext(method, path, list(headers) if headers else [], identity,
-                             guard.clock(), policy, scope=scope, trusted_peer=trusted)
-        replay = _BodyReplay(receive)
-        if policy == "inspect" and method in BODY_METHODS:
-            await replay.read(self.max_body)
-            # Analyse at most the cap (the chunk that crossed it may be much larger); the app
-            # still gets every byte through the replay.
-            ctx.body = replay.body[: self.max_body] if replay.over_cap else replay.body
-            ctx.body_truncated = replay.over_cap
-            if replay.over_cap and self.reject_oversize:
-                await _respond(simple_error(413, "request_too_large",
-                                            "Request body exceeds the size limit."), send)
+        if ctx.policy == "inspect" and ctx.method in BODY_METHODS:
+            if not await self._read_body():
                 return
-        if guard._identity_resolver is not None:
-            await guard.apply_identity_hook(ctx)
         try:
-            decision = await guard.evaluate(ctx)
-        except Exception as exc:
-            decision_or_none = self._failure(exc)
-            if decision_or_none is None:
-                await _respond(simple_error(503, "service_unavailable",
-                                            "Usage checks are unavailable; try again shortly."),
-                               send, [("Retry-After", "1")])
-                return
-            decision = decision_or_none
+            decision = await guard.check(ctx, self.replay if self.replay.consumed else None)
+        except StoreUnavailable:
+            await _respond(_UNAVAILABLE, self.send, [("Retry-After", "1")])
+            return
         if metrics is not None:
-            metrics.observe_overhead(time.perf_counter() - t0, guard.routes.pattern(method, path))
-        state = scope.get("state")
+            metrics.observe_overhead(time.perf_counter() - t0, decision.route or "default")
+        state = self.scope.get("state")
         if state is None:
-            state = scope["state"] = {}
+            state = self.scope["state"] = {}
         state["antidistill"] = decision
         token = current_decision.set(decision)
         try:
-            action = decision.action
-            if action is not Action.ALLOW and decision.enforced:
-                if action.is_denied():
-                    await self._deny(ctx, decision, send)
-                    return
-                if action is Action.DELAY and decision.delay_seconds:
-                    await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
-            if (decision.enforced and action is Action.DEGRADE and replay.complete
-                    and replay.body):
-                result = degrade_body(replay.body, self.degrade_plan,
-                                      api_format=_DEGRADE_FORMAT.get(
-                                          ctx.parsed.format if ctx.parsed else ""))
-                if result.changes:
-                    replay.replace(result.body)
-                    scope["headers"] = _set_content_length(scope.get("headers") or [],
-                                                           len(result.body))
-                    decision = _with_changes(decision, result.changes)
-                    scope["state"]["antidistill"] = decision
-            meter = _Metering()
-            await self.app(scope, replay.receive if replay.consumed else receive,
-                           meter.wrap(send))
-            usage = meter.finish()
-            if usage is not None and ctx.estimated_tokens:
-                try:
-                    await guard.settle(ctx, decision, usage)
-                except Exception as exc:  # settlement is bookkeeping, never an error page
-                    guard.counters["settle_errors"] += 1
-                    logger.warning("antidistill: usage settlement failed: %s", type(exc).__name__)
+            await self._serve(decision)
         finally:
             current_decision.reset(token)
 
-    def _failure(self, exc: Exception) -> Decision | None:
-        """Fail open with an allow decision, or None for fail-closed storage outages."""
-        from antidistill.storage.resilient import StoreUnavailable
+    async def _read_body(self) -> bool:
+        """Buffer the body for analysis; False when it was refused as oversize."""
+        replay, cap = self.replay, self.mw.max_body
+        await replay.read(cap)
+        # Analyse at most the cap (the chunk that crossed it may be much larger); the app
+        # still gets every byte through the replay.
+        self.ctx.body = replay.body[:cap] if replay.over_cap else replay.body
+        self.ctx.body_truncated = replay.over_cap
+        if replay.over_cap and self.mw.reject_oversize:
+            await _respond(_TOO_LARGE, self.send)
+            return False
+        return True
 
-        self.guard.counters["errors"] += 1
-        if isinstance(exc, StoreUnavailable):
-            return None
-        logger.error("antidistill: evaluation failed (%s at %s); request allowed (fail-open)",
-                     type(exc).__name__, error_site(exc))
-        return Decision(action=Action.ALLOW, score=0.0, enforced=False)
-
-    async def _deny(self, ctx: RequestContext, decision: Decision, send: Send) -> None:
-        body: ErrorBody | None = None
-        hook = self.guard._error_response
-        if hook is not None:
-            got = await self.guard.hooks.call(hook, ctx, decision)
-            if isinstance(got, tuple) and len(got) == 3:
-                body = got
-        await _respond(body or error_body(decision), send)
+    async def _serve(self, decision: Decision) -> None:
+        action = decision.action
+        if decision.enforced and action is not Action.ALLOW:
+            if action.is_denied():
+                await _respond(await self.guard.deny_response(self.ctx, decision), self.send)
+                return
+            if refused_oversize(decision):
+                await _respond(_TOO_LARGE, self.send)
+                return
+            if action is Action.DELAY and decision.delay_seconds:
+                await asyncio.sleep(min(decision.delay_seconds, self.guard.settings.max_delay))
+        if decision.degrade:
+            self.scope["headers"] = _reframe(self.scope.get("headers") or [],
+                                             len(self.replay.body))
+        meter = _Metering()
+        await self.mw.app(self.scope,
+                          self.replay.receive if self.replay.consumed else self.receive,
+                          meter.wrap(self.send))
+        usage = meter.finish()
+        if usage is not None and self.ctx.estimated_tokens:
+            try:
+                await self.guard.settle(self.ctx, decision, usage)
+            except Exception as exc:  # settlement is bookkeeping, never an error page
+                self.guard.counters["settle_errors"] += 1
+                logger.warning("antidistill: usage settlement failed: %s", type(exc).__name__)
 
 
 class _BodyReplay:
@@ -165,12 +150,12 @@ class _BodyReplay:
     after the replayed body.
     """
 
-    __slots__ = ("_receive", "_chunks", "body", "over_cap", "complete", "consumed",
-                 "_replayed", "_pending")
+    __slots__ = ("_receive", "_size", "body", "over_cap", "complete", "consumed", "_replayed",
+                 "_pending")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
-        self._chunks: list[bytes] = []
+        self._size = 0
         self.body = b""
         self.over_cap = False
         self.complete = False
@@ -180,7 +165,18 @@ class _BodyReplay:
 
     async def read(self, cap: int) -> None:
         self.consumed = True
-        size = 0
+        await self._read_until(cap)
+        # A last chunk that crossed the cap is over it too, though nothing follows it.
+        self.over_cap = self._size > cap
+
+    async def read_rest(self, limit: int) -> bool:
+        """Read on to the end of the body (for a rewrite); False when it exceeds ``limit``."""
+        if not self.complete and self._pending is None:
+            await self._read_until(limit)
+        return self.complete and self._size <= limit
+
+    async def _read_until(self, cap: int) -> None:
+        chunks = [self.body] if self.body else []
         while True:
             message = await self._receive()
             if message["type"] != "http.request":
@@ -188,16 +184,14 @@ class _BodyReplay:
                 break
             chunk = message.get("body", b"")
             if chunk:
-                self._chunks.append(chunk)
-                size += len(chunk)
+                chunks.append(chunk)
+                self._size += len(chunk)
             if not message.get("more_body", False):
                 self.complete = True
                 break
-            if size > cap:
-                self.over_cap = True
+            if self._size > cap:
                 break
-        self.body = b"".join(self._chunks)
-        self._chunks = []
+        self.body = b"".join(chunks)
 
     def replace(self, body: bytes) -> None:
         self.body = body
@@ -258,13 +252,8 @@ async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | No
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _set_content_length(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
-    out = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+def _reframe(headers: Any, length: int) -> list[tuple[bytes, bytes]]:
+    """Headers of a rewritten, fully buffered body: one Content-Length and no chunking."""
+    out = [(k, v) for k, v in headers if k.lower() not in _FRAMING]
     out.append((b"content-length", str(length).encode()))
     return out
-
-
-def _with_changes(decision: Decision, changes: tuple[str, ...]) -> Decision:
-    from dataclasses import replace
-
-    return replace(decision, degrade=changes)

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     default_policy: Literal["inspect", "budget", "exempt"] = "inspect"
     max_body_bytes: int = Field(default=1_048_576, ge=0)
     oversize_action: Literal["pass", "reject"] = "pass"
+    degrade_max_body_bytes: int = Field(default=33_554_432, ge=0)
 
     # -- identity -------------------------------------------------------------------------
     api_key_headers: StrList = Field(default_factory=lambda: ["authorization", "x-api-key"])
@@ -89,6 +90,7 @@ class Settings(BaseSettings):
     cluster_token_refill_rate: float = Field(default=500, ge=0)
     cluster_token_interval: float = Field(default=1, gt=0)
     rate_limits: str = ""
+    monitor_enforce_budgets: bool = False
     default_output_tokens: int = Field(default=256, ge=1)
     max_output_tokens: int = Field(default=4096, ge=1)
 
@@ -147,8 +149,9 @@ class Settings(BaseSettings):
 
 #: One line per setting; the README's table is generated from this (``settings_markdown``).
 DOCS: dict[str, str] = {
-    "mode": "`enforce` applies actions; `monitor` computes and reports everything but enforces "
-            "only explicit budgets (roll-out mode). Switchable at run time from the admin API.",
+    "mode": "`enforce` applies actions; `monitor` computes and reports everything and enforces "
+            "nothing (roll-out mode; see `monitor_enforce_budgets`). Switchable at run time "
+            "from the admin API.",
     "secret": "Key for pseudonymising API keys, accounts and IPs (keyed BLAKE2b). Unset: a "
               "random per-process key, a loud warning, and shared storage is refused.",
     "storage_uri": "`memory://` (default, one process), `redis://`, `rediss://`, "
@@ -164,6 +167,9 @@ DOCS: dict[str, str] = {
     "max_body_bytes": "Bytes of request body read for analysis; the rest streams through "
                       "untouched.",
     "oversize_action": "`pass` (analyse the prefix) or `reject` (413) for bodies over the cap.",
+    "degrade_max_body_bytes": "A degraded request over `max_body_bytes` is read to its end "
+                              "for the rewrite, up to this many bytes; a longer one is "
+                              "refused with 413 (it cannot be rewritten).",
     "api_key_headers": "Headers holding the API key (`Authorization: Bearer` is unwrapped).",
     "account_header": "Header with the account/org id set by your gateway (read only from "
                       "trusted proxies).",
@@ -173,7 +179,9 @@ DOCS: dict[str, str] = {
     "bot_score_header": "Header carrying the edge's bot score (trusted proxies only).",
     "asn_db": "Path to a MaxMind-format ASN (or ISP) database.",
     "anon_ip_db": "Path to a MaxMind-format anonymous-IP / residential-proxy database.",
-    "request_capacity": "Request token bucket: capacity per identity.",
+    "request_capacity": "Request token bucket: capacity per identity. Budgets are always "
+                        "tracked; they are enforced only once any `REQUEST_*`/`TOKEN_*` "
+                        "budget or `RATE_LIMITS` is set, or a budget resolver returns one.",
     "request_refill_rate": "Request bucket: tokens added per `request_interval`.",
     "request_interval": "Request bucket: refill interval in seconds.",
     "token_capacity": "LLM-token bucket: capacity per identity (tokens).",
@@ -184,6 +192,8 @@ DOCS: dict[str, str] = {
     "cluster_token_interval": "Cluster bucket: refill interval in seconds.",
     "rate_limits": "Familiar window limits per identity in `limits` syntax, e.g. "
                    "`60/minute;10000/day` (empty: none).",
+    "monitor_enforce_budgets": "In monitor mode, still answer 429 when a configured budget "
+                               "is exhausted (default: monitor mode enforces nothing).",
     "default_output_tokens": "Output tokens assumed when a request sets no max.",
     "max_output_tokens": "Your model's output cap (estimates are clamped; `max_tokens` at the "
                          "cap is a harvesting hint).",

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from antidistill.fingerprints.formats import API_FORMATS, UNKNOWN, detect_format
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
 
 __all__ = [
@@ -24,36 +25,6 @@ __all__ = [
     "degrade_body",
     "detect_format",
 ]
-
-API_FORMATS = (
-    "openai_chat",
-    "openai_completions",
-    "openai_responses",
-    "anthropic",
-    "gemini",
-    "unknown",
-)
-"""Values accepted by ``degrade_body(..., api_format=...)`` and returned by ``detect_format``."""
-
-# Keys only one of the two "messages" APIs accepts; used to tell them apart without a path.
-_OPENAI_CHAT_KEYS = frozenset(
-    {
-        "max_completion_tokens", "logprobs", "top_logprobs", "logit_bias", "n",
-        "stream_options", "response_format", "frequency_penalty", "presence_penalty",
-        "seed", "reasoning_effort", "modalities", "parallel_tool_calls", "prediction",
-        "audio", "web_search_options",
-    }
-)  # fmt: skip
-_ANTHROPIC_KEYS = frozenset(
-    {"system", "anthropic_version", "thinking", "stop_sequences", "top_k", "mcp_servers"}
-)
-_OPENAI_ROLES = frozenset({"system", "developer", "tool", "function"})
-_RESPONSES_KEYS = frozenset(
-    {
-        "max_output_tokens", "instructions", "previous_response_id", "conversation",
-        "reasoning", "include", "truncation", "background", "text", "max_tool_calls",
-    }
-)  # fmt: skip
 
 # OpenAI reasoning models reject max_tokens and want max_completion_tokens.
 _REASONING_MODEL = re.compile(r"(?:^|/)(?:o[1-9]|gpt-5)")
@@ -100,49 +71,13 @@ class DegradeResult:
     changes: tuple[str, ...]
 
 
-def detect_format(obj: dict[str, Any]) -> str:
-    """Guess which API a parsed request body is for; one of :data:`API_FORMATS`.
-
-    The route is the better witness; pass ``api_format`` to :func:`degrade_body` when the
-    caller knows it. Ambiguous ``messages`` bodies are reported as ``openai_chat``: both
-    APIs accept ``max_tokens``, so the rewrite is the same.
-    """
-    if "contents" in obj or "generationConfig" in obj or "generation_config" in obj:
-        return "gemini"
-    if "messages" in obj:
-        if not _OPENAI_CHAT_KEYS.isdisjoint(obj):
-            return "openai_chat"
-        if not _ANTHROPIC_KEYS.isdisjoint(obj):
-            return "anthropic"
-        messages = obj["messages"]
-        if isinstance(messages, list) and any(
-            isinstance(m, dict) and m.get("role") in _OPENAI_ROLES for m in messages[:64]
-        ):
-            return "openai_chat"  # Anthropic has no system/tool roles inside messages
-        model = obj.get("model")
-        if isinstance(model, str) and "claude" in model[:200].lower():
-            return "anthropic"
-        return "openai_chat"
-    if "prompt" in obj:
-        return "openai_completions"
-    if not _RESPONSES_KEYS.isdisjoint(obj):
-        return "openai_responses"
-    if "input" in obj:
-        # /v1/embeddings and /v1/moderations also take a bare "input"; adding an output
-        # limit to those would make the upstream reject the request.
-        model = obj.get("model")
-        if isinstance(model, str) and ("embed" in model.lower() or "moderation" in model.lower()):
-            return "unknown"
-        return "openai_responses"
-    return "unknown"
-
-
 def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = None) -> DegradeResult:
     """Rewrite a JSON request body according to ``plan``.
 
-    ``api_format`` (one of :data:`API_FORMATS`) overrides detection; the middleware knows
-    it from the route. Everything the plan does not touch is preserved (re-serialised
-    compactly with ``ensure_ascii=False``). Invalid JSON, a non-object or a truncated body
+    ``api_format`` (one of :data:`API_FORMATS`, the parser's names) overrides detection; the
+    guard passes the parser's format, which came from the route or the body's shape.
+    Everything the plan does not touch is preserved (re-serialised compactly with
+    ``ensure_ascii=False``). Invalid JSON, a non-object or a truncated body
     comes back unchanged with ``changes=()``; this function never raises.
     """
     unchanged = DegradeResult(body, ())
@@ -209,7 +144,7 @@ def _degrade_openai_anthropic(
             if key in obj:
                 found = True
                 _cap(obj, key, cap, key, changes)
-        if not found and fmt != "unknown":
+        if not found and fmt != UNKNOWN:
             key = _missing_max_field(obj, fmt)
             obj[key] = cap
             changes.append(f"add:{key}={cap}")
@@ -226,7 +161,7 @@ def _degrade_openai_anthropic(
             del obj[name]
             changes.append(f"drop:{name}")
     if (
-        fmt == "openai_chat"
+        fmt == "openai.chat"
         and "logprobs" in plan.drop_params
         and "top_logprobs" in obj
         and not obj.get("logprobs")
@@ -256,9 +191,9 @@ def _degrade_openai_anthropic(
 
 
 def _missing_max_field(obj: dict[str, Any], fmt: str) -> str:
-    if fmt == "openai_responses":
+    if fmt == "openai.responses":
         return "max_output_tokens"
-    if fmt == "openai_chat":
+    if fmt == "openai.chat":
         model = obj.get("model")
         if "reasoning_effort" in obj or (
             isinstance(model, str) and _REASONING_MODEL.search(model[:200].lower())
@@ -287,7 +222,7 @@ def _hide_reasoning(obj: dict[str, Any], fmt: str, changes: list[str]) -> None:
         del obj["include_reasoning"]
         changes.append("drop:include_reasoning")
     reasoning = obj.get("reasoning")
-    if fmt == "openai_responses" and isinstance(reasoning, dict):
+    if fmt == "openai.responses" and isinstance(reasoning, dict):
         # Keep the object (removing it would restore the default, medium effort) but
         # lower it and stop the reasoning summary from being returned.
         if "effort" in reasoning:

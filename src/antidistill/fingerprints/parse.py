@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from functools import lru_cache
 from typing import Any
 from urllib.parse import unquote_plus
+
+from antidistill.fingerprints.formats import format_from_path, format_from_shape
 
 __all__ = ["FORMATS", "ParsedPrompt", "parse_body"]
 
@@ -125,26 +126,6 @@ _KEY_STRING = re.compile(
 )
 _SYSTEM_KEY = re.compile(r'"(?:system|anthropic_version)"\s*:')
 _PARTIAL_ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{0,3})?\Z")
-
-_PATH_HINTS = (
-    ("/chat/completions", "openai.chat"),
-    ("/completions", "openai.completions"),
-    ("/responses", "openai.responses"),
-    ("/messages", "anthropic.messages"),
-    (":generatecontent", "gemini"),
-    (":streamgeneratecontent", "gemini"),
-    ("/converse", "anthropic.messages"),
-)
-
-
-@lru_cache(maxsize=1024)
-def _path_hint(path: str) -> str:
-    p = path.split("?", 1)[0].lower()
-    for needle, fmt in _PATH_HINTS:
-        if needle in p:
-            return fmt
-    return ""
-
 
 # --- text helpers ---------------------------------------------------------------------------
 
@@ -399,27 +380,6 @@ _EXTRACTORS = {
     "gemini": _gemini,
 }
 
-_EMBED_KEYS = ("encoding_format", "dimensions")
-
-
-def _shape_format(d: dict[str, Any]) -> str:
-    if "contents" in d or "systemInstruction" in d or "system_instruction" in d:
-        return "gemini"
-    if "messages" in d:
-        # OpenAI has no top-level system; Anthropic (and Bedrock converse) put it there.
-        if "system" in d or "anthropic_version" in d or "thinking" in d:
-            return "anthropic.messages"
-        return "openai.chat"
-    if "input" in d or "instructions" in d:
-        model = d.get("model")
-        if any(k in d for k in _EMBED_KEYS) or (isinstance(model, str) and "embed" in model):
-            return "json"
-        return "openai.responses"
-    if "prompt" in d:
-        return "openai.completions"
-    return "json"
-
-
 _GENERIC_USER_KEYS = frozenset({"content", "text", "prompt", "input", "query", "question"})
 _GENERIC_SYSTEM_KEYS = frozenset({"system", "instructions", "system_prompt"})
 
@@ -587,7 +547,7 @@ def _parse(
     if text.startswith("\ufeff"):
         text = text[1:]
 
-    hint = _path_hint(path)
+    hint = format_from_path(path)
     ex = _Extract(_Texts(max_chars), _Texts(max_chars))
     first = text[:1]
     if first.isspace():
@@ -631,7 +591,7 @@ def _parse(
             ex = _Extract(_Texts(max_chars), _Texts(max_chars))
             fmt = ""
     if not fmt:
-        fmt = _shape_format(doc)
+        fmt = format_from_shape(doc)
         extractor = _EXTRACTORS.get(fmt)
         if extractor is None or not extractor(doc, ex):
             fmt = "json"

@@ -38,37 +38,27 @@ from starlette.routing import Route
 
 from antidistill.decision import Action
 from antidistill.errors import StorageError
-from antidistill.storage.base import BucketSpec
+from antidistill.lists import (
+    CUSTOM_IDENTITY,
+    IDENTITY_LISTS,
+    LIST_NAMES,
+    MEMBER_FORMATS,
+    NETWORK_BITS,
+    OWN_IDENTITY_KINDS,
+)
 
 if TYPE_CHECKING:
     from antidistill.guard import Guard
 
 __all__ = ["LIST_NAMES", "create_admin_app", "normalize_member", "openapi_document"]
 
-#: Every list the guard consults (``Guard._features``), in display order.
-LIST_NAMES = (
-    "allow:identity", "deny:identity", "watch:identity",
-    "deny:template", "watch:template",
-    "deny:client", "watch:client",
-    "deny:ja4", "watch:ja4",
-    "deny:network", "watch:network",
-    "deny:asn", "watch:asn",
-)
 MAX_LIMIT = 1000
 MAX_LIST_LIMIT = 10_000
 MAX_BODY = 4096
 MAX_TTL = 10 * 365 * 86400.0
 RECENT_LIMIT = 50
 
-# Member formats, per list kind. Identity ids are "<kind>:<id>"; the guard's own kinds are a
-# keyed 80-bit hash, custom resolvers may use other kinds.
-_OWN_ID = re.compile(r"(?:key|acct|ip):[0-9a-f]{20}")
-_OWN_KINDS = ("key:", "acct:", "ip:")
-_ANY_ID = re.compile(r"[a-z][a-z0-9_]{0,15}:[A-Za-z0-9._\-]{1,128}")
-_TEMPLATE = re.compile(r"pt[0-9]{1,3}:[0-9a-f]{8,64}")
-_CLIENT = re.compile(r"cf[0-9]{1,3}:[0-9a-f]{8,64}")
-_JA4 = re.compile(r"[tqd][0-9a-z]{9}_[0-9a-f]{12}_[0-9a-f]{12}")
-_ASN = re.compile(r"(?:as)?([0-9]{1,10})", re.IGNORECASE)
+_ASN = re.compile(r"(?:as)?([0-9]{1,10})", re.IGNORECASE)  # operator input: "AS13335"
 # Well-known secret-key prefixes (OpenAI, Anthropic, Stripe-style, Groq, xAI, Hugging Face,
 # GitHub, GitLab, Google, AWS) and a pasted header value.
 _RAW_KEY = re.compile(
@@ -76,7 +66,6 @@ _RAW_KEY = re.compile(
     r"glpat-|aiza|akia|asia)",
     re.IGNORECASE,
 )
-_NET_BITS = {4: 24, 6: 48}  # must match the prefixes ``ip_prefix`` produces
 
 _SECURITY_HEADERS = {
     "x-content-type-options": "nosniff",
@@ -159,23 +148,23 @@ def normalize_member(name: str, member: Any) -> str:
         if _is_ip(text) or (tail and _is_ip(tail)):
             raise ValueError("raw IP addresses are not stored; use the identity id "
                              "(e.g. 'ip:...') or the deny:network list with a prefix")
-        if text.startswith(_OWN_KINDS):
-            if not _OWN_ID.fullmatch(text):
+        if text.startswith(OWN_IDENTITY_KINDS):
+            if not MEMBER_FORMATS["identity"].fullmatch(text):
                 raise ValueError("identity ids look like 'key:' followed by 20 hex digits")
-        elif not _ANY_ID.fullmatch(text):
+        elif not CUSTOM_IDENTITY.fullmatch(text):
             raise ValueError("identity ids look like '<kind>:<id>', e.g. 'key:3f9a...'")
         return text
     if kind == "template":
-        if not _TEMPLATE.fullmatch(text):
+        if not MEMBER_FORMATS["template"].fullmatch(text):
             raise ValueError("template fingerprints look like 'pt1:' followed by hex digits")
         return text
     if kind == "client":
-        if not _CLIENT.fullmatch(text):
+        if not MEMBER_FORMATS["client"].fullmatch(text):
             raise ValueError("client fingerprints look like 'cf1:' followed by hex digits")
         return text
     if kind == "ja4":
         low = text.lower()
-        if not _JA4.fullmatch(low):
+        if not MEMBER_FORMATS["ja4"].fullmatch(low):
             raise ValueError("not a JA4 fingerprint (e.g. 't13d1516h2_8daaf6152771_b186095e22b6')")
         return low
     if kind == "asn":
@@ -197,9 +186,9 @@ def _normalize_network(text: str) -> str:
         raise ValueError(f"not a network prefix: {exc}") from None
     if isinstance(net, ipaddress.IPv6Network) and net.network_address.ipv4_mapped is not None:
         raise ValueError("use the IPv4 prefix for IPv4-mapped addresses")
-    bits = _NET_BITS[net.version]
+    bits = NETWORK_BITS[net.version]
     if net.prefixlen != bits:
-        raise ValueError(f"network lists match /{_NET_BITS[4]} (IPv4) and /{_NET_BITS[6]} "
+        raise ValueError(f"network lists match /{NETWORK_BITS[4]} (IPv4) and /{NETWORK_BITS[6]} "
                          f"(IPv6) prefixes; got /{net.prefixlen}")
     return f"{net.version}:{net.network_address}/{bits}"
 
@@ -349,23 +338,19 @@ class _Admin:
 
     async def identity(self, request: Request) -> Response:
         g = self.guard
-        s = g.settings
         ident = request.path_params["identity"]
         now = self.now()
         state = await g.store.identity_state(ident, now)
         items = g.recent.for_identity(ident)
         if state is None and not items:
             raise _NotFound("no state for this identity (unknown or expired)")
-        rq_cap, rq_rate = s.request_capacity, s.request_refill_rate / s.request_interval
-        tk_cap, tk_rate = s.token_capacity, s.token_refill_rate / s.token_interval
-        # Same keys and parameters as Guard.evaluate; a budget-resolver hook may give an
-        # identity other sizes, which this read cannot know (no request context).
-        rq, tk = await g.store.buckets([
-            BucketSpec("rq:" + ident, rq_cap, rq_rate, 1.0, peek=True),
-            BucketSpec("tk:" + ident, tk_cap, tk_rate, 1.0, peek=True),
-        ], now)
+        # The same buckets the guard charges, sized as last resolved for this identity on
+        # this instance (a per-plan budget from the budget resolver included).
+        budgets = g.budgets.budgets_of(ident)
+        specs = g.budgets.bucket_specs(ident, budgets, 1.0, peek=True)
+        rq, tk = await g.store.buckets(specs, now)
         listed = []
-        for name in ("allow:identity", "deny:identity", "watch:identity"):
+        for name in IDENTITY_LISTS:
             if ident in await g.store.list_members(name, MAX_LIST_LIMIT):
                 listed.append(name)
         return _json({
@@ -376,7 +361,9 @@ class _Admin:
                 "cluster": state.cluster, "values": dict(state.values),
                 "fields": {k: round(v, 6) for k, v in state.fields.items()},
             },
-            "budgets": [_budget("requests", rq, rq_cap), _budget("tokens", tk, tk_cap)],
+            "plan": budgets.plan or None,
+            "budgets": [_budget("requests", rq, specs[0].capacity),
+                        _budget("tokens", tk, specs[1].capacity)],
             "lists": listed,
             "reasons": _reason_counts(items),
             "recent": list(reversed(items)),
@@ -401,17 +388,14 @@ class _Admin:
 
     async def cluster(self, request: Request) -> Response:
         g = self.guard
-        s = g.settings
         cid = request.path_params["cluster"]
         now = self.now()
         st = await g.store.cluster_state(cid, now)
         reasons = g.recent.cluster_reasons.get(cid)
         if st is None and reasons is None:
             raise _NotFound("no state for this cluster (unknown or expired)")
-        cap = s.cluster_token_capacity
-        (ct,) = await g.store.buckets([BucketSpec(
-            "ct:" + cid, cap, s.cluster_token_refill_rate / s.cluster_token_interval, 1.0,
-            peek=True)], now)
+        (ct,) = g.budgets.bucket_specs("", g.budgets.default, 1.0, cid, peek=True)[2:]
+        (ct_state,) = await g.store.buckets([ct], now)
         recent = [e for e in reversed(g.recent.events) if e.get("cluster") == cid]
         members = list(dict.fromkeys(e["identity"] for e in recent))
         return _json({
@@ -420,7 +404,7 @@ class _Admin:
                 "risk": round(st.risk, 4), "members": st.members,
                 "first_seen": st.first_seen, "last_seen": st.last_seen,
             },
-            "budgets": [_budget("cluster_tokens", ct, cap)],
+            "budgets": [_budget("cluster_tokens", ct_state, ct.capacity)],
             "reasons": [{"name": n, "count": c} for n, c in (reasons or Counter()).most_common()],
             "recent_identities": members[:RECENT_LIMIT],
             "recent": recent[:RECENT_LIMIT],

@@ -1,7 +1,9 @@
-"""From fingerprints to signals: the store features a request counts, and the detectors.
+"""From fingerprints to signals: the store features a request counts, the detectors, and the
+cluster a request belongs to.
 
 The guard calls :func:`build_features` before its ``observe`` round trip and
-:func:`run_detectors` on what the store answered. Both are pure CPU.
+:func:`run_detectors` on what the store answered. Both are pure CPU. A detector that raises
+is reported through ``on_error`` and skipped; the others still run.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from antidistill.context import RequestContext
 from antidistill.decision import Signal
+from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.fanout import FanoutConfig, fanout_signal
 from antidistill.signals.harvesting import score_harvesting
@@ -62,7 +65,7 @@ def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
     segments: list[str] = []
     client: list[str] = []
     ident = ctx.identity.id
-    lists = [("deny:identity", ident), ("allow:identity", ident), ("watch:identity", ident)]
+    lists = [(name, ident) for name in IDENTITY_LISTS]
     fanout, sybil = "fanout" in detectors, "sybil" in detectors
     p = ctx.prompt
     if p is not None:

@@ -1,0 +1,79 @@
+"""From an ASGI scope to a pseudonymised :class:`Identity`: key, trusted account header, IP.
+
+The host's identity-resolver hook (account lookup) runs after this default resolution, once
+the request context exists (:meth:`IdentityResolver.apply_hook`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, MutableMapping
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from antidistill.identity.client_ip import TrustedProxies, client_ip
+from antidistill.identity.resolve import Identity, Pseudonymizer, extract_api_key
+
+if TYPE_CHECKING:
+    from antidistill.context import RequestContext
+    from antidistill.hooks import Hook, HookRunner
+
+# (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
+IDENTITY_CACHE = 16384  # cleared when full
+ANONYMOUS = Identity("anon:unknown", "anonymous", None, None, None, None, None)
+
+
+class IdentityResolver:
+    """Resolves who is calling; holds the pseudonymiser, trusted proxies and a small cache."""
+
+    def __init__(self, pseudonymize: Pseudonymizer, proxies: TrustedProxies,
+                 key_headers: Collection[str], account_header: str) -> None:
+        self.pseudonymize = pseudonymize
+        self.proxies = proxies
+        self.key_headers = tuple(h.lower().encode("latin-1") for h in key_headers)
+        self.account_header = account_header.lower().encode("latin-1")
+        self._cache: dict[tuple[str | None, str | None], Identity] = {}
+
+    def resolve(self, scope: MutableMapping[str, Any]) -> tuple[Identity, bool]:
+        """The default identity (before the resolver hook) and whether the peer is trusted."""
+        headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
+        client = scope.get("client")
+        peer = client[0] if client else None
+        trusted = bool(peer) and bool(self.proxies) and self.proxies.contains(str(peer))
+        ip = client_ip(peer, headers, self.proxies)
+        key = extract_api_key(headers, self.key_headers)
+        if self.account_header and trusted:
+            for name, value in headers:
+                if name == self.account_header and value:
+                    return self._account(value.decode("latin-1")[:256], key, ip), trusted
+        cache_key = (key, ip)
+        identity = self._cache.get(cache_key)
+        if identity is None:
+            identity = self._identity(key, ip)
+            if len(self._cache) >= IDENTITY_CACHE:
+                self._cache.clear()
+            self._cache[cache_key] = identity
+        return identity, trusted
+
+    def _account(self, account: str, key: str | None, ip: str | None) -> Identity:
+        ip_id = self.pseudonymize("ip", ip) if ip else None
+        key_id = self.pseudonymize("key", key) if key else None
+        account_id = self.pseudonymize("acct", account)
+        return Identity(account_id, "account", key_id, account_id, ip_id, None, ip)
+
+    def _identity(self, key: str | None, ip: str | None) -> Identity:
+        ip_id = self.pseudonymize("ip", ip) if ip else None
+        if key:
+            key_id = self.pseudonymize("key", key)
+            return Identity(key_id, "key", key_id, None, ip_id, None, ip)
+        if ip_id:
+            return Identity(ip_id, "ip", None, None, ip_id, None, ip)
+        return ANONYMOUS
+
+    async def apply_hook(self, ctx: RequestContext, hook: Hook, runner: HookRunner) -> None:
+        """Let the host's resolver name the account (a string) or return a whole Identity."""
+        result = await runner.call(hook, ctx)
+        if isinstance(result, Identity):
+            ctx.identity = result
+        elif isinstance(result, str) and result:
+            acct = self.pseudonymize("acct", result[:256])
+            ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct)

@@ -1,0 +1,188 @@
+"""Budgets: which token buckets a request charges, what it costs, and what a refusal means.
+
+One vocabulary everywhere: a bucket has a ``capacity`` and refills ``refill_rate`` per
+``interval`` seconds (``Budgets`` holds the per-second rate). ``bucket_specs`` is the only
+place bucket keys and sizes are made, for the guard and the admin view alike.
+
+Roll-out rule: budgets are always tracked and reported, but a refusal is *enforced* only when
+the operator configured budgets (any ``ANTIDISTILL_REQUEST_*``/``TOKEN_*`` setting, window
+``RATE_LIMITS``, or a budget resolver that returned ``Budgets``), and in monitor mode only
+with ``ANTIDISTILL_MONITOR_ENFORCE_BUDGETS``. The shared budget of a flagged cluster is
+detection, not configuration: enforce mode always applies it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
+
+from antidistill.decision import BudgetState, Reason
+from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
+from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.settings import Settings
+from antidistill.storage.base import BucketResult, BucketSpec, Store
+
+if TYPE_CHECKING:
+    from antidistill.context import RequestContext
+
+BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
+# Settings whose explicit presence means "the operator sized these budgets".
+BUDGET_SETTINGS = frozenset({
+    "request_capacity", "request_refill_rate", "request_interval",
+    "token_capacity", "token_refill_rate", "token_interval",
+})
+# Per-identity budgets last resolved, so the admin view shows an identity's plan.
+REMEMBERED = 16384
+
+
+@dataclass(frozen=True, slots=True)
+class Budgets:
+    """Token-bucket parameters for one identity (returned by a budget-resolver hook)."""
+
+    request_capacity: float
+    request_refill_per_second: float
+    token_capacity: float
+    token_refill_per_second: float
+    plan: str = ""
+
+
+@dataclass(slots=True)
+class BudgetOutcome:
+    """What the buckets said about one request."""
+
+    states: list[BudgetState] = field(default_factory=list)
+    refused: list[BudgetState] = field(default_factory=list)
+    retry_after: float = 0.0
+    enforced: bool = False  # a refusal that must be answered with 429
+
+    def reason(self) -> Reason | None:
+        if not self.refused:
+            return None
+        detail = ", ".join(f"{b.name} exhausted (retry in {b.retry_after:.1f}s)"
+                           for b in self.refused)
+        if not self.enforced:
+            detail += "; tracked, not enforced"
+        return Reason("budget", 1.0, 0.0, detail)
+
+
+class BudgetPolicy:
+    """Sizes, keys, estimates, refunds and settles the token buckets of identities and
+    clusters."""
+
+    def __init__(self, settings: Settings, store: Store) -> None:
+        s = settings
+        self.settings = s
+        self.store = store
+        self.default = Budgets(
+            s.request_capacity, s.request_refill_rate / s.request_interval,
+            s.token_capacity, s.token_refill_rate / s.token_interval,
+        )
+        self.configured = bool(BUDGET_SETTINGS & s.model_fields_set) or bool(s.rate_limits)
+        self.cluster_capacity = s.cluster_token_capacity
+        self.cluster_refill = s.cluster_token_refill_rate / s.cluster_token_interval
+        self._remembered: OrderedDict[str, Budgets] = OrderedDict()
+
+    # -- sizes and keys ------------------------------------------------------------------
+    def remember(self, identity: str, budgets: Budgets) -> None:
+        if budgets is self.default:
+            self._remembered.pop(identity, None)
+            return
+        self._remembered[identity] = budgets
+        self._remembered.move_to_end(identity)
+        if len(self._remembered) > REMEMBERED:
+            self._remembered.popitem(last=False)
+
+    def budgets_of(self, identity: str) -> Budgets:
+        """The budgets last charged to ``identity`` on this instance (default if none)."""
+        return self._remembered.get(identity, self.default)
+
+    def bucket_specs(
+        self, identity: str, budgets: Budgets, tokens: float | None, cluster: str | None = None,
+        *, peek: bool = False,
+    ) -> list[BucketSpec]:
+        """The request bucket, the token bucket when ``tokens`` is given, and the cluster's
+        shared token bucket when ``cluster`` is given."""
+        specs = [BucketSpec("rq:" + identity, budgets.request_capacity,
+                            budgets.request_refill_per_second, 1.0, peek=peek)]
+        if tokens is not None:
+            specs.append(BucketSpec("tk:" + identity, budgets.token_capacity,
+                                    budgets.token_refill_per_second, tokens, peek=peek))
+            if cluster is not None:
+                specs.append(BucketSpec("ct:" + cluster, self.cluster_capacity,
+                                        self.cluster_refill, tokens, peek=peek))
+        return specs
+
+    # -- costs ---------------------------------------------------------------------------
+    @staticmethod
+    def prompt_chars(ctx: RequestContext) -> int:
+        p = ctx.parsed
+        chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
+        return max(chars, len(ctx.body)) if ctx.body_truncated else chars
+
+    def estimate_tokens(self, ctx: RequestContext) -> int:
+        max_out = None
+        if ctx.parsed is not None:
+            for name in MAX_TOKEN_PARAMS:
+                v = ctx.parsed.params.get(name)
+                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
+                    max_out = v
+                    break
+        s = self.settings
+        return estimate_request_cost(self.prompt_chars(ctx), max_out,
+                                     default_output=s.default_output_tokens,
+                                     output_cap=s.max_output_tokens)
+
+    # -- outcomes ------------------------------------------------------------------------
+    def outcome(
+        self, specs: Sequence[BucketSpec], results: Sequence[BucketResult],
+        windows: Sequence[BudgetState], *, resolved: bool, mode: str,
+    ) -> BudgetOutcome:
+        """Budget states of this request; whether a refusal is to be enforced (see module)."""
+        states = [
+            BudgetState(BUCKET_NAMES.get(spec.key[:2], spec.key[:2]), spec.capacity,
+                        res.remaining, res.reset_after, res.retry_after, res.allowed,
+                        spec.capacity / spec.refill_per_second if spec.refill_per_second
+                        else 0.0)
+            for spec, res in zip(specs, results, strict=True)
+        ]
+        states.extend(windows)
+        out = BudgetOutcome(states)
+        out.refused = [b for b in states if not b.allowed]
+        if not out.refused:
+            return out
+        out.retry_after = max(b.retry_after for b in out.refused)
+        live = mode == "enforce" or self.settings.monitor_enforce_budgets
+        configured = self.configured or resolved
+        # A cluster's shared budget is detection-driven: enforce mode applies it regardless.
+        detection = mode == "enforce" and any(b.name == "cluster_tokens" for b in out.refused)
+        out.enforced = (live and configured) or detection
+        return out
+
+    async def refund(
+        self, specs: Sequence[BucketSpec], results: Sequence[BucketResult], now: float
+    ) -> None:
+        """Give back what a refused request took from the buckets that did conform."""
+        back = [replace(spec, cost=-spec.cost, force=True)
+                for spec, res in zip(specs, results, strict=True)
+                if res.allowed and spec.cost > 0]
+        if back:
+            await self.store.buckets(back, now)
+
+    def settlement(
+        self, ctx: RequestContext, cluster: str | None, usage: Usage, estimated: int,
+    ) -> list[BucketSpec]:
+        """Forced charges (or refunds) reconciling the estimate with the metered usage."""
+        total = usage.prompt_tokens + usage.completion_tokens
+        if usage.prompt_tokens == 0:
+            # Counted from streamed deltas: the prompt side was not reported; estimate it.
+            total += estimate_tokens(self.prompt_chars(ctx))
+        delta = float(total - estimated)
+        if delta == 0:
+            return []
+        budgets = ctx.budgets if isinstance(ctx.budgets, Budgets) else self.default
+        specs = self.bucket_specs(ctx.identity.id, budgets, delta, cluster)[1:]
+        for spec in specs:
+            spec.force = True
+        return specs
