@@ -32,8 +32,9 @@ from typing import Any
 
 from rich.console import Console
 
-from antidistill.cli import _demo_guard, print_report
 from antidistill.demo.app import create_app
+from antidistill.demo.report import demo_guard as _demo_guard
+from antidistill.demo.report import print_report
 from antidistill.demo.simulate import (
     HYDRA_TEMPLATES,
     SHORT_HYDRA_TEMPLATES,

@@ -246,7 +246,7 @@ def demo_guard_on(storage_uri: str, clock: Any, last: dict[str, Any], *,
     cannot drift apart. Its ``on_decision`` hook writes ``last["d"]`` like the demo's.
     ``detectors`` (default: the demo's) narrows detection, e.g. to the cross-identity ones.
     """
-    from antidistill.cli import _demo_guard
+    from antidistill.demo.report import demo_guard as _demo_guard
     from antidistill.guard import Guard
 
     template, _ = _demo_guard(clock, "enforce")

@@ -24,6 +24,7 @@ import stix2
 from stix2patterns.validator import run_validator  # type: ignore[import-untyped]
 
 from antidistill import intel
+from antidistill.cli import intel as intel_cli
 from antidistill.decision import Action, Decision
 from antidistill.demo.app import create_app
 from antidistill.demo.simulate import (
@@ -464,15 +465,15 @@ def test_cli_export_and_import(tmp_path: Path, campaign_a: tuple[list[Req], list
     events.write_text("".join(f"INFO antidistill.events {json.dumps(e)}\n"
                               for e in campaign_a[1]) + "garbage line\n", encoding="utf-8")
     out = tmp_path / "ind.jsonl"
-    assert intel.main(["export", "--events", str(events), "--format", "jsonl",
+    assert intel_cli.main(["export", "--events", str(events), "--format", "jsonl",
                        "--out", str(out), "--allow-sample-rate", "1"]) == 0
     exported = intel.load_indicators(out)
     assert exported == intel.collect_indicators(campaign_a[1], allow_sample_rate=1.0)
-    assert intel.main(["import", str(out), "--storage-uri", "memory://"]) == 0
+    assert intel_cli.main(["import", str(out), "--storage-uri", "memory://"]) == 0
     err = capsys.readouterr().err
     assert "memory:// lists live in this process only" in err
     assert "skipped" in err and "segment (no list)" in err
-    assert intel.main(["export", "--events", str(events), "--no-accounts",
+    assert intel_cli.main(["export", "--events", str(events), "--no-accounts",
                        "--out", str(tmp_path / "b.json")]) == 0
     bundle = intel.load_indicators(tmp_path / "b.json")
     assert bundle and all(i.kind != "account" for i in bundle)

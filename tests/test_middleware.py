@@ -451,6 +451,13 @@ async def test_monitor_mode_serves_what_detection_would_deny() -> None:
     assert r.json()["same_as_contextvar"] is True
 
 
+def _collector(into: list[Decision]) -> Any:
+    def collect(ctx: RequestContext, decision: Decision) -> None:
+        into.append(decision)
+
+    return collect
+
+
 async def test_monitor_mode_enforces_nothing_unless_asked() -> None:
     """Monitor mode watches: an exhausted budget is reported on the decision, not answered
     with 429 — unless the operator opts in with ``monitor_enforce_budgets``."""
@@ -458,7 +465,7 @@ async def test_monitor_mode_enforces_nothing_unless_asked() -> None:
         app, _ = make_starlette_app()
         guard = make_guard(mode="monitor", request_capacity=1, monitor_enforce_budgets=opt_in)
         seen: list[Decision] = []
-        guard.on_decision(lambda ctx, d: seen.append(d))
+        guard.on_decision(_collector(seen))
         app.add_middleware(AntiDistillMiddleware, guard=guard)
         async with asgi_client(app) as client:
             codes = [(await client.post("/echo", json=CHAT, headers=KEY)).status_code

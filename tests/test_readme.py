@@ -22,5 +22,5 @@ def test_readme_table_is_the_generated_one() -> None:
 
 def test_readme_names_the_two_commands() -> None:
     text = README.read_text(encoding="utf-8")
-    assert "pip install -e . && antidistill demo" in text
+    assert "pip install -e '.[cli]' && antidistill demo" in text
     assert "pip install -e '.[test]' && python -m pytest" in text

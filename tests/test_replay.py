@@ -22,8 +22,10 @@ import pytest
 from rich.console import Console
 
 from antidistill import replay as rp
-from antidistill.cli import _demo_guard, print_report
+from antidistill.cli import replay as replay_cli
 from antidistill.demo.app import create_app
+from antidistill.demo.report import demo_guard as _demo_guard
+from antidistill.demo.report import print_report
 from antidistill.demo.simulate import (
     DAY,
     HONEST_STACKS,
@@ -159,7 +161,7 @@ async def test_labelled_log_replays_to_the_live_outcome(tmp_path: Path) -> None:
     assert sorted(_render(got).splitlines()) == sorted(_render(live).splitlines())
     # and the printed report carries no raw key
     buf = io.StringIO()
-    rp.print_result(Console(file=buf, width=240, color_system=None), result)
+    replay_cli.print_result(Console(file=buf, width=240, color_system=None), result)
     text = buf.getvalue()
     assert "Campaigns (measured day)" in text and "Honest cohorts" in text
     assert "sk-" not in text
@@ -183,7 +185,7 @@ async def test_unlabelled_log(tmp_path: Path) -> None:
     assert result.top_identities and result.top_clusters
     assert all(e.id.startswith("cl:") for e in result.top_clusters)
     buf = io.StringIO()
-    rp.print_result(Console(file=buf, width=240, color_system=None), result)
+    replay_cli.print_result(Console(file=buf, width=240, color_system=None), result)
     text = buf.getvalue()
     assert "Actions" in text and "Riskiest identities" in text and "Riskiest clusters" in text
     assert "Campaigns (measured day)" not in text
@@ -278,7 +280,7 @@ def test_cli_entry_point(tmp_path: Path, capsys: Any, monkeypatch: pytest.Monkey
     events = tmp_path / "events.jsonl"
     log.write_text("".join(json.dumps(_row(DAY_START + i, key=f"sk-k{i % 3}")) + "\n"
                            for i in range(30)) + "garbage\n", encoding="utf-8")
-    assert rp.main([str(log), "--quiet", "--events-out", str(events)]) == 0
+    assert replay_cli.main([str(log), "--quiet", "--events-out", str(events)]) == 0
     out = " ".join(capsys.readouterr().out.split())  # undo the console's line wrapping
     assert "replayed 30 requests" in out and "skipped 1 malformed" in out
     assert "sk-k" not in out

@@ -1,18 +1,15 @@
-"""``antidistill`` command line: ``demo`` (a simulated day), ``replay`` and ``intel``."""
+"""The demo's guard and its reports, shared by ``antidistill demo``, ``replay`` and the
+benchmarks."""
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import sys
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 from antidistill.decision import Decision
 
 
-def _demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
+def demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
     from antidistill.guard import Guard
     from antidistill.settings import Settings
 
@@ -34,41 +31,6 @@ def _demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
         last["d"] = decision
 
     return guard, last
-
-
-async def run_demo(args: argparse.Namespace) -> int:
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    from antidistill.demo.app import create_app
-    from antidistill.demo.simulate import Clock, Population, run_day
-    from antidistill.middleware import AntiDistillMiddleware
-
-    console = Console()
-    day_start = 1_780_000_000.0 - (1_780_000_000.0 % 86400)
-    clock = Clock(day_start - 86400)
-    guard, last = _demo_guard(clock, args.mode)
-    app = AntiDistillMiddleware(create_app(), guard=guard)
-    pop = Population(seed=args.seed, scale=args.scale, hydra_accounts=args.hydra)
-    accounts = pop.build(day_start)
-    total = sum(len(a.requests) for a in accounts)
-    console.print(f"[bold]antidistill demo[/]: {len(accounts):,} accounts, {total:,} requests "
-                  f"(yesterday as history, then the measured day), mode={args.mode}")
-    record = open(args.record, "w", encoding="utf-8") if args.record else None
-    try:
-        with Progress("[progress.description]{task.description}", BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=console,
-                      disable=args.quiet) as progress:
-            task = progress.add_task("simulating", total=total)
-            report = await run_day(app, clock, accounts, day_start, last,
-                                   progress=lambda n: progress.advance(task, n), record=record)
-    finally:
-        if record is not None:
-            record.close()
-    print_report(console, report)
-    for cohort in args.explain or ():
-        explain(console, report, cohort)
-    return 0
 
 
 def explain(console: Any, report: Any, cohort: str, limit: int = 5) -> None:
@@ -154,34 +116,3 @@ def print_report(console: Any, report: Any) -> None:
         console.print(f"Benign accounts ever flagged: [bold]{flagged_benign}/{all_benign} = "
                       f"{100 * flagged_benign / all_benign:.3f}%[/]; per-key baseline: "
                       f"{report.baseline_spec}")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="antidistill", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser("demo", help="simulate a day of honest traffic and campaigns")
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--scale", type=float, default=1.0,
-                      help="multiply honest cohort sizes and volumes")
-    demo.add_argument("--hydra", type=int, default=1000, help="hydra accounts (default 1000)")
-    demo.add_argument("--mode", choices=("enforce", "monitor"), default="enforce")
-    demo.add_argument("--record", metavar="LOG.jsonl", help="write the request log for replay")
-    demo.add_argument("--quiet", action="store_true", help="no progress bar")
-    demo.add_argument("--explain", action="append", metavar="COHORT",
-                      help="print the reasons of the first flagged requests of a cohort")
-    from antidistill import intel, replay
-
-    intel.add_subcommands(sub)
-    replay.add_subcommands(sub)
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        return asyncio.run(run_demo(args))
-    if args.command == "intel":
-        return intel.run(args)
-    if args.command == "replay":
-        return replay.run(args)
-    return 2
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
