@@ -10,12 +10,11 @@ applied to the body) and, after the response, :meth:`Guard.settle` (metered usag
 from __future__ import annotations
 
 import logging
-import traceback
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
-from antidistill.decision import Action, Decision, Signal
+from antidistill.decision import Action, Decision
 from antidistill.enforcement.apply import RequestBody, apply_action
 from antidistill.enforcement.degrade import DegradePlan
 from antidistill.enforcement.metering import Usage
@@ -26,21 +25,18 @@ from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner, load_hooks
 from antidistill.identity import Pseudonymizer, TrustedProxies
 from antidistill.identity.resolver import IdentityResolver
-from antidistill.lists import IDENTITY_LISTS
 from antidistill.policy.actions import ActionPolicy
 from antidistill.policy.budgets import BudgetPolicy, Budgets
 from antidistill.policy.finalize import finalize
-from antidistill.policy.lists import apply_lists
 from antidistill.policy.routes import RoutePolicies
 from antidistill.reporting.publisher import Reporter
-from antidistill.scoring.assess import NOTHING_FOUND, Assessment, score_request
+from antidistill.scoring.assess import Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
-from antidistill.signals.cadence import update_fields
+from antidistill.signals.assessor import Assessor, error_site
 from antidistill.signals.fanout import FanoutConfig
-from antidistill.signals.harvesting import sweep_key
-from antidistill.signals.pipeline import NO_FEATURES, DetectorConfig, build_features, run_detectors
-from antidistill.storage.base import ApplyBatch, ObserveBatch, Store
+from antidistill.signals.pipeline import DetectorConfig
+from antidistill.storage.base import ApplyBatch, Store
 from antidistill.storage.build import build_storage, check_secret, state_config
 from antidistill.storage.resilient import StoreUnavailable
 from antidistill.storage.runtime import RuntimeState
@@ -50,16 +46,6 @@ __all__ = ["Budgets", "Guard", "error_site"]
 logger = logging.getLogger("antidistill")
 F = TypeVar("F", bound=Callable[..., Any])
 RECENT_CLUSTERS = 8
-
-
-def error_site(exc: BaseException) -> str:
-    """``file.py:line in function`` of the innermost frame: what logs say about an exception
-    (its message may quote the request, so it is never logged)."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "?"
-    last = frames[-1]
-    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
 
 
 class Guard:
@@ -96,9 +82,6 @@ class Guard:
         self.fingerprints = Fingerprinter(s, self.detectors)
         self.weights = {**DEFAULT_WEIGHTS, **s.weights}
         self.policy = ActionPolicy(s.thresholds, s.actions)
-        self.detector_config = DetectorConfig(self.detectors, FanoutConfig(),
-                                              s.intent_max_chars, s.max_output_tokens)
-        self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         self.budgets = BudgetPolicy(s, store)
         self.degrade_plan = DegradePlan(max_tokens_cap=s.degrade_max_tokens)
         self.registry = HookRegistry()
@@ -107,10 +90,10 @@ class Guard:
         self.counters = self.reporter.counters
         self.timeline, self.recent = self.reporter.timeline, self.reporter.recent
         self.runtime = RuntimeState(store, s.mode, f"epoch:p{PROMPT_VERSION}.c{CLIENT_VERSION}")
-        # The few clusters seen most recently: asked for in every observe, so a member (or a
-        # fresh sybil whose template is linked to one) costs no second round trip.
-        self._recent_clusters: dict[str, None] = {}
-        self._logged_errors: set[str] = set()
+        self.detector_config = DetectorConfig(self.detectors, FanoutConfig(),
+                                              s.intent_max_chars, s.max_output_tokens)
+        self.assessor = Assessor(store, self.detector_config, self.fingerprints, self.registry,
+                                 self.hooks, self.weights, self.policy, self.counters)
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 
@@ -216,79 +199,7 @@ class Guard:
         if self.registry.identity_resolver is not None:
             await self.identities.apply_hook(ctx, self.registry.identity_resolver, self.hooks)
         await self.runtime.sync(ctx.now)
-        inspect = ctx.policy == "inspect"
-        if self.detectors or self.registry.scorers:
-            try:
-                if inspect:
-                    self.fingerprints.run(ctx)
-                found = await self._assess(ctx, inspect)
-            except StoreUnavailable:
-                raise
-            except Exception as exc:
-                # A detector bug must not become a free pass: the request is still charged
-                # to its budgets (and the operator's lists still apply), only unscored.
-                found = await self._detection_failed(ctx, exc)
-        elif inspect:
-            self.fingerprints.run(ctx)
-            # Nothing can add risk, so there is no history to read; only the identity lists.
-            found = await self._lists_only(ctx)
-        else:
-            found = NOTHING_FOUND
-        return await self._decide(ctx, found)
-
-    async def _assess(self, ctx: RequestContext, inspect: bool) -> Assessment:
-        """Fingerprint features counted in the store, detectors, scorers and history."""
-        feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
-        values = (sweep_key(ctx.parsed.params) if inspect and ctx.parsed is not None
-                  and "harvesting" in self.detectors else {})
-        obs = await self.store.observe(ObserveBatch(
-            identity=ctx.identity.id, features=feats.all, identity_values=values,
-            list_checks=feats.lists, clusters=tuple(self._recent_clusters)), ctx.now)
-        ctx.observed = obs
-        found = Assessment()
-        if inspect and self._need_cadence:
-            found.fields = update_fields(obs.identity.fields, obs.identity.last_seen, ctx.now,
-                                         obs.identity.requests)
-        listed = {name for name, _ in obs.listed} if obs.listed else set()
-        signals: list[Signal] = []
-        if inspect and self.detectors:
-            # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
-            epoch = self.epoch if self.epoch is not None else ctx.now
-            det = run_detectors(ctx, obs, feats, found.fields, listed, self.detector_config,
-                                epoch)
-            signals, found.cluster, found.link = det.signals, det.cluster, det.link
-        for fn in self.registry.scorers:
-            got = await self.hooks.call(fn, ctx)
-            if isinstance(got, Signal):
-                signals.append(got)
-            elif isinstance(got, (list, tuple)):
-                signals.extend(x for x in got if isinstance(x, Signal))
-        score_request(found, signals, obs, self.weights)
-        if listed:
-            apply_lists(found, listed, self.policy)
-        if not (found.allowlisted or found.denied):
-            found.action = self.policy.decide(found.risk, found.reasons)
-        return found
-
-    async def _detection_failed(self, ctx: RequestContext, exc: Exception) -> Assessment:
-        self.counters["detector_errors"] += 1
-        name = type(exc).__name__
-        if name not in self._logged_errors:
-            self._logged_errors.add(name)
-            logger.error("antidistill: detection failed (%s at %s); the request is charged to "
-                         "its budgets unscored. Further %s errors are only counted.", name,
-                         error_site(exc), name)
-        if ctx.parsed is None and ctx.body:
-            ctx.parsed = self.fingerprints.parse(ctx)
-        return await self._lists_only(ctx)
-
-    async def _lists_only(self, ctx: RequestContext) -> Assessment:
-        ident = ctx.identity.id
-        listed = await self.store.listed(
-            ident, tuple((name, ident) for name in IDENTITY_LISTS[:2]), ctx.now)
-        if not listed:
-            return NOTHING_FOUND
-        return apply_lists(Assessment(), {name for name, _ in listed}, self.policy)
+        return await self._decide(ctx, await self.assessor.assess(ctx, self.epoch))
 
     async def _decide(self, ctx: RequestContext, found: Assessment) -> Decision:
         """Budgets (requests always, LLM tokens when the request will be served, the cluster's
@@ -310,7 +221,7 @@ class Guard:
             identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
             cluster=found.cluster, cluster_risk_add=found.risk_add if found.cluster else 0.0,
             link_features=found.link, fields=found.fields), ctx.now)
-        self._remember_cluster(found.cluster)
+        self.assessor.remember_cluster(found.cluster)
         windows = await self.windows.hit(ctx.identity.id) if self.windows is not None else []
         outcome = self.budgets.outcome(specs, results, windows, resolved=resolved is not None,
                                        mode=self.mode)
@@ -319,14 +230,6 @@ class Guard:
         return finalize(found, outcome, identity=ctx.identity.id, mode=self.mode,
                         policy=self.policy, max_delay=self.settings.max_delay,
                         route=self.routes.pattern(ctx.method, ctx.path))
-
-    def _remember_cluster(self, cluster: str | None) -> None:
-        if cluster is None:
-            return
-        self._recent_clusters.pop(cluster, None)
-        self._recent_clusters[cluster] = None
-        if len(self._recent_clusters) > RECENT_CLUSTERS:
-            self._recent_clusters.pop(next(iter(self._recent_clusters)))
 
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed)."""

@@ -1,0 +1,139 @@
+"""What detection finds for one request: fingerprints, the store's counts (one ``observe``
+round trip), the detectors, the host's scorers, history and the operator's lists.
+
+A detector bug must not become a free pass: when detection raises, the request is still
+charged to its budgets and the identity lists still apply; it is only left unscored (counted
+and logged once per exception type, never with its message).
+"""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections import Counter
+from collections.abc import Mapping
+
+from antidistill.context import RequestContext
+from antidistill.decision import Signal
+from antidistill.fingerprints.run import Fingerprinter
+from antidistill.hooks import HookRegistry, HookRunner
+from antidistill.lists import IDENTITY_LISTS
+from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.lists import apply_lists
+from antidistill.scoring.assess import NOTHING_FOUND, Assessment, score_request
+from antidistill.signals.cadence import update_fields
+from antidistill.signals.harvesting import sweep_key
+from antidistill.signals.pipeline import NO_FEATURES, DetectorConfig, build_features, run_detectors
+from antidistill.storage.base import ObserveBatch, Store
+from antidistill.storage.resilient import StoreUnavailable
+
+logger = logging.getLogger("antidistill")
+RECENT_CLUSTERS = 8
+
+
+def error_site(exc: BaseException) -> str:
+    """``file.py:line in function`` of the innermost frame: what logs say about an exception
+    (its message may quote the request, so it is never logged)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "?"
+    last = frames[-1]
+    return f"{last.filename.rsplit('/', 1)[-1]}:{last.lineno} in {last.name}"
+
+
+class Assessor:
+    def __init__(self, store: Store, config: DetectorConfig, fingerprints: Fingerprinter,
+                 hooks: HookRegistry, runner: HookRunner, weights: Mapping[str, float],
+                 policy: ActionPolicy, counters: Counter[str]) -> None:
+        self.store, self.config, self.fingerprints = store, config, fingerprints
+        self.detectors = config.detectors
+        self.hooks, self.runner, self.weights, self.policy = hooks, runner, weights, policy
+        self.counters = counters
+        self._need_cadence = bool(self.detectors & {"cadence", "shift"})
+        # The few clusters seen most recently: asked for in every observe, so a member (or a
+        # fresh sybil whose template is linked to one) costs no second round trip.
+        self.recent_clusters: dict[str, None] = {}
+        self._logged_errors: set[str] = set()
+
+    async def assess(self, ctx: RequestContext, epoch: float | None) -> Assessment:
+        inspect = ctx.policy == "inspect"
+        if not (self.detectors or self.hooks.scorers):
+            if not inspect:
+                return NOTHING_FOUND
+            self.fingerprints.run(ctx)
+            # Nothing can add risk, so there is no history to read; only the identity lists.
+            return await self._lists_only(ctx)
+        try:
+            if inspect:
+                self.fingerprints.run(ctx)
+            return await self._assess(ctx, inspect, epoch)
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            return await self._failed(ctx, exc)
+
+    async def _assess(self, ctx: RequestContext, inspect: bool,
+                      epoch: float | None) -> Assessment:
+        feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
+        values = (sweep_key(ctx.parsed.params) if inspect and ctx.parsed is not None
+                  and "harvesting" in self.detectors else {})
+        obs = await self.store.observe(ObserveBatch(
+            identity=ctx.identity.id, features=feats.all, identity_values=values,
+            list_checks=feats.lists, clusters=tuple(self.recent_clusters)), ctx.now)
+        ctx.observed = obs
+        found = Assessment()
+        if inspect and self._need_cadence:
+            found.fields = update_fields(obs.identity.fields, obs.identity.last_seen, ctx.now,
+                                         obs.identity.requests)
+        listed = {name for name, _ in obs.listed} if obs.listed else set()
+        signals: list[Signal] = []
+        if inspect and self.detectors:
+            # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
+            det = run_detectors(ctx, obs, feats, found.fields, listed, self.config,
+                                epoch if epoch is not None else ctx.now)
+            signals, found.cluster, found.link = det.signals, det.cluster, det.link
+        signals.extend(await self._scorer_signals(ctx))
+        score_request(found, signals, obs, self.weights)
+        if listed:
+            apply_lists(found, listed, self.policy)
+        if not (found.allowlisted or found.denied):
+            found.action = self.policy.decide(found.risk, found.reasons)
+        return found
+
+    async def _scorer_signals(self, ctx: RequestContext) -> list[Signal]:
+        out: list[Signal] = []
+        for fn in self.hooks.scorers:
+            got = await self.runner.call(fn, ctx)
+            if isinstance(got, Signal):
+                out.append(got)
+            elif isinstance(got, (list, tuple)):
+                out.extend(x for x in got if isinstance(x, Signal))
+        return out
+
+    async def _failed(self, ctx: RequestContext, exc: Exception) -> Assessment:
+        self.counters["detector_errors"] += 1
+        name = type(exc).__name__
+        if name not in self._logged_errors:
+            self._logged_errors.add(name)
+            logger.error("antidistill: detection failed (%s at %s); the request is charged to "
+                         "its budgets unscored. Further %s errors are only counted.", name,
+                         error_site(exc), name)
+        if ctx.parsed is None and ctx.body:
+            ctx.parsed = self.fingerprints.parse(ctx)
+        return await self._lists_only(ctx)
+
+    async def _lists_only(self, ctx: RequestContext) -> Assessment:
+        ident = ctx.identity.id
+        listed = await self.store.listed(
+            ident, tuple((name, ident) for name in IDENTITY_LISTS[:2]), ctx.now)
+        if not listed:
+            return NOTHING_FOUND
+        return apply_lists(Assessment(), {name for name, _ in listed}, self.policy)
+
+    def remember_cluster(self, cluster: str | None) -> None:
+        if cluster is None:
+            return
+        self.recent_clusters.pop(cluster, None)
+        self.recent_clusters[cluster] = None
+        if len(self.recent_clusters) > RECENT_CLUSTERS:
+            self.recent_clusters.pop(next(iter(self.recent_clusters)))
