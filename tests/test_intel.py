@@ -483,7 +483,7 @@ def test_python_m_entry_point(tmp_path: Path) -> None:
     events = tmp_path / "e.jsonl"
     events.write_text(json.dumps(_event("key:" + "1" * 20, "block", CLUSTER, POPULAR,
                                         TEMPLATE)) + "\n", encoding="utf-8")
-    proc = subprocess.run([sys.executable, "-m", "antidistill.intel", "export", "--events",
+    proc = subprocess.run([sys.executable, "-m", "antidistill.cli.intel", "export", "--events",
                            str(events), "--format", "jsonl"], capture_output=True, text=True,
                           timeout=60, check=False)
     assert proc.returncode == 0, proc.stderr

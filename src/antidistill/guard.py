@@ -26,6 +26,7 @@ from antidistill.hooks import HookRegistry, HookRunner, load_hooks
 from antidistill.identity import Pseudonymizer, TrustedProxies
 from antidistill.identity.resolver import IdentityResolver
 from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.assessor import Assessor, error_site
 from antidistill.policy.budgets import BudgetPolicy, Budgets
 from antidistill.policy.finalize import finalize
 from antidistill.policy.routes import RoutePolicies
@@ -33,7 +34,6 @@ from antidistill.reporting.publisher import Reporter
 from antidistill.scoring.assess import Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
-from antidistill.signals.assessor import Assessor, error_site
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, Store

@@ -253,21 +253,52 @@ def collect_indicators(
         raise ValueError(f"min_action must be one of {sorted(_SEVERITY)}")
     if not 0.0 < allow_sample_rate <= 1.0:
         raise ValueError("allow_sample_rate must be within (0, 1]")
+    clusters, seen = _tally(events, reason_score)
     need = _SEVERITY[min_action]
+    confirmed = {
+        cid: c for cid, c in clusters.items()
+        if len(c.identities) >= min_identities
+        and len(c.flagged) >= min_flagged_share * len(c.identities)
+        and (c.max_severity >= need or c.strong_reason)
+    }
+    out = _fingerprint_indicators(seen, confirmed, min_identities, min_purity,
+                                  1.0 / allow_sample_rate)
+    if include_accounts:
+        out.extend(_account_indicators(confirmed, seen, min_identities))
+    out.sort(key=lambda i: (i.campaign, KINDS.index(i.kind), -i.identities, i.value))
+    return out
+
+
+def _valid_event(event: Any) -> tuple[str, str, float] | None:
+    """``(identity, action, ts)`` of a well-formed decision event, else None."""
+    if not isinstance(event, dict) or event.get("schema", EVENT_SCHEMA) != EVENT_SCHEMA:
+        return None
+    identity, ts, action = event.get("identity"), event.get("ts"), event.get("action")
+    if not isinstance(identity, str) or not identity or action not in _SEVERITY:
+        return None
+    if not isinstance(ts, (int, float)) or isinstance(ts, bool):
+        return None
+    return identity, str(action), float(ts)
+
+
+def _strong_reason(event: dict[str, Any], reason_score: float) -> bool:
+    return any(isinstance(r, dict) and r.get("name") in _CLUSTER_REASONS
+               and isinstance(r.get("score"), (int, float)) and r["score"] >= reason_score
+               for r in event.get("reasons") or ())
+
+
+def _tally(
+    events: Iterable[dict[str, Any]], reason_score: float,
+) -> tuple[dict[str, _Cluster], dict[tuple[str, str], _Seen]]:
+    """Clusters with their members, and every fingerprint with the identities that sent it."""
     flag = Action.FLAG.severity
-    allow_weight = 1.0 / allow_sample_rate
     clusters: dict[str, _Cluster] = {}
     seen: dict[tuple[str, str], _Seen] = {}
     for event in events:
-        if not isinstance(event, dict) or event.get("schema", EVENT_SCHEMA) != EVENT_SCHEMA:
+        valid = _valid_event(event)
+        if valid is None:
             continue
-        identity = event.get("identity")
-        ts = event.get("ts")
-        action = event.get("action")
-        if not isinstance(identity, str) or not identity or action not in _SEVERITY:
-            continue
-        if not isinstance(ts, (int, float)) or isinstance(ts, bool):
-            continue
+        identity, action, ts = valid
         severity = _SEVERITY[action]
         cid = event.get("cluster")
         if isinstance(cid, str) and _CLUSTER.fullmatch(cid):
@@ -277,26 +308,21 @@ def collect_indicators(
             c.identities.add(identity)
             if severity >= flag:
                 c.flagged.add(identity)
+                c.strong_reason = c.strong_reason or _strong_reason(event, reason_score)
             c.max_severity = max(c.max_severity, severity)
-            if not c.strong_reason and severity >= flag:
-                for r in event.get("reasons") or ():
-                    if (isinstance(r, dict) and r.get("name") in _CLUSTER_REASONS
-                            and isinstance(r.get("score"), (int, float))
-                            and r["score"] >= reason_score):
-                        c.strong_reason = True
-                        break
         allow = action == Action.ALLOW.value
         for key in _event_fingerprints(event):
             s = seen.get(key)
             if s is None:
                 s = seen[key] = _Seen()
-            s.add(identity, allow, float(ts))
-    confirmed = {
-        cid: c for cid, c in clusters.items()
-        if len(c.identities) >= min_identities
-        and len(c.flagged) >= min_flagged_share * len(c.identities)
-        and (c.max_severity >= need or c.strong_reason)
-    }
+            s.add(identity, allow, ts)
+    return clusters, seen
+
+
+def _fingerprint_indicators(
+    seen: dict[tuple[str, str], _Seen], confirmed: dict[str, _Cluster], min_identities: int,
+    min_purity: float, allow_weight: float,
+) -> list[Indicator]:
     member_of: dict[str, str] = {}
     # An identity in two confirmed clusters counts for the larger (ties: the smaller id).
     for cid in sorted(confirmed, key=lambda k: (len(confirmed[k].identities), k)):
@@ -306,26 +332,8 @@ def collect_indicators(
     for (kind, value), s in seen.items():
         if not valid_value(kind, value):
             continue
-        bad_req = honest_req = 0.0
-        bad = honest = 0
-        per_cluster: dict[str, list[str]] = {}
-        for ident, (n_allow, n_other, _, _) in s.by_identity.items():
-            weight = n_allow * allow_weight + n_other
-            cid = member_of.get(ident)
-            if cid is not None:
-                per_cluster.setdefault(cid, []).append(ident)
-            # Flagged identities outside the cluster are campaign stragglers (accounts that
-            # were stopped before the cluster formed), not honest evidence.
-            if cid is not None or n_other > 0:
-                bad_req += weight
-                bad += 1
-            else:
-                honest_req += weight
-                honest += 1
-        if not per_cluster:
-            continue
-        purity = min(bad_req / (bad_req + honest_req), bad / (bad + honest))
-        if purity < min_purity:
+        per_cluster, purity = _purity(s, member_of, allow_weight)
+        if not per_cluster or purity < min_purity:
             continue
         for cid, idents in per_cluster.items():
             if len(idents) < min_identities:
@@ -337,10 +345,32 @@ def collect_indicators(
                 confidence=_confidence(len(idents), purity, min_identities,
                                        confirmed[cid].max_severity),
             ))
-    if include_accounts:
-        out.extend(_account_indicators(confirmed, seen, min_identities))
-    out.sort(key=lambda i: (i.campaign, KINDS.index(i.kind), -i.identities, i.value))
     return out
+
+
+def _purity(
+    s: _Seen, member_of: dict[str, str], allow_weight: float,
+) -> tuple[dict[str, list[str]], float]:
+    """The fingerprint's users per confirmed campaign, and the suspect share of its use."""
+    bad_req = honest_req = 0.0
+    bad = honest = 0
+    per_cluster: dict[str, list[str]] = {}
+    for ident, (n_allow, n_other, _, _) in s.by_identity.items():
+        weight = n_allow * allow_weight + n_other
+        cid = member_of.get(ident)
+        if cid is not None:
+            per_cluster.setdefault(cid, []).append(ident)
+        # Flagged identities outside the cluster are campaign stragglers (accounts that
+        # were stopped before the cluster formed), not honest evidence.
+        if cid is not None or n_other > 0:
+            bad_req += weight
+            bad += 1
+        else:
+            honest_req += weight
+            honest += 1
+    if not per_cluster:
+        return per_cluster, 0.0
+    return per_cluster, min(bad_req / (bad_req + honest_req), bad / (bad + honest))
 
 
 def _account_indicators(

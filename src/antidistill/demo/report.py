@@ -52,12 +52,8 @@ def explain(console: Any, report: Any, cohort: str, limit: int = 5) -> None:
         console.print(f"{cohort}: no flagged accounts")
 
 
-def print_report(console: Any, report: Any) -> None:
-    from rich.table import Table
-
-    from antidistill.demo.simulate import Outcome
-
-    cohorts: dict[str, list[Outcome]] = {}
+def _cohorts(report: Any) -> tuple[dict[str, list[Any]], dict[str, bool]]:
+    cohorts: dict[str, list[Any]] = {}
     campaign: dict[str, bool] = {}
     for acct in report.accounts:
         o = report.outcomes[acct.key]
@@ -65,6 +61,20 @@ def print_report(console: Any, report: Any) -> None:
             continue
         cohorts.setdefault(acct.cohort, []).append(o)
         campaign[acct.cohort] = acct.campaign
+    return cohorts, campaign
+
+
+def _top_reasons(outs: list[Any]) -> str:
+    reasons: Counter[str] = Counter()
+    for o in outs:
+        reasons.update(o.reasons)
+    return ", ".join(r for r, _ in reasons.most_common(3))
+
+
+def _campaign_table(report: Any, cohorts: dict[str, list[Any]],
+                    campaign: dict[str, bool]) -> Any:
+    from rich.table import Table
+
     t = Table(title="Campaigns (measured day)")
     for col in ("campaign", "accounts", "requests", "caught", "time to detect",
                 "throttled/blocked", "top reasons", "per-key baseline"):
@@ -76,20 +86,18 @@ def print_report(console: Any, report: Any) -> None:
         first = report.campaign_first.get(name)
         flag = report.campaign_flag.get(name)
         ttd = f"{flag - first:,.0f} s" if first is not None and flag is not None else "never"
-        reasons: Counter[str] = Counter()
-        for o in outs:
-            reasons.update(o.reasons)
         denied = sum(o.throttled_by_detection + o.blocked for o in outs)
         base = sum(1 for o in outs if o.baseline_limited)
         t.add_row(name, f"{len(outs):,}", f"{sum(o.n for o in outs):,}",
                   f"{caught:,} ({100 * caught / len(outs):.1f}%)", ttd, f"{denied:,} req",
-                  ", ".join(r for r, _ in reasons.most_common(3)),
-                  f"{base:,} ({100 * base / len(outs):.1f}%)")
-    console.print(t)
-    ok, tot = report.hydra_by_third
-    if tot:
-        console.print(f"Hydra accounts flagged by their 3rd request (after the campaign's first "
-                      f"100 requests): [bold]{ok:,}/{tot:,} = {100 * ok / tot:.1f}%[/]")
+                  _top_reasons(outs), f"{base:,} ({100 * base / len(outs):.1f}%)")
+    return t
+
+
+def _honest_table(cohorts: dict[str, list[Any]],
+                  campaign: dict[str, bool]) -> tuple[Any, int, int]:
+    from rich.table import Table
+
     b = Table(title="Honest cohorts (measured day)")
     for col in ("cohort", "accounts", "requests", "ever flagged", "throttled/blocked by detection",
                 "budget 429s", "top reasons (flagged)", "per-key baseline"):
@@ -104,14 +112,22 @@ def print_report(console: Any, report: Any) -> None:
         denied = sum(o.throttled_by_detection + o.blocked for o in outs)
         budget = sum(o.budget_throttled for o in outs)
         base = sum(1 for o in outs if o.baseline_limited)
-        breasons: Counter[str] = Counter()
-        for o in outs:
-            breasons.update(o.reasons)
         b.add_row(name, f"{len(outs):,}", f"{sum(o.n for o in outs):,}",
                   f"{flagged} ({100 * flagged / len(outs):.2f}%)", str(denied), str(budget),
-                  ", ".join(r for r, _ in breasons.most_common(3)) or "-",
-                  f"{base} ({100 * base / len(outs):.1f}%)")
-    console.print(b)
+                  _top_reasons(outs) or "-", f"{base} ({100 * base / len(outs):.1f}%)")
+    return b, all_benign, flagged_benign
+
+
+def print_report(console: Any, report: Any) -> None:
+    """The demo's tables: campaigns caught, and honest cohorts' false positives."""
+    cohorts, campaign = _cohorts(report)
+    console.print(_campaign_table(report, cohorts, campaign))
+    ok, tot = report.hydra_by_third
+    if tot:
+        console.print(f"Hydra accounts flagged by their 3rd request (after the campaign's first "
+                      f"100 requests): [bold]{ok:,}/{tot:,} = {100 * ok / tot:.1f}%[/]")
+    table, all_benign, flagged_benign = _honest_table(cohorts, campaign)
+    console.print(table)
     if all_benign:
         console.print(f"Benign accounts ever flagged: [bold]{flagged_benign}/{all_benign} = "
                       f"{100 * flagged_benign / all_benign:.3f}%[/]; per-key baseline: "

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
 from typing import Any
+
+from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 
 __all__ = [
     "NO_USAGE",
@@ -46,62 +47,8 @@ _TAIL_FIELD = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Usage:
-    """Token usage of one response.
-
-    ``source`` says where the numbers came from: ``"json"`` (a JSON body's usage object),
-    ``"sse.openai_usage"`` (OpenAI chat final chunk with ``stream_options.include_usage``
-    or Responses ``response.completed``), ``"sse.anthropic"`` (``message_start`` +
-    ``message_delta``), ``"sse.gemini"`` (``usageMetadata`` in a Gemini stream),
-    ``"sse.counted"`` (no usage reported: completion estimated from streamed text, prompt
-    unknown and reported as 0) or ``"none"`` (see :data:`NO_USAGE`).
-    """
-
-    prompt_tokens: int
-    completion_tokens: int
-    source: str
-
-    @property
-    def total(self) -> int:
-        """Prompt plus completion tokens."""
-        return self.prompt_tokens + self.completion_tokens
-
-
 NO_USAGE = Usage(0, 0, "none")
 """What a caller may charge when :meth:`ResponseMeter.finish` returns ``None``."""
-
-
-def estimate_tokens(text_chars: int) -> int:
-    """Estimate tokens for ``text_chars`` characters of text (about 4 characters a token).
-
-    Returns 0 for no text and at least 1 for any non-empty text.
-    """
-    if text_chars <= 0:
-        return 0
-    return (text_chars + 3) // 4
-
-
-def estimate_request_cost(
-    prompt_chars: int,
-    max_output_tokens: int | None,
-    *,
-    default_output: int = 256,
-    output_cap: int = 4096,
-) -> int:
-    """Estimate the tokens a request will cost before it runs, for a pre-flight budget check.
-
-    The prompt is estimated from its length; the output is the requested maximum (or
-    ``default_output`` when the client set none), capped at ``output_cap`` so a client
-    asking for 100k tokens is not refused on a worst case it rarely reaches. The real
-    usage is charged after the response by :class:`ResponseMeter`.
-    """
-    if max_output_tokens is None:
-        output = default_output
-    else:
-        output = max_output_tokens
-    output = max(0, min(output, output_cap))
-    return estimate_tokens(prompt_chars) + output
 
 
 def _count(value: object) -> int | None:

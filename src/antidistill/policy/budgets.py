@@ -19,10 +19,10 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from antidistill.decision import BudgetState, Reason
-from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
 from antidistill.settings import Settings
 from antidistill.storage.base import BucketResult, BucketSpec, Store
+from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 
 if TYPE_CHECKING:
     from antidistill.context import RequestContext

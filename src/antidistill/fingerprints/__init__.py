@@ -1,0 +1,1 @@
+"""Fingerprints: the request (client stack, network) and the prompt (parse, normalise, hash)."""
