@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -114,8 +114,7 @@ class Decision:
     delay_seconds: float = 0.0
     degrade: tuple[str, ...] = ()  # rewrites applied, e.g. ("max_tokens:4096->256", "drop:n")
     hide_reasoning: bool = False
-    route: str = ""
-    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+    route: str = ""  # the route pattern that matched, or "default": never the raw path
 
     def is_denied(self) -> bool:
         return self.enforced and self.action.is_denied()

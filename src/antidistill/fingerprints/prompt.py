@@ -5,88 +5,23 @@ processes and deployments (xxh3 with seed 0, never Python's ``hash()``), so two 
 can compare them:
 
 ``exact`` (``px1:``)
-    xxh3-64 of the normalised user text. Case, whitespace, zero-width characters,
-    full-width forms and Cyrillic/Greek look-alikes do not change it. Over 8,192 characters
-    only a 4,096-character head and tail are normalised and hashed (the middle is not
-    read: two long texts that differ only there share the hash, as they share the sketch).
-
+    xxh3-64 of the normalised user text (case, whitespace, zero-width characters, full-width
+    forms and look-alikes do not change it; over 8,192 characters a head and tail only).
 ``skeleton`` (``pt1:``)
-    The last user turn with its slot values masked (numbers, quotes, URLs, e-mails, ids,
-    code, capitalised names mid-sentence) and, when the text has the shape
-    "instruction block, payload, instruction block", the payload replaced by one
-    placeholder. A campaign that fills one template with thousands of different questions
-    yields one skeleton. The payload is found without knowing the template: the text is
-    cut into units (lines, sentences, ``label:`` heads); units are "instruction" when they
-    carry model-directed cues (imperatives such as *think/explain/answer/respond*, "your
-    answer", "step by step", "the following", labels ending in a colon, and the Chinese
-    equivalents) and "content" otherwise. The leading run of instruction units on the first
-    line (up to a ``label:``) and the trailing run on the last line are kept; what lies
-    between becomes ``{p}``. Both ends are bounded by a line, so a payload that itself
-    starts or ends with an imperative on another line cannot leak into the skeleton.
-    Strong cues win: bare imperatives ("Write a script...") count only when neither end
-    has a strong cue, since they are as often the payload's own first sentence.
-    When the kept text is under 8 words (or there is no payload), the whole masked text is
-    the skeleton, which keeps unrelated short prompts apart; names are masked only there
-    (in kept instruction text a name is the template: "act as a Linux Terminal").
-    ``benchmarks/fingerprint_choice.py`` measures it on real data. Fills of 8 templates
-    (prefix+suffix, question first, labelled middle, two-slot reward-model grading, Chinese
-    templates, a task wrapper) with all 1,319 gsm8k questions: 98.6% to 100% of fills share
-    the template's majority skeleton. With 500 arena-hard prompts as the slot (prompts that
-    are themselves instructions) 77% to 100%: a payload that starts or ends with its own
-    strong cue ("... Explain your reasoning.") leaks into the skeleton; the segment
-    anchors below still link those fills. Among 3,366 distinct benign prompts (arena-hard,
-    koala, self-instruct, awesome-chatgpt-prompts) 0.36% share a skeleton with another
-    prompt, all of them re-posted variants or one source's shared instruction line
-    ("act as a Socrat", "write your answer correct to two decimal places"); 0.18% collide
-    only with texts whose word sets overlap less than 50%. That is above the 0.1% aim.
-
+    The last user turn with its slot values masked and, for "instruction, payload,
+    instruction" text, the payload replaced by one placeholder: one template filled with
+    thousands of questions yields one skeleton.
 ``segments`` (``pg2:``)
-    The near-duplicate sketch: Blacklight-style segment hashes. Every window of 5 tokens
-    (words; each CJK character is a token) is hashed and the 8 smallest hashes are kept,
-    plus the hashes of the first and last windows, which anchor a template's constant
-    prefix and suffix when the slot value fills the bottom-k. Long texts are sketched from
-    their first and last 320 tokens (of at most 4,000 characters each). Compared in
-    ``benchmarks/fingerprint_choice.py`` (2,000 pairs each; cost is the median for one call
-    including ``normalize_text``, on a loaded 2-core machine, so absolute times are pessimistic):
-
-    ===============================  =====  =====  ========  ======  =====  ======  =======
-    sketch                           fills  edits  +phrase   unrel.  elems  2 KB    100 KB
-    ===============================  =====  =====  ========  ======  =====  ======  =======
-    SimHash 64, 3-grams, 4x16 bands  0.003  0.319  0.545     0.0000  4      6.2 ms  373 ms
-    MinHash bottom-16, 3-grams       0.714  0.979  1.000     0.0151  16     224 us  36 ms
-    Blacklight 8-word, k=8           0.373  0.796  0.974     0.0001  8      261 us  36 ms
-    Blacklight 6-word, k=8           0.469  0.862  0.996     0.0001  8      251 us  49 ms
-    shipped: 5-word, k=8 + anchors   1.000  0.904  1.000     0.0032  9      108 us  0.3 ms
-    ===============================  =====  =====  ========  ======  =====  ======  =======
-
-    (fraction of pairs sharing at least one element: fills of one template with different
-    slot values, three light word edits, one added sentence, unrelated benign pairs.)
-    SimHash is one value dominated by the payload, so fills never match. Word 3-grams
-    match "i want you to act as" openings shared by honest prompts (1.5% of unrelated
-    pairs). Plain bottom-k loses the template once the payload dominates. The anchors
-    fix that, at the cost of linking prompts with the same 5-word opening (0.32% of
-    unrelated pairs, mostly "I want you to act as ..."): the fan-out detector must weigh
-    each element by its rarity across identities, never count a shared element as proof.
-    Windows are 5 words since fingerprint version 2 (``pg2``; ``pg1`` had 6): a campaign
-    that swaps template words for synonyms on every request keeps more windows intact.
-    With ``benchmarks/detection.py --hydra-stealth --hydra-spin 0.3`` (official SDK,
-    residential addresses, 30% of the listed words swapped per request) the hydra flagged
-    by its 3rd request went from 94.2/92.2/92.9% to 99.1/99.2/99.4% (seeds 7/1/2), and at
-    spin 0.6 from 84.2% to 94.4% (94.9% once the anchor below is counted), with the plain
-    hydra at 100% and no honest account flagged either way. 4-word windows doubled the
-    unrelated pairs sharing an element (``fingerprint_choice.py --quick``: 0.27% against
-    0.13%) and did no better on that hydra.
-
+    A Blacklight-style sketch: the 8 smallest hashes of 5-token windows, plus the first and
+    last windows, which anchor a template's constant prefix and suffix.
 ``anchor``
-    The sketch's first window, always counted by the fan-out detector with the four lowest
-    sketch hashes: a short instruction before a long payload rarely reaches the bottom of
-    the sketch. ``detection.py --hydra-stealth --hydra-templates short``: 79-81% of that
-    hydra flagged by its 3rd request without it, 99.4-99.6% with it (seeds 7/1/2).
-
+    The sketch's first window, always counted by the fan-out detector: a short instruction
+    before a long payload rarely reaches the bottom of the sketch.
 ``informative``
-    False for short user text (under 6 words or 30 characters): "make it shorter" and
-    "translate to French" are shared by honest users everywhere and must not count as
-    evidence of a campaign.
+    False for short user text ("make it shorter" is shared by honest users everywhere).
+
+How each is computed, why these and not SimHash or MinHash, and the measurements behind
+the choices: ``docs/fingerprints.md`` (``benchmarks/fingerprint_choice.py`` reproduces them).
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Sequence
@@ -40,9 +39,6 @@ class Pseudonymizer:
         self._cache[token] = out
         return out
 
-    def equal(self, a: str, b: str) -> bool:
-        return hmac.compare_digest(a.encode(), b.encode())
-
 
 def extract_api_key(
     headers: Sequence[tuple[bytes, bytes]], names: Sequence[bytes]
@@ -75,5 +71,5 @@ class Identity:
     key_id: str | None = None
     account_id: str | None = None
     ip_id: str | None = None
-    plan: str | None = None
+    plan: str | None = None  # set by an identity resolver; informational
     ip: str | None = field(default=None, repr=False, compare=False)

@@ -7,7 +7,7 @@ them as read-only all the same.
 Every hot-path operation is *batched*: a request costs one ``observe`` (detection reads and
 counting writes) and one ``apply`` (budgets plus risk updates), so a networked backend needs at
 most two round trips per request. Keys given to the store are *logical* (already pseudonymised,
-e.g. ``"tpl:pt1:9a3f..."``); the backend adds its prefix, hash tags and TTLs.
+e.g. ``"t:pt1:9a3f..."``); the backend adds its prefix, hash tags and TTLs.
 """
 
 from __future__ import annotations
