@@ -21,7 +21,6 @@ from typing import Any, TypeVar
 from antidistill.context import RequestContext
 from antidistill.decision import Action, BudgetState, Decision, Reason, Signal
 from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
-from antidistill.errors import ConfigurationError
 from antidistill.fingerprints.network import NetworkResolver
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS, ParsedPrompt, parse_body
 from antidistill.fingerprints.prompt import FINGERPRINT_VERSION as PROMPT_FINGERPRINT_VERSION
@@ -49,7 +48,6 @@ from antidistill.settings import Settings
 from antidistill.signals.cadence import update_fields
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.harvesting import sweep_key
-from antidistill.storage import storage_from_uri
 from antidistill.storage.base import (
     ApplyBatch,
     BucketResult,
@@ -58,6 +56,7 @@ from antidistill.storage.base import (
     StateConfig,
     Store,
 )
+from antidistill.storage.build import build_storage
 from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
@@ -149,11 +148,7 @@ class Guard:
             max_identities=s.memory_max_identities,
             max_features=s.memory_max_features,
         )
-        if store is None:
-            store = self._build_store()
-        elif self.pseudonymize.ephemeral and not s.storage_uri.startswith("memory"):
-            raise ConfigurationError("ANTIDISTILL_SECRET is required with shared storage")
-        self.store = store
+        self.store, self.windows = build_storage(s, self.state_config, store)
         if self.pseudonymize.ephemeral:
             logger.warning(
                 "ANTIDISTILL_SECRET is not set: pseudonyms use a random per-process key, so "
@@ -183,7 +178,6 @@ class Guard:
         self._identity_resolver: Hook | None = None
         self._budget_resolver: Hook | None = None
         self._error_response: Hook | None = None
-        self.windows = self._build_windows()
         self._default_budgets = Budgets(
             s.request_capacity, s.request_refill_rate / s.request_interval,
             s.token_capacity, s.token_refill_rate / s.token_interval,
@@ -208,37 +202,6 @@ class Guard:
         self.epoch: float | None = None
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
-
-    # -- construction helpers ---------------------------------------------------------
-    def _build_store(self) -> Store:
-        s = self.settings
-        if self.pseudonymize.ephemeral and not s.storage_uri.startswith("memory"):
-            raise ConfigurationError(
-                "ANTIDISTILL_SECRET is required with shared storage: without it every instance "
-                "pseudonymises keys differently and shared budgets would not add up"
-            )
-        primary = storage_from_uri(
-            s.storage_uri, self.state_config, prefix=s.storage_prefix,
-            socket_timeout=s.storage_timeout,
-        )
-        if s.storage_uri.startswith("memory"):
-            from antidistill.storage.memory import warn_if_multiple_workers
-
-            warn_if_multiple_workers()
-            return primary
-        from antidistill.storage.memory import MemoryStore
-        from antidistill.storage.resilient import ResilientStore
-
-        return ResilientStore(primary, fail_mode=s.fail_mode,
-                              fallback=MemoryStore(self.state_config))
-
-    def _build_windows(self) -> Any:
-        if not self.settings.rate_limits:
-            return None
-        from antidistill.storage.windows import WindowLimits
-
-        return WindowLimits(self.settings.rate_limits, self.settings.storage_uri,
-                            prefix=self.settings.storage_prefix)
 
     # -- hook registration ------------------------------------------------------------
     def scorer(self, fn: F) -> F:
@@ -678,4 +641,6 @@ class Guard:
 
     async def aclose(self) -> None:
         await self.store.close()
+        if self.windows is not None:
+            await self.windows.close()
         self.network.close()

@@ -29,7 +29,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from antidistill.storage.base import (
     LONG_SUBBUCKETS,
@@ -165,8 +165,6 @@ class _LRU(OrderedDict[str, _V]):
 
 class MemoryStore(Store):
     """In-process :class:`Store` (``memory://``); see the module docstring."""
-
-    schemes: ClassVar[tuple[str, ...]] = ("memory",)
 
     def __init__(
         self,
