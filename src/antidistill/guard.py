@@ -30,6 +30,7 @@ from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
 from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
 from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.floods import NewKeyBudgets, new_key_specs
 from antidistill.policy.routes import RoutePolicies
 from antidistill.scoring.combine import (
     CLUSTER_RISK_SCALE,
@@ -75,7 +76,7 @@ EPOCH_SETTING = f"epoch:p{PROMPT_FINGERPRINT_VERSION}.c{CLIENT_FINGERPRINT_VERSI
 # (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
 IDENTITY_CACHE = 16384  # cleared when full; keys are at most 512 characters
 _ACTION_NAMES = {a: a.value for a in Action}
-_BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
+_BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens", "nk": "new_keys"}
 _DEGRADE_SEVERITY = Action.DEGRADE.severity
 
 
@@ -182,6 +183,9 @@ class Guard:
             s.request_capacity, s.request_refill_rate / s.request_interval,
             s.token_capacity, s.token_refill_rate / s.token_interval,
         )
+        self.new_keys = NewKeyBudgets(
+            s.new_key_ip_capacity, s.new_key_ip_refill_rate / s.new_key_interval,
+            s.new_key_prefix_capacity, s.new_key_prefix_refill_rate / s.new_key_interval)
         self.counters: Counter[str] = Counter()
         self._random = random.Random(0x5EED)
         from antidistill.reporting.recent import ActionTimeline, RecentDecisions
@@ -435,6 +439,9 @@ class Guard:
         ctx.budgets = budgets
         specs = [BucketSpec("rq:" + ident, budgets.request_capacity,
                             budgets.request_refill_per_second, 1.0)]
+        if ctx.observed is not None:  # a never-seen key also spends its address's budget
+            specs += new_key_specs(ctx.identity, ctx.observed.identity.requests > 0,
+                                   self.new_keys, self.pseudonymize)
         if not (self.mode == "enforce" and action.is_denied()):
             ctx.estimated_tokens = self._estimate_tokens(ctx)
             specs.append(BucketSpec("tk:" + ident, budgets.token_capacity,
