@@ -100,11 +100,44 @@ async def drive(mw: Any, start: int, stop: int) -> None:
         await mw(scope(i), receive, send)
 
 
+async def drive_fast(guard: Any, start: int, stop: int) -> None:
+    """The guard's hot path without body analysis: identity resolution (its cache and the
+    pseudonymiser), then the store batches a detected request sends (``ObserveBatch`` with
+    the feature and list keys the pipeline builds for these bodies, ``ApplyBatch`` with its
+    buckets and cadence fields), keys shaped like the real ones."""
+    from antidistill.policy.floods import new_key_specs
+    from antidistill.storage import ApplyBatch, BucketSpec, ObserveBatch
+
+    store, pseudo, budgets = guard.store, guard.pseudonymize, guard._default_budgets
+    shared = [f"s:pg2:{pseudo('seg', str(k))[-16:]}" for k in range(5)]
+    client = "c:cf1:" + pseudo("cf", "client")[-16:]
+    for i in range(start, stop):
+        ident, _ = guard.resolve_identity(scope(i))
+        now = guard.clock()
+        tpl = "pt1:" + pseudo("tpl", str(i))[-16:]
+        net = "4:" + ".".join(ident.ip.split(".")[:3]) + ".0/24"
+        iid = ident.id
+        checks = [("deny:identity", iid), ("allow:identity", iid), ("watch:identity", iid),
+                  ("deny:template", tpl), ("watch:template", tpl), ("deny:client", client[2:]),
+                  ("watch:client", client[2:]), ("deny:network", net), ("watch:network", net)]
+        obs = await store.observe(ObserveBatch(iid, ["t:" + tpl, *shared, client, "n:" + net],
+                                               {}, checks), now)
+        specs = [BucketSpec("rq:" + iid, budgets.request_capacity,
+                            budgets.request_refill_per_second)]
+        specs += new_key_specs(ident, obs.identity.requests > 0, guard.new_keys, pseudo)
+        specs.append(BucketSpec("tk:" + iid, budgets.token_capacity,
+                                budgets.token_refill_per_second, 60.0))
+        await store.apply(ApplyBatch(iid, specs, fields={"rf": 0.1, "rs": 0.2, "hd": 3.0,
+                                                         "hm": 4.0}), now)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--identities", type=int, default=1_000_000)
     ap.add_argument("--max-identities", type=int, default=None, help="default: the setting's")
     ap.add_argument("--max-features", type=int, default=None, help="default: the setting's")
+    ap.add_argument("--driver", choices=("fast", "middleware"), default="fast",
+                    help="fast: identity + store batches; middleware: full detection")
     ap.add_argument("--trace", type=int, default=0, help="print the N largest growth sites")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
@@ -124,8 +157,9 @@ def main() -> None:
     guard = Guard(settings, load_env_hooks=False)
     mw = AntiDistillMiddleware(app, guard=guard)
     cfg = guard.state_config
-    print(f"bounds: max_identities={cfg.max_identities:,} max_features={cfg.max_features:,} "
-          f"(buckets {4 * cfg.max_identities:,}); {args.identities:,} identities")
+    print(f"driver: {args.driver}; bounds: max_identities={cfg.max_identities:,} "
+          f"max_features={cfg.max_features:,} (buckets {4 * cfg.max_identities:,}); "
+          f"{args.identities:,} identities")
     n, steps = args.identities, 10
     if args.trace:
         tracemalloc.start(5)
@@ -137,7 +171,9 @@ def main() -> None:
     full_at: tuple[int, int] | None = None
     t0 = time.perf_counter()
     for k in range(1, steps + 1):
-        asyncio.run(drive(mw, (k - 1) * n // steps, k * n // steps))
+        lo, hi = (k - 1) * n // steps, k * n // steps
+        asyncio.run(drive(mw, lo, hi) if args.driver == "middleware" else
+                    drive_fast(guard, lo, hi))
         gc.collect()
         rss, sz = rss_bytes(), sizes(guard)
         if full_at is None and sz["identities"] >= cfg.max_identities:
