@@ -37,7 +37,7 @@ from antidistill.settings import Settings
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, Store
-from antidistill.storage.build import build_storage, check_secret, state_config
+from antidistill.storage.build import build_storage, state_config
 from antidistill.storage.resilient import StoreUnavailable
 from antidistill.storage.runtime import RuntimeState
 
@@ -64,12 +64,8 @@ class Guard:
         self.clock: Callable[[], float] = clock or time.time
         self.pseudonymize = Pseudonymizer(s.secret.get_secret_value().encode()
                                           if s.secret else None)
-        check_secret(s, self.pseudonymize.ephemeral)
         self.state_config = state_config(s)
-        self.windows: Any = None
-        if store is None:
-            store, self.windows = build_storage(s, self.state_config)
-        self.store = store
+        self.store, self.windows = build_storage(s, self.state_config, store)
         if self.pseudonymize.ephemeral:
             logger.warning(
                 "ANTIDISTILL_SECRET is not set: pseudonyms use a random per-process key, so "
@@ -82,17 +78,18 @@ class Guard:
         self.fingerprints = Fingerprinter(s, self.detectors)
         self.weights = {**DEFAULT_WEIGHTS, **s.weights}
         self.policy = ActionPolicy(s.thresholds, s.actions)
-        self.budgets = BudgetPolicy(s, store)
+        self.budgets = BudgetPolicy(s, self.store, self.pseudonymize)
         self.degrade_plan = DegradePlan(max_tokens_cap=s.degrade_max_tokens)
         self.registry = HookRegistry()
         self.hooks = HookRunner(s.hook_timeout)
         self.reporter = Reporter(s, self.registry, self.hooks)
         self.counters = self.reporter.counters
         self.timeline, self.recent = self.reporter.timeline, self.reporter.recent
-        self.runtime = RuntimeState(store, s.mode, f"epoch:p{PROMPT_VERSION}.c{CLIENT_VERSION}")
+        self.runtime = RuntimeState(self.store, s.mode,
+                                    f"epoch:p{PROMPT_VERSION}.c{CLIENT_VERSION}")
         self.detector_config = DetectorConfig(self.detectors, FanoutConfig(),
                                               s.intent_max_chars, s.max_output_tokens)
-        self.assessor = Assessor(store, self.detector_config, self.fingerprints, self.registry,
+        self.assessor = Assessor(self.store, self.detector_config, self.fingerprints, self.registry,
                                  self.hooks, self.weights, self.policy, self.counters)
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
@@ -217,6 +214,8 @@ class Guard:
         shared = found.cluster if found.cluster is not None and \
             found.cluster_risk >= self.policy.thresholds["flag"] else None
         specs = self.budgets.bucket_specs(ctx.identity.id, budgets, tokens, shared)
+        if ctx.observed is not None:  # a never-seen key also spends its address's budget
+            specs += self.budgets.new_key_specs(ctx)
         results = await self.store.apply(ApplyBatch(
             identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
             cluster=found.cluster, cluster_risk_add=found.risk_add if found.cluster else 0.0,

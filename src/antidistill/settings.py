@@ -91,6 +91,11 @@ class Settings(BaseSettings):
     cluster_token_interval: float = Field(default=1, gt=0)
     rate_limits: str = ""
     monitor_enforce_budgets: bool = False
+    new_key_ip_capacity: float = Field(default=60, ge=0)
+    new_key_ip_refill_rate: float = Field(default=60, ge=0)
+    new_key_prefix_capacity: float = Field(default=240, ge=0)
+    new_key_prefix_refill_rate: float = Field(default=240, ge=0)
+    new_key_interval: float = Field(default=60, gt=0)
     default_output_tokens: int = Field(default=256, ge=1)
     max_output_tokens: int = Field(default=4096, ge=1)
 
@@ -190,6 +195,14 @@ DOCS: dict[str, str] = {
     "cluster_token_capacity": "Shared LLM-token bucket of a flagged cluster.",
     "cluster_token_refill_rate": "Cluster bucket: tokens added per `cluster_token_interval`.",
     "cluster_token_interval": "Cluster bucket: refill interval in seconds.",
+    "new_key_ip_capacity": "Never-seen API keys one client IP may bring in a burst (a "
+    "bucket charged only by a key's first request; 0: off). Stops junk-key floods.",
+    "new_key_ip_refill_rate": "New-key bucket per IP: keys added per `new_key_interval`.",
+    "new_key_prefix_capacity": "Never-seen API keys per /24 (IPv4) or /48 (IPv6) prefix in "
+    "a burst (0: off).",
+    "new_key_prefix_refill_rate": "New-key bucket per prefix: keys added per "
+    "`new_key_interval`.",
+    "new_key_interval": "New-key buckets: refill interval in seconds.",
     "rate_limits": "Familiar window limits per identity in `limits` syntax, e.g. "
                    "`60/minute;10000/day` (empty: none).",
     "monitor_enforce_budgets": "In monitor mode, still answer 429 when a configured budget "

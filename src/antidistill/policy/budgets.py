@@ -7,8 +7,9 @@ place bucket keys and sizes are made, for the guard and the admin view alike.
 Roll-out rule: budgets are always tracked and reported, but a refusal is *enforced* only when
 the operator configured budgets (any ``ANTIDISTILL_REQUEST_*``/``TOKEN_*`` setting, window
 ``RATE_LIMITS``, or a budget resolver that returned ``Budgets``), and in monitor mode only
-with ``ANTIDISTILL_MONITOR_ENFORCE_BUDGETS``. The shared budget of a flagged cluster is
-detection, not configuration: enforce mode always applies it.
+with ``ANTIDISTILL_MONITOR_ENFORCE_BUDGETS``. The shared budget of a flagged cluster and the
+per-address budgets of never-seen keys (:mod:`antidistill.policy.floods`) are protection,
+not configuration: enforce mode always applies them.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import TYPE_CHECKING
 
 from antidistill.decision import BudgetState, Reason
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.identity import Pseudonymizer
+from antidistill.policy.floods import NewKeyBudgets, new_key_specs
 from antidistill.settings import Settings
 from antidistill.storage.base import BucketResult, BucketSpec, Store
 from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
@@ -27,7 +30,9 @@ from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 if TYPE_CHECKING:
     from antidistill.context import RequestContext
 
-BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens"}
+BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens", "nk": "new_keys"}
+# Buckets that are abuse protection, not a customer's budget: enforce mode applies them.
+PROTECTIVE = frozenset({"cluster_tokens", "new_keys"})
 # Settings whose explicit presence means "the operator sized these budgets".
 BUDGET_SETTINGS = frozenset({
     "request_capacity", "request_refill_rate", "request_interval",
@@ -71,10 +76,14 @@ class BudgetPolicy:
     """Sizes, keys, estimates, refunds and settles the token buckets of identities and
     clusters."""
 
-    def __init__(self, settings: Settings, store: Store) -> None:
+    def __init__(self, settings: Settings, store: Store, pseudonymize: Pseudonymizer) -> None:
         s = settings
         self.settings = s
         self.store = store
+        self.pseudonymize = pseudonymize
+        self.new_keys = NewKeyBudgets(
+            s.new_key_ip_capacity, s.new_key_ip_refill_rate / s.new_key_interval,
+            s.new_key_prefix_capacity, s.new_key_prefix_refill_rate / s.new_key_interval)
         self.default = Budgets(
             s.request_capacity, s.request_refill_rate / s.request_interval,
             s.token_capacity, s.token_refill_rate / s.token_interval,
@@ -113,6 +122,12 @@ class BudgetPolicy:
                 specs.append(BucketSpec("ct:" + cluster, self.cluster_capacity,
                                         self.cluster_refill, tokens, peek=peek))
         return specs
+
+    def new_key_specs(self, ctx: RequestContext) -> list[BucketSpec]:
+        """A never-seen key's first request also spends its address's new-key budgets."""
+        assert ctx.observed is not None
+        return new_key_specs(ctx.identity, ctx.observed.identity.requests > 0, self.new_keys,
+                             self.pseudonymize)
 
     # -- costs ---------------------------------------------------------------------------
     @staticmethod
@@ -155,9 +170,10 @@ class BudgetPolicy:
         out.retry_after = max(b.retry_after for b in out.refused)
         live = mode == "enforce" or self.settings.monitor_enforce_budgets
         configured = self.configured or resolved
-        # A cluster's shared budget is detection-driven: enforce mode applies it regardless.
-        detection = mode == "enforce" and any(b.name == "cluster_tokens" for b in out.refused)
-        out.enforced = (live and configured) or detection
+        # A cluster's shared budget and the new-key budgets are protection, not a customer's
+        # budget: they apply without configuration.
+        protective = any(b.name in PROTECTIVE for b in out.refused)
+        out.enforced = live and (configured or protective)
         return out
 
     async def refund(

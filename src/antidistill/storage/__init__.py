@@ -28,8 +28,10 @@ from antidistill.storage.base import (
     StateConfig,
     Store,
 )
+from antidistill.storage.breaker import CircuitBreaker
 from antidistill.storage.memory import MemoryStore, warn_if_multiple_workers
 from antidistill.storage.resilient import ResilientStore, StoreUnavailable
+from antidistill.storage.schemes import SCHEMES, parse_scheme
 
 if TYPE_CHECKING:
     from antidistill.storage.redis import RedisClusterStore, RedisStore
@@ -38,6 +40,7 @@ __all__ = [
     "ApplyBatch",
     "BucketResult",
     "BucketSpec",
+    "CircuitBreaker",
     "ClusterStats",
     "FeatureStats",
     "IdentityStats",
@@ -47,6 +50,7 @@ __all__ = [
     "RankedEntry",
     "RedisClusterStore",
     "RedisStore",
+    "SCHEMES",
     "ResilientStore",
     "StateConfig",
     "StorageError",
@@ -55,21 +59,6 @@ __all__ = [
     "storage_from_uri",
     "warn_if_multiple_workers",
 ]
-
-_REDIS_SCHEMES = frozenset(
-    {
-        "redis",
-        "rediss",
-        "redis+unix",
-        "redis+sentinel",
-        "valkey",
-        "valkeys",
-        "valkey+unix",
-        "valkey+sentinel",
-    }
-)
-_CLUSTER_SCHEMES = frozenset({"redis+cluster", "valkey+cluster"})
-
 
 def _redis_module() -> Any:
     if importlib.util.find_spec("redis") is None:
@@ -98,24 +87,14 @@ def storage_from_uri(
     circuit breaker in :class:`ResilientStore` decides what a failure means). Extra
     ``options`` go to the redis-py client.
     """
-    scheme, sep, _ = uri.partition("://")
-    scheme = scheme.lower()
-    if not sep:
-        raise ConfigurationError(f"storage URI needs a scheme, e.g. memory:// (got {scheme!r})")
-    if scheme in ("memory", "async+memory"):
+    scheme, _ = parse_scheme(uri)
+    if scheme.backend == "memory":
         return MemoryStore(config, **options)
-    if scheme in _REDIS_SCHEMES:
-        store: Store = _redis_module().RedisStore.from_uri(
-            uri, config, prefix=prefix, socket_timeout=socket_timeout, **options
-        )
-        return store
-    if scheme in _CLUSTER_SCHEMES:
-        store = _redis_module().RedisClusterStore.from_uri(
-            uri, config, prefix=prefix, socket_timeout=socket_timeout, **options
-        )
-        return store
-    known = sorted({"memory"} | _REDIS_SCHEMES | _CLUSTER_SCHEMES)
-    raise ConfigurationError(f"unknown storage scheme {scheme!r}; known: {', '.join(known)}")
+    backend = _redis_module()
+    cls = backend.RedisClusterStore if scheme.backend == "cluster" else backend.RedisStore
+    store: Store = cls.from_uri(uri, config, prefix=prefix, socket_timeout=socket_timeout,
+                                **options)
+    return store
 
 
 def __getattr__(name: str) -> Any:

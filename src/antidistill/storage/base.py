@@ -15,7 +15,6 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
 
 
 @dataclass(slots=True)
@@ -154,8 +153,6 @@ class StateConfig:
 class Store(abc.ABC):
     """Async storage backend. Implementations must be safe under concurrent requests."""
 
-    schemes: ClassVar[tuple[str, ...]] = ()
-
     def __init__(self, config: StateConfig | None = None) -> None:
         self.config = config or StateConfig()
 
@@ -221,6 +218,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def clear(self) -> None:
         """Remove every key this store owns (tests, admin reset)."""
+
+    async def reset_connections(self) -> None:  # noqa: B027 - optional hook
+        """Drop idle pooled connections so the next call opens fresh ones (after an outage
+        every pooled socket may be dead). Backends without a pool do nothing."""
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

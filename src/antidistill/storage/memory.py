@@ -5,11 +5,15 @@ Design:
 * Every method runs to completion without an ``await``, so under asyncio each one is atomic:
   concurrent requests in one process never interleave inside a read-modify-write. There are
   no background threads; expiry is lazy (checked on access against the caller's ``now``).
-* Bounded: identities, features, clusters and buckets live in ``OrderedDict`` LRUs
+* Bounded: identities, features, clusters and buckets live in two-segment LRUs
   (``max_identities``, ``max_features``, ``max_identities`` and ``4 * max_identities``
-  entries); a bucket evicted by the LRU comes back full. Each feature keeps at most
-  ``feature_set_cap`` identities (the least recently seen are dropped), so its counts
-  saturate there; identity value sets and cluster member sets saturate at the same cap.
+  entries); a bucket evicted by the LRU comes back full. New entries start on probation and
+  are evicted first; an identity with a second request, risk or a cluster, a feature seen by
+  two identities or linked to a cluster, and a bucket used twice are protected, so a flood
+  of one-request junk keys cannot flush real state (issue #11, finding 7).
+* Each feature keeps at most ``feature_set_cap`` identities (the least recently seen are
+  dropped), so its counts saturate there; identity value sets and cluster member sets
+  saturate at the same cap.
 * Feature counts are exact below the cap: each feature maps identity -> sub-bucket of its
   last sighting, plus per-sub-bucket tallies, so counting costs O(sub-buckets), not O(set).
 * Lists and their TTLs use the wall clock (``list_add`` has no ``now``); everything else
@@ -29,7 +33,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar, TypeVar
+from typing import Generic, TypeVar
 
 from antidistill.storage.base import (
     LONG_SUBBUCKETS,
@@ -149,24 +153,76 @@ def _decrement(tally: dict[int, int], key: int) -> None:
         tally.pop(key, None)
 
 
-class _LRU(OrderedDict[str, _V]):
-    """An OrderedDict that drops its least recently used entries beyond ``maxsize``."""
+class _SegmentedLRU(Generic[_V]):
+    """A two-segment LRU: newcomers enter *probation*; :meth:`promote` moves an entry that
+    proved itself (a second request, risk, a cluster, a second identity) to *protected*.
+    Beyond ``maxsize`` the least recent probation entry goes first, so a flood of one-off
+    keys only cycles probation and cannot flush established state. Protected holds at most
+    ``protected_share`` of ``maxsize``; its overflow drops back to probation (most recent).
+    """
 
-    def __init__(self, maxsize: int) -> None:
-        super().__init__()
+    __slots__ = ("maxsize", "protected_max", "probation", "protected")
+
+    def __init__(self, maxsize: int, protected_share: float = 0.8) -> None:
         self.maxsize = maxsize
+        self.protected_max = max(1, int(maxsize * protected_share))
+        self.probation: OrderedDict[str, _V] = OrderedDict()
+        self.protected: OrderedDict[str, _V] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.probation) + len(self.protected)
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.protected or key in self.probation
+
+    def get(self, key: str) -> _V | None:
+        value = self.protected.get(key)
+        return self.probation.get(key) if value is None else value
+
+    def __delitem__(self, key: str) -> None:
+        if self.protected.pop(key, None) is None:
+            del self.probation[key]
+
+    def pop(self, key: str, default: _V | None = None) -> _V | None:
+        value = self.protected.pop(key, None)
+        return self.probation.pop(key, default) if value is None else value
+
+    def move_to_end(self, key: str) -> None:
+        """Mark ``key`` most recently used within its segment."""
+        if key in self.protected:
+            self.protected.move_to_end(key)
+        else:
+            self.probation.move_to_end(key)
 
     def put(self, key: str, value: _V) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.maxsize:
-            self.popitem(last=False)
+        """Insert (new keys on probation) or replace; evict beyond ``maxsize``."""
+        if key in self.protected:
+            self.protected[key] = value
+            self.protected.move_to_end(key)
+            return
+        self.probation[key] = value
+        self.probation.move_to_end(key)
+        while len(self.probation) + len(self.protected) > self.maxsize:
+            (self.probation or self.protected).popitem(last=False)
+
+    def promote(self, key: str) -> None:
+        """Move ``key`` from probation to protected (no-op if absent or protected)."""
+        value = self.probation.pop(key, None)
+        if value is None:
+            return
+        protected = self.protected
+        protected[key] = value
+        if len(protected) > self.protected_max:
+            old, demoted = protected.popitem(last=False)
+            self.probation[old] = demoted
+
+    def clear(self) -> None:
+        self.probation.clear()
+        self.protected.clear()
 
 
 class MemoryStore(Store):
     """In-process :class:`Store` (``memory://``); see the module docstring."""
-
-    schemes: ClassVar[tuple[str, ...]] = ("memory",)
 
     def __init__(
         self,
@@ -178,10 +234,10 @@ class MemoryStore(Store):
         super().__init__(config)
         cfg = self.config
         self._wall = wall_clock
-        self._identities: _LRU[_Identity] = _LRU(cfg.max_identities)
-        self._features: _LRU[_Feature] = _LRU(cfg.max_features)
-        self._clusters: _LRU[_Cluster] = _LRU(cfg.max_identities)
-        self._buckets: _LRU[_Bucket] = _LRU(4 * cfg.max_identities)
+        self._identities: _SegmentedLRU[_Identity] = _SegmentedLRU(cfg.max_identities)
+        self._features: _SegmentedLRU[_Feature] = _SegmentedLRU(cfg.max_features)
+        self._clusters: _SegmentedLRU[_Cluster] = _SegmentedLRU(cfg.max_identities)
+        self._buckets: _SegmentedLRU[_Bucket] = _SegmentedLRU(4 * cfg.max_identities)
         self._lists: dict[str, dict[str, float]] = {}
         self._settings: dict[str, str] = {}
         self._rank_identities: dict[str, float] = {}
@@ -197,7 +253,7 @@ class MemoryStore(Store):
 
     # -- entities ------------------------------------------------------------------------
     @staticmethod
-    def _get(lru: _LRU[_V], key: str, now: float) -> _V | None:
+    def _get(lru: _SegmentedLRU[_V], key: str, now: float) -> _V | None:
         entry = lru.get(key)
         if entry is None:
             return None
@@ -285,6 +341,8 @@ class MemoryStore(Store):
         # quick sum: they cannot count again as the clock moves on (a sighting that moves
         # decrements a missing tally as a no-op). A request whose clock lags a whole
         # sub-bucket behind may miss the boundary one, as with the size trim above.
+        if len(seen) >= 2 or feat.cluster is not None:
+            features.promote(key)  # shared by two identities: fan-out history to keep
         if min(short) <= sb - SHORT_SUBBUCKETS:
             short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
         n_short = sum(short.values())
@@ -365,9 +423,10 @@ class MemoryStore(Store):
             if spec.refill_per_second > 0:
                 ttl = min(max_ttl, result.reset_after * 2 + 1.0)
             if b is None:
-                self._buckets.put(spec.key, _Bucket(level, ts, now + ttl))
-            else:
+                buckets.put(spec.key, _Bucket(level, ts, now + ttl))
+            else:  # a bucket used twice is worth keeping over a flood's one-off buckets
                 b.level, b.ts, b.expires = level, ts, now + ttl
+                buckets.promote(spec.key)
         return results
 
     def _update_rank(self, rank: dict[str, float], key: str, risk: float, ts: float) -> None:
@@ -398,12 +457,15 @@ class MemoryStore(Store):
             self._update_rank(self._rank_identities, batch.identity, ident.risk, ident.risk_ts)
         if batch.fields:
             ident.fields.update(batch.fields)
+        if ident.requests >= 2 or ident.risk > 0 or batch.cluster is not None:
+            self._identities.promote(batch.identity)
         if batch.cluster is not None:
             ident.cluster = batch.cluster
             c = self._get(self._clusters, batch.cluster, now)
             if c is None:
                 c = _Cluster(first_seen=now, last_seen=now)
                 self._clusters.put(batch.cluster, c)
+                self._clusters.promote(batch.cluster)
             c.last_seen = max(c.last_seen, now)
             c.expires = now + cfg.identity_ttl
             if len(c.members) < cfg.feature_set_cap:
@@ -421,6 +483,7 @@ class MemoryStore(Store):
                 feat.expires = now + cfg.long_window
                 if feat.cluster is None:
                     feat.cluster = batch.cluster
+                self._features.promote(key)
         return results
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:

@@ -89,6 +89,23 @@ LIST_REFRESH = 5.0
 _DRIVER_ERRORS = (rexc.RedisError, OSError, asyncio.TimeoutError)
 
 
+async def reset_pool(client: Any) -> None:
+    """Disconnect the idle pooled connections of a redis-py client (standalone, Sentinel or
+    Cluster); each reconnects lazily on its next checkout. Connections in use are left to
+    their own call (which fails and disconnects itself if the socket is dead)."""
+    try:
+        pool = getattr(client, "connection_pool", None)
+        if pool is not None:
+            await pool.disconnect(inuse_connections=False)
+            return
+        for node in client.get_nodes():
+            drop = getattr(node, "disconnect_free_connections", None)
+            if drop is not None:
+                await drop()
+    except _DRIVER_ERRORS:
+        pass
+
+
 def _lua(name: str) -> str:
     return resources.files("antidistill.storage").joinpath(f"resources/{name}.lua").read_text()
 
@@ -136,16 +153,6 @@ def _no_retry() -> Retry:
 class RedisStore(Store):
     """:class:`Store` on standalone Redis / Valkey (TCP, TLS, unix socket, Sentinel)."""
 
-    schemes: ClassVar[tuple[str, ...]] = (
-        "redis",
-        "rediss",
-        "redis+unix",
-        "redis+sentinel",
-        "valkey",
-        "valkeys",
-        "valkey+unix",
-        "valkey+sentinel",
-    )
     cluster_mode: ClassVar[bool] = False
 
     def __init__(
@@ -613,6 +620,10 @@ class RedisStore(Store):
         except _DRIVER_ERRORS:
             return False
 
+    async def reset_connections(self) -> None:
+        """Disconnect the pool's idle connections (they reconnect on their next use)."""
+        await reset_pool(self.client)
+
     async def keys(self) -> list[str]:
         """Every key under this store's prefix (SCAN; tests and admin, not the hot path)."""
         pattern = _glob_escape(self.prefix) + ":*"
@@ -638,7 +649,6 @@ class RedisStore(Store):
 class RedisClusterStore(RedisStore):
     """:class:`Store` on Redis / Valkey Cluster (``redis+cluster://h1:p1,h2:p2``)."""
 
-    schemes: ClassVar[tuple[str, ...]] = ("redis+cluster", "valkey+cluster")
     cluster_mode: ClassVar[bool] = True
 
     @classmethod

@@ -18,13 +18,10 @@ into the fallback so lists keep working during an outage.
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeVar
+from typing import TypeVar
 
-from antidistill.errors import StorageError
 from antidistill.storage.base import (
     ApplyBatch,
     BucketResult,
@@ -36,134 +33,72 @@ from antidistill.storage.base import (
     RankedEntry,
     Store,
 )
+from antidistill.storage.breaker import FAILURES, CircuitBreaker, FailMode, StoreUnavailable
 from antidistill.storage.memory import MemoryStore
 
-logger = logging.getLogger("antidistill")
+__all__ = ["ResilientStore", "StoreUnavailable"]
 
 _T = TypeVar("_T")
-_FAILURES = (StorageError, asyncio.TimeoutError, OSError)
-
-
-class StoreUnavailable(StorageError):
-    """The primary store failed and ``fail_mode="closed"`` (or an admin write was refused)."""
 
 
 class ResilientStore(Store):
-    """Circuit breaker: primary store, in-memory fallback, background probes."""
+    """Circuit breaker: primary store, in-memory fallback, background probes.
+
+    ``breaker`` may be shared (the window limits use the store's); by default one is built
+    from ``fail_mode``, ``open_after``, ``probe_interval``, ``clock`` and ``call_timeout``.
+    """
 
     def __init__(
         self,
         primary: Store,
         *,
-        fail_mode: Literal["open", "closed"] = "open",
+        fail_mode: FailMode = "open",
         fallback: Store | None = None,
         open_after: int = 3,
-        probe_interval: float = 1.0,
+        probe_interval: float = 0.5,
         clock: Callable[[], float] = time.monotonic,
         call_timeout: float | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         super().__init__(primary.config)
-        if fail_mode not in ("open", "closed"):
-            raise ValueError("fail_mode must be 'open' or 'closed'")
         self.primary = primary
         self.fallback = fallback or MemoryStore(primary.config, warn_workers=False)
-        self.fail_mode = fail_mode
-        self.open_after = max(1, open_after)
-        self.probe_interval = probe_interval
-        self.call_timeout = call_timeout
-        self._clock = clock
-        self._tripped = False
-        self._consecutive = 0
-        self._tripped_at = 0.0
-        self._last_probe = 0.0
-        self._probe_task: asyncio.Task[None] | None = None
-        self.errors = 0  # primary calls that failed
-        self.fallbacks = 0  # calls answered by the fallback
-        self.trips = 0  # times the breaker opened
+        self.breaker = breaker or CircuitBreaker(
+            type(primary).__name__, fail_mode=fail_mode, open_after=open_after,
+            probe_interval=probe_interval, clock=clock, call_timeout=call_timeout,
+        )
+        # late-bound: the primary's methods may be wrapped after construction (tests)
+        self.breaker.watch(lambda: self.primary.ping(), lambda: self.primary.reset_connections())
 
     @property
     def degraded(self) -> bool:
         """True while the breaker is open (the primary is not being used)."""
-        return self._tripped
+        return self.breaker.tripped
 
-    # -- breaker -----------------------------------------------------------------------------
-    async def _primary(self, op: Callable[[Store], Awaitable[_T]]) -> _T:
-        if self.call_timeout is None:
-            return await op(self.primary)
-        return await asyncio.wait_for(op(self.primary), self.call_timeout)
+    @property
+    def fail_mode(self) -> FailMode:
+        return self.breaker.fail_mode
 
-    def _failed(self, exc: BaseException) -> None:
-        self.errors += 1
-        self._consecutive += 1
-        if not self._tripped and self._consecutive >= self.open_after:
-            self._tripped = True
-            self.trips += 1
-            self._tripped_at = self._last_probe = self._clock()
-            logger.warning(
-                "antidistill: storage %s failing (%s, %d in a row); %s",
-                type(self.primary).__name__,
-                type(exc).__name__,
-                self._consecutive,
-                "serving from in-memory fallback"
-                if self.fail_mode == "open"
-                else "failing closed",
-            )
+    @property
+    def errors(self) -> int:
+        """Primary calls that failed."""
+        return self.breaker.errors
 
-    def _maybe_probe(self) -> None:
-        if self._probe_task is not None and not self._probe_task.done():
-            return
-        now = self._clock()
-        if now - self._last_probe < self.probe_interval:
-            return
-        self._last_probe = now
-        self._probe_task = asyncio.get_running_loop().create_task(self._probe())
+    @property
+    def fallbacks(self) -> int:
+        """Calls answered by the fallback."""
+        return self.breaker.fallbacks
 
-    async def _probe(self) -> None:
-        try:
-            ok = await self._primary(lambda s: s.ping())
-        except _FAILURES:
-            ok = False
-        if ok and self._tripped:
-            self._tripped = False
-            self._consecutive = 0
-            logger.info(
-                "antidistill: storage %s recovered after %.1fs degraded",
-                type(self.primary).__name__,
-                self._clock() - self._tripped_at,
-            )
-
-    async def _degraded(
-        self, op: Callable[[Store], Awaitable[_T]], exc: BaseException | None
-    ) -> _T:
-        if self.fail_mode == "closed":
-            raise StoreUnavailable(
-                f"storage unavailable ({type(exc).__name__ if exc else 'circuit open'})"
-            ) from exc
-        self.fallbacks += 1
-        return await op(self.fallback)
+    @property
+    def trips(self) -> int:
+        """Times the breaker opened."""
+        return self.breaker.trips
 
     async def _run(self, op: Callable[[Store], Awaitable[_T]]) -> _T:
-        if self._tripped:
-            self._maybe_probe()
-            return await self._degraded(op, None)
-        try:
-            result = await self._primary(op)
-        except _FAILURES as exc:
-            self._failed(exc)
-            return await self._degraded(op, exc)
-        self._consecutive = 0
-        return result
+        return await self.breaker.call(lambda: op(self.primary), lambda: op(self.fallback))
 
     async def _admin_write(self, op: Callable[[Store], Awaitable[None]]) -> None:
-        if self._tripped:
-            self._maybe_probe()
-            raise StoreUnavailable("storage unavailable (circuit open); write not stored")
-        try:
-            await self._primary(op)
-        except _FAILURES as exc:
-            self._failed(exc)
-            raise StoreUnavailable(f"storage unavailable ({type(exc).__name__})") from exc
-        self._consecutive = 0
+        await self.breaker.write(lambda: op(self.primary))
 
     # -- Store API ---------------------------------------------------------------------------
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
@@ -219,9 +154,13 @@ class ResilientStore(Store):
     async def ping(self) -> bool:
         """Whether the primary answers (does not change the breaker state)."""
         try:
-            return await self._primary(lambda s: s.ping())
-        except _FAILURES:
+            return await self.primary.ping()
+        except FAILURES:
             return False
+
+    async def reset_connections(self) -> None:
+        """Drop the primary's idle pooled connections."""
+        await self.primary.reset_connections()
 
     async def clear(self) -> None:
         """Clear the fallback and the primary (raises if the primary fails)."""
@@ -230,12 +169,6 @@ class ResilientStore(Store):
 
     async def close(self) -> None:
         """Stop a running probe and close both stores."""
-        task, self._probe_task = self._probe_task, None
-        if task is not None and not task.done():
-            task.cancel()
-            try:
-                await task
-            except (asyncio.CancelledError, *_FAILURES):
-                pass
+        await self.breaker.close()
         await self.primary.close()
         await self.fallback.close()

@@ -34,6 +34,8 @@ from limits.storage import storage_from_string
 
 from antidistill.decision import BudgetState
 from antidistill.errors import ConfigurationError, StorageError
+from antidistill.storage.breaker import CircuitBreaker
+from antidistill.storage.schemes import parse_scheme
 
 Strategy = Literal["fixed-window", "moving-window", "sliding-window-counter"]
 _STRATEGIES: dict[str, type[RateLimiter]] = {
@@ -41,28 +43,10 @@ _STRATEGIES: dict[str, type[RateLimiter]] = {
     "moving-window": MovingWindowRateLimiter,
     "sliding-window-counter": SlidingWindowCounterRateLimiter,
 }
-_SCHEMES = {
-    "memory": "async+memory",
-    "redis": "async+redis",
-    "rediss": "async+rediss",
-    "redis+unix": "async+redis+unix",
-    "redis+sentinel": "async+redis+sentinel",
-    "redis+cluster": "async+redis+cluster",
-    "valkey": "async+redis",
-    "valkeys": "async+rediss",
-    "valkey+unix": "async+redis+unix",
-    "valkey+sentinel": "async+redis+sentinel",
-    "valkey+cluster": "async+redis+cluster",
-}
-
-
 def limits_uri(storage_uri: str) -> str:
     """The ``limits.aio`` URI for an antidistill storage URI."""
-    scheme, sep, rest = storage_uri.partition("://")
-    target = _SCHEMES.get(scheme.lower())
-    if not sep or target is None:
-        raise ConfigurationError(f"window limits: unsupported storage scheme {scheme!r}")
-    return f"{target}://{rest}"
+    scheme, rest = parse_scheme(storage_uri, "window limits storage URI")
+    return f"{scheme.limits}://{rest}"
 
 
 def limit_name(item: RateLimitItem) -> str:
@@ -164,6 +148,51 @@ class WindowLimits:
         if aclose is not None:
             await aclose()
 
-    async def ping(self) -> bool:
-        """Whether the storage answers."""
-        return bool(await self.storage.check())
+    async def reset_connections(self) -> None:
+        """Drop the idle pooled Redis connections limits holds (after an outage)."""
+        client = getattr(getattr(self.storage, "bridge", None), "storage", None)
+        if client is not None:
+            from antidistill.storage.redis import reset_pool
+
+            await reset_pool(client)
+
+
+class ResilientWindows:
+    """Window limits behind the store's :class:`CircuitBreaker`.
+
+    While the breaker is closed, ``primary`` (on the shared storage) answers; when it fails
+    or the breaker is open, ``fallback`` (in process) does in fail-open mode, and
+    :class:`StoreUnavailable` is raised in fail-closed mode, exactly as for the store. A
+    failure here counts towards the same breaker (one warning per outage), and recovery
+    resets this pool too.
+    """
+
+    def __init__(
+        self, primary: WindowLimits, fallback: WindowLimits, breaker: CircuitBreaker
+    ) -> None:
+        self.primary = primary
+        self.fallback = fallback
+        self.breaker = breaker
+        self.items = primary.items
+        breaker.resets.append(primary.reset_connections)
+
+    @property
+    def degraded(self) -> bool:
+        """True while the shared breaker is open."""
+        return self.breaker.tripped
+
+    async def hit(self, identity: str, cost: int = 1) -> list[BudgetState]:
+        """See :meth:`WindowLimits.hit`."""
+        return await self.breaker.call(
+            lambda: self.primary.hit(identity, cost), lambda: self.fallback.hit(identity, cost)
+        )
+
+    async def reset(self) -> None:
+        """Reset the fallback and the primary (raises if the primary fails)."""
+        await self.fallback.reset()
+        await self.breaker.write(self.primary.reset)
+
+    async def close(self) -> None:
+        """Close both."""
+        await self.primary.close()
+        await self.fallback.close()
