@@ -29,6 +29,21 @@ from __future__ import annotations
 
 RX = "reasoning_extraction"
 
+# Typo tolerance: forms one deletion or one adjacent swap away from these words (all >= 6
+# letters, so the variants rarely collide with real words) join the word's concept.
+_TYPO_WORDS: dict[str, tuple[str, ...]] = {
+    "rx_noun": ("reasoning", "thinking", "thoughts"),
+    "rx_noun_strong": ("scratchpad", "monologue"),
+    "rx_hidden": ("hidden", "internal", "private", "unfiltered"),
+    "rx_show": ("reveal", "output", "display"),
+}
+
+
+def _typos(word: str) -> tuple[str, ...]:
+    dels = {word[:i] + word[i + 1 :] for i in range(len(word))}
+    swaps = {word[:i] + word[i + 1] + word[i] + word[i + 2 :] for i in range(len(word) - 1)}
+    return tuple(sorted((dels | swaps) - {word}))
+
 RX_ANCHOR_CONCEPTS: frozenset[str] = frozenset({"rx_noun", "rx_noun_strong", "rx_past"})
 
 RX_CONCEPTS: dict[str, tuple[str, ...]] = {
@@ -88,7 +103,9 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "surface~", "transcribe~", "narrate~", "emit~", "stream~", "render~", "provide~",
         "include~", "prepend~", "append~", "list~", "return~", "put~", "place~",
         "i want to see", "i need", "i want", "read", "see", "what was", "what were",
-        "what's in", "what did", "what does",
+        "what's in", "what did", "what does", "visible", "viewable", "readable", "rewrite~",
+        "in french", "in spanish", "in german", "in italian", "in chinese", "in japanese",
+        "in english", "in russian", "in korean", "in portuguese",
         "展示", "输出", "显示", "写出", "写下", "列出", "告诉我", "给我看", "贴出", "打印",
         "公开", "透露", "泄露", "呈现", "展现", "发给我", "给出", "提供", "附上", "我想看",
         "是什么", "说出", "写在",
@@ -201,11 +218,14 @@ _TRACE = "rx_noun|rx_noun_strong"
 
 # (id, weight, tags, window, support)
 RX_CUE_ROWS: tuple[tuple[str, float, tuple[str, ...], int, bool], ...] = (
-    ("rx.own_hidden", 0.30, ("rx_self", "rx_hidden", _TRACE), 4, False),
-    ("rx.act_own_hidden", 0.60, (_ACT, "rx_self", "rx_hidden", _TRACE), 10, False),
+    ("rx.own_hidden", 0.40, ("rx_self", "rx_hidden", _TRACE), 3, False),
+    ("rx.act_own_hidden", 0.60, (_ACT, "rx_self", "rx_hidden", _TRACE), 6, False),
     ("rx.own_strong", 0.20, ("rx_self", "rx_noun_strong"), 3, False),
     ("rx.act_own_strong", 0.65, (_ACT_STRONG, "rx_self", "rx_noun_strong"), 8, False),
     ("rx.act_hidden_strong", 0.40, (_ACT_STRONG, "rx_hidden", "rx_noun_strong"), 8, False),
+    # Without an owner: pro-drop languages (Japanese, Chinese) often omit "your".
+    ("rx.act_hidden", 0.30, (_ACT_STRONG, "rx_hidden", _TRACE), 4, False),
+    ("rx.encode_hidden", 0.60, ("rx_encode", "rx_hidden", _TRACE), 8, False),
     ("rx.encode_own", 0.80, ("rx_encode", "rx_self", _TRACE), 10, False),
     ("rx.translate_own", 0.45, ("rx_translate", "rx_self", _TRACE), 8, False),
     ("rx.continue_own", 0.35, ("rx_continue", "rx_self", _TRACE), 6, False),
@@ -213,9 +233,16 @@ RX_CUE_ROWS: tuple[tuple[str, float, tuple[str, ...], int, bool], ...] = (
     ("rx.past_pre", 0.55, ("rx_past", "rx_pre"), 8, False),
     ("rx.act_past", 0.35, ("rx_quote|rx_show", "rx_past"), 6, False),
     ("rx.past_hidden", 0.45, ("rx_past", "rx_hidden"), 4, False),
-    ("rx.act_trace_pre", 0.30, ("rx_quote|rx_show", "rx_self", _TRACE, "rx_pre"), 12, False),
+    # Quoting the trace from before the answer presumes it exists; "give your reasoning
+    # before the answer" is an ordinary output-format instruction.
+    ("rx.quote_trace_pre", 0.70, ("rx_quote", "rx_self", _TRACE, "rx_pre"), 12, False),
+    ("rx.act_trace_pre", 0.30, ("rx_show", "rx_self", _TRACE, "rx_pre"), 12, False),
     ("rx.format_own", 0.15, ("rx_format", "rx_self", _TRACE), 8, False),
     ("rx.verbatim", 0.20, ("rx_quote", _TRACE), 8, True),
     ("rx.conceal", -0.8, ("rx_conceal", _TRACE), 10, False),
     ("rx.topic", -0.5, ("rx_topic", _TRACE), 12, False),
 )
+
+
+for _concept, _words in _TYPO_WORDS.items():
+    RX_CONCEPTS[_concept] += tuple(t for w in _words for t in _typos(w))
