@@ -30,7 +30,7 @@ from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_FINGE
 from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
 from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
-from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.actions import ActionPolicy, reasoning_extraction_floor
 from antidistill.policy.routes import RoutePolicies
 from antidistill.scoring.combine import (
     CLUSTER_RISK_SCALE,
@@ -49,6 +49,7 @@ from antidistill.settings import Settings
 from antidistill.signals.cadence import update_fields
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.harvesting import sweep_key
+from antidistill.signals.intent import REASONING_EXTRACTION_SIGNAL
 from antidistill.storage import storage_from_uri
 from antidistill.storage.base import (
     ApplyBatch,
@@ -436,6 +437,7 @@ class Guard:
         # Only this request's own evidence accumulates into identity and cluster risk; adding
         # the history-derived signals back would let a moderate score feed on itself.
         fresh_risk = combine(signals, self.weights)[0] if signals else 0.0
+        fresh = len(signals)
         # History: the identity's own decayed risk, and its cluster's.
         ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
         if ident_risk >= 0.05:
@@ -456,6 +458,12 @@ class Guard:
             self._listed(found, listed)
         if not (found.allowlisted or found.denied):
             found.action = self.policy.decide(found.risk, found.reasons)
+            rx = reasoning_extraction_floor(found.action, found.reasons,
+                                            self.settings.reasoning_extraction_degrade)
+            found.action = self.policy.allowed(rx.action)
+            if rx.exempt:  # answered with reasoning withheld; kept out of history (#13)
+                fresh_risk = combine([x for x in signals[:fresh]
+                                      if x.name != REASONING_EXTRACTION_SIGNAL], self.weights)[0]
         if fresh_risk >= RISK_FLOOR and not found.allowlisted:
             found.risk_add = fresh_risk
         return found

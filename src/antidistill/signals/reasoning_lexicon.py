@@ -75,7 +75,7 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "reasoning trace", "reasoning traces", "thinking trace", "thought trace", "cot trace",
         "reasoning tokens", "thinking tokens", "thought tokens", "reasoning content",
         "reasoning_content", "thinking block", "thinking blocks", "thinking section",
-        "reasoning block", "reasoning channel", "analysis channel", "think block",
+        "reasoning block", "reasoning channel", "analysis channel",
         "思维链", "推理链", "思考链", "内心独白", "草稿本", "草稿纸", "推理轨迹",
         "cadena de pensamiento", "monólogo interno", "chaîne de pensée", "chaine de pensee",
         "monologue intérieur", "gedankenkette", "innerer monolog", "inneren monolog",
@@ -157,8 +157,7 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     # What the model thought, in the past: the trace behind an answer already given.
     "rx_past": (
         "what you thought", "what you were thinking", "were you thinking",
-        "you were thinking", "you thought", "you reasoned", "went through your head",
-        "went through your mind", "going through your head", "going through your mind",
+        "you were thinking", "you thought", "you reasoned", "through your head",
         "you considered", "you deliberated", "you had in mind", "thoughts you had",
         "thinking you did", "reasoning you did", "you did internally", "you reasoned internally",
         "lo que pensaste", "lo que pensabas", "ce que tu as pensé", "ce que tu pensais",
