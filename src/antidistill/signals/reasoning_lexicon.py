@@ -86,9 +86,12 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "privately", "secret", "raw", "unfiltered", "unedited", "unredacted", "unsummarized",
         "unsummarised", "unabridged", "concealed", "invisible", "latent", "undisclosed",
         "behind the scenes", "under the hood", "keep internal", "kept internal",
-        "keep hidden", "normally hide", "never get to see",
+        "keep hidden", "normally hide", "never get to see", "keep to yourself",
+        "kept to yourself", "didn't show", "did not show", "don't show me", "not shown",
+        "you hid", "before it got summarized", "before summarization", "behind the curtain",
+        "unseen",
         "内部", "内在", "隐藏", "隐藏的", "私密", "原始", "未经过滤", "未过滤", "内心", "背后",
-        "不公开", "没有展示", "没展示", "不显示",
+        "不公开", "没有展示", "没展示", "不显示", "未展示", "未显示", "没有说出",
         "oculto", "oculta", "ocultos", "ocultas", "interno", "interna", "privado", "privada",
         "caché", "cachée", "cachés", "interne", "brut", "brute", "privé", "privée",
         "versteckt", "versteckte", "versteckten", "verborgen", "verborgene", "verborgenen",
@@ -105,7 +108,10 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "i want to see", "i need", "i want", "read", "see", "what was", "what were",
         "what's in", "what did", "what does", "visible", "viewable", "readable", "rewrite~",
         "in french", "in spanish", "in german", "in italian", "in chinese", "in japanese",
-        "in english", "in russian", "in korean", "in portuguese",
+        "in english", "in russian", "in korean", "in portuguese", "unveil~", "lay bare",
+        "lay out", "spit out", "export~", "request~", "look at", "bring up", "hand over",
+        "give back", "send~", "copy out", "access", "retrieve~", "fetch", "keep writing",
+        "go back to", "peek",
         "展示", "输出", "显示", "写出", "写下", "列出", "告诉我", "给我看", "贴出", "打印",
         "公开", "透露", "泄露", "呈现", "展现", "发给我", "给出", "提供", "附上", "我想看",
         "是什么", "说出", "写在",
@@ -158,11 +164,12 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     "rx_past": (
         "what you thought", "what you were thinking", "were you thinking",
         "you were thinking", "you thought", "you reasoned", "through your head",
+        "on in your head", "did you think", "you think internally",
         "you considered", "you deliberated", "you had in mind", "thoughts you had",
         "thinking you did", "reasoning you did", "you did internally", "you reasoned internally",
         "lo que pensaste", "lo que pensabas", "ce que tu as pensé", "ce que tu pensais",
         "was du gedacht", "考えていたこと", "你刚才想", "你在想什么", "你想了什么",
-        "你当时在想", "你脑子里", "在想什么", "想了什么",
+        "你当时在想", "你脑子里", "在想什么", "想了什么", "想的内容", "刚才想",
     ),
     # The phase before the answer, where the hidden trace lives.
     "rx_pre": (
@@ -195,17 +202,27 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "must never see", "never see", "will not see", "not see", "should not see",
         "silently", "reason internally", "think privately", "keep your reasoning hidden",
         "hidden from the user", "not visible to the user", "do not share", "don't share",
-        "strip~", "remove~",
+        "strip~", "remove~", "never be shown", "not be shown", "never shown",
+        "must not be shown", "not be displayed", "never be revealed", "not be revealed",
+        "never be displayed", "must never",
         "不要展示", "不要显示", "不要输出", "不要透露", "不要公开", "默默",
     ),
     # Reasoning as a subject: questions about models, APIs, research and code.
     "rx_topic": (
-        "what is", "what are", "why does", "why do", "why can't", "why cannot", "how does",
-        "how do i", "how can i", "how do you", "how do", "is it ethical", "paper", "papers",
+        "why does", "why do", "why can't", "why cannot", "how does",
+        "how do i", "how can i", "is it ethical", "paper", "papers",
         "literature", "research on", "blog post", "essay on", "history of", "explain what",
         "difference between", "for and against", "in python", "in javascript", "regex",
         "function", "api", "sdk", "endpoint", "frontend", "field from", "unit test",
         "为什么", "什么是", "什么意思", "如何", "怎么", "科普", "论文",
+    ),
+    # Question openers: a topic only right next to the trace ("what is chain of thought?");
+    # a task question elsewhere in the prompt says nothing about the request.
+    "rx_topic_near": ("what is", "what are", "how do", "how do you"),
+    # The model told to *use* its reasoning (operator prompts), not to disclose it.
+    "rx_use": (
+        "use your", "using your", "rely on your", "apply your", "employ your",
+        "leverage your", "draw on your", "use its", "用你的", "利用你的",
     ),
 }
 
@@ -217,7 +234,9 @@ _TRACE = "rx_noun|rx_noun_strong"
 
 # (id, weight, tags, window, support)
 RX_CUE_ROWS: tuple[tuple[str, float, tuple[str, ...], int, bool], ...] = (
-    ("rx.own_hidden", 0.40, ("rx_self", "rx_hidden", _TRACE), 3, False),
+    # The core of the class: the model's own trace, qualified as hidden. Verbs of disclosure
+    # are open-ended, so this flags without one; a verb makes it confident.
+    ("rx.own_hidden", 0.75, ("rx_self", "rx_hidden", _TRACE), 3, False),
     ("rx.act_own_hidden", 0.60, (_ACT, "rx_self", "rx_hidden", _TRACE), 6, False),
     ("rx.own_strong", 0.20, ("rx_self", "rx_noun_strong"), 3, False),
     ("rx.act_own_strong", 0.65, (_ACT_STRONG, "rx_self", "rx_noun_strong"), 8, False),
@@ -240,6 +259,8 @@ RX_CUE_ROWS: tuple[tuple[str, float, tuple[str, ...], int, bool], ...] = (
     ("rx.verbatim", 0.20, ("rx_quote", _TRACE), 8, True),
     ("rx.conceal", -0.8, ("rx_conceal", _TRACE), 10, False),
     ("rx.topic", -0.5, ("rx_topic", _TRACE), 12, False),
+    ("rx.topic_near", -0.5, ("rx_topic_near", _TRACE), 4, False),
+    ("rx.use", -0.6, ("rx_use", _TRACE), 4, False),
 )
 
 
