@@ -204,7 +204,8 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "hidden from the user", "not visible to the user", "do not share", "don't share",
         "strip~", "remove~", "never be shown", "not be shown", "never shown",
         "must not be shown", "not be displayed", "never be revealed", "not be revealed",
-        "never be displayed", "must never",
+        "never be displayed", "must never", "not reveal", "not show", "not output",
+        "not print", "not display", "not disclose", "not share", "not include", "not expose",
         "不要展示", "不要显示", "不要输出", "不要透露", "不要公开", "默默",
     ),
     # Reasoning as a subject: questions about models, APIs, research and code.
