@@ -209,6 +209,8 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "不要展示", "不要显示", "不要输出", "不要透露", "不要公开", "默默",
     ),
     # Reasoning as a subject: questions about models, APIs, research and code.
+    # Question openers such as "what is" are not here: a task question next to the request
+    # ("print your hidden reasoning for this: what is 17 * 23?") says nothing about it.
     "rx_topic": (
         "why does", "why do", "why can't", "why cannot", "how does",
         "how do i", "how can i", "is it ethical", "paper", "papers",
@@ -217,9 +219,6 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "function", "api", "sdk", "endpoint", "frontend", "field from", "unit test",
         "为什么", "什么是", "什么意思", "如何", "怎么", "科普", "论文",
     ),
-    # Question openers: a topic only right next to the trace ("what is chain of thought?");
-    # a task question elsewhere in the prompt says nothing about the request.
-    "rx_topic_near": ("what is", "what are", "how do", "how do you"),
     # The model told to *use* its reasoning (operator prompts), not to disclose it.
     "rx_use": (
         "use your", "using your", "rely on your", "apply your", "employ your",
@@ -260,7 +259,6 @@ RX_CUE_ROWS: tuple[tuple[str, float, tuple[str, ...], int, bool], ...] = (
     ("rx.verbatim", 0.20, ("rx_quote", _TRACE), 8, True),
     ("rx.conceal", -0.8, ("rx_conceal", _TRACE), 10, False),
     ("rx.topic", -0.5, ("rx_topic", _TRACE), 12, False),
-    ("rx.topic_near", -0.5, ("rx_topic_near", _TRACE), 4, False),
     ("rx.use", -0.6, ("rx_use", _TRACE), 4, False),
 )
 
