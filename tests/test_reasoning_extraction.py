@@ -57,7 +57,7 @@ def test_sets_are_large_and_split_in_halves() -> None:
 
 
 @pytest.mark.parametrize(("name", "split", "flag", "degrade"), [
-    ("positive", "tune", 0.95, 0.92),
+    ("positive", "tune", 0.94, 0.9),
     ("positive", "holdout", 0.95, 0.95),
 ])
 def test_positive_recall(name: str, split: str, flag: float, degrade: float) -> None:

@@ -50,8 +50,8 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     # The model as owner. "ur"/"yuor" are frequent typos; "you" alone counts only next to a
     # trace (small windows in the cues).
     "rx_self": (
-        "your", "yours", "yourself", "you", "you re", "ur", "yuor", "yur", "model's",
-        "model's own", "assistant's", "this model", "the model", "the assistant",
+        "your", "yours", "yourself", "you", "ur", "yuor", "yur", "model's",
+        "assistant's", "this model", "the model", "the assistant",
         "你", "你的", "您", "您的", "你自己的", "自己的",
         "tu", "tus", "tú", "ton", "ta", "tes", "votre", "vos", "dein", "deine", "deinen",
         "deines", "deiner", "du", "あなた", "あなたの", "君の",
@@ -75,7 +75,7 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "reasoning trace", "reasoning traces", "thinking trace", "thought trace", "cot trace",
         "reasoning tokens", "thinking tokens", "thought tokens", "reasoning content",
         "reasoning_content", "thinking block", "thinking blocks", "thinking section",
-        "reasoning block", "reasoning channel", "analysis channel",
+        "reasoning block", "reasoning channel",
         "思维链", "推理链", "思考链", "内心独白", "草稿本", "草稿纸", "推理轨迹",
         "cadena de pensamiento", "monólogo interno", "chaîne de pensée", "chaine de pensee",
         "monologue intérieur", "gedankenkette", "innerer monolog", "inneren monolog",
@@ -97,27 +97,24 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "versteckt", "versteckte", "versteckten", "verborgen", "verborgene", "verborgenen",
         "internes", "internen", "interner", "隠れた", "内部の", "非表示",
     ),
-    # Disclosure verbs and requests to see.
+    # Disclosure verbs. Frequent task verbs (return, list, read, see) are left out: they
+    # add little evidence and their many positions slow long prompts down.
     "rx_show": (
         "show~", "shown", "reveal~", "print~", "output~", "outputting", "display~", "dump~",
-        "expose~", "disclose~", "leak~", "share~", "paste~", "post~", "spill~", "give me",
-        "send me", "tell me", "let me see", "let me peek", "peek at", "write~ out",
-        "write~ down", "type~ out", "spell~ out", "read out", "make visible", "unhide",
-        "surface~", "transcribe~", "narrate~", "emit~", "stream~", "render~", "provide~",
-        "include~", "prepend~", "append~", "list~", "return~", "put~", "place~",
-        "i want to see", "i need", "i want", "read", "see", "what was", "what were",
-        "what's in", "what did", "what does", "visible", "viewable", "readable", "rewrite~",
+        "expose~", "disclose~", "leak~", "share~", "paste~", "spill~", "give me", "send me",
+        "tell me", "let me see", "let me peek", "peek at", "write~ out", "write~ down",
+        "type~ out", "spell~ out", "read out", "make visible", "unhide", "surface~",
+        "transcribe~", "narrate~", "emit~", "prepend~", "append~", "i want to see",
+        "what did", "visible", "rewrite~", "unveil~", "lay bare", "spit out", "export~",
+        "hand over", "give back", "copy out", "publish~", "provide~", "include~",
         "in french", "in spanish", "in german", "in italian", "in chinese", "in japanese",
-        "in english", "in russian", "in korean", "in portuguese", "unveil~", "lay bare",
-        "lay out", "spit out", "export~", "request~", "look at", "bring up", "hand over",
-        "give back", "send~", "copy out", "access", "retrieve~", "fetch", "keep writing",
-        "go back to", "peek",
+        "in english", "in russian", "in korean", "in portuguese",
         "展示", "输出", "显示", "写出", "写下", "列出", "告诉我", "给我看", "贴出", "打印",
         "公开", "透露", "泄露", "呈现", "展现", "发给我", "给出", "提供", "附上", "我想看",
         "是什么", "说出", "写在",
         "muestra", "muéstrame", "muestrame", "revela", "imprime", "escribe", "dame",
         "comparte", "montre", "montrez", "affiche", "affichez", "révèle", "révélez", "donne",
-        "donnez", "écris", "zeig", "zeige", "zeigen", "gib", "ausgeben", "aus", "schreib",
+        "donnez", "écris", "zeig", "zeige", "zeigen", "gib", "ausgeben", "schreib",
         "見せて", "表示", "出力", "教えて", "書き出して",
     ),
     "rx_continue": (
@@ -140,9 +137,9 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     # Markup and structure: weak alone ("answer in JSON with a reasoning field" is everyday
     # agent plumbing), evidence only with a hidden or specific trace.
     "rx_format": (
-        "json", "yaml", "xml", "html", "markup", "code block", "code fence", "fence",
-        "fenced", "markdown", "comment~", "tag~", "wrap~", "enclose~", "surround~",
-        "delimit~", "element", "details block", "serialize~", "serialise~",
+        "json", "yaml", "xml", "html", "markup", "code block", "code fence", "fenced",
+        "markdown", "comment~", "tag~", "wrap~", "enclose~", "surround~", "delimit~",
+        "details block", "serialize~", "serialise~",
         "标签", "代码块", "注释", "包裹", "json格式", "etiquetas", "balises",
     ),
     "rx_translate": (
@@ -164,8 +161,8 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     "rx_past": (
         "what you thought", "what you were thinking", "were you thinking",
         "you were thinking", "you thought", "you reasoned", "through your head",
-        "on in your head", "did you think", "you think internally",
-        "you considered", "you deliberated", "you had in mind", "thoughts you had",
+        "on in your head",
+        "you deliberated", "thoughts you had",
         "thinking you did", "reasoning you did", "you did internally", "you reasoned internally",
         "lo que pensaste", "lo que pensabas", "ce que tu as pensé", "ce que tu pensais",
         "was du gedacht", "考えていたこと", "你刚才想", "你在想什么", "你想了什么",
@@ -215,8 +212,7 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
         "why does", "why do", "why can't", "why cannot", "how does",
         "how do i", "how can i", "is it ethical", "paper", "papers",
         "literature", "research on", "blog post", "essay on", "history of", "explain what",
-        "difference between", "for and against", "in python", "in javascript", "regex",
-        "function", "api", "sdk", "endpoint", "frontend", "field from", "unit test",
+        "difference between", "for and against", "regex", "sdk", "frontend",
         "为什么", "什么是", "什么意思", "如何", "怎么", "科普", "论文",
     ),
     # The model told to *use* its reasoning (operator prompts), not to disclose it.
