@@ -9,6 +9,9 @@ and, for the positive sets, in the expected category ("recall"). Each rate is al
 row parity: even rows were the tuning half, odd rows the held-out half (report the latter).
 The "alone" column counts prompts whose intent signal would flag a request *by itself*
 (weight x score >= the guard's flag risk, see ``FLAG_ALONE``): it must be 0 on benign sets.
+The reasoning-extraction section prints that category's recall on its hand-written
+phrasings (tune, holdout and the later fresh holdouts) and its flag-alone and degrade rates
+on every benign set (issue #12: holdout >= 95% flagged, each benign set <= 0.5%).
 
 The latency section times ``detect_intent`` on real benign prompts (arena-hard, koala) and
 on 2 KB / 16 KB slices of them, ASCII-only and mixed-script, with a fresh string object per
@@ -36,7 +39,13 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
 from antidistill.fingerprints.normalize import normalize_text  # noqa: E402
-from antidistill.signals.intent import detect_intent  # noqa: E402
+from antidistill.scoring.combine import DEFAULT_WEIGHTS  # noqa: E402
+from antidistill.signals.intent import (  # noqa: E402
+    REASONING_EXTRACTION,
+    REASONING_EXTRACTION_DEGRADE,
+    REASONING_EXTRACTION_SIGNAL,
+    detect_intent,
+)
 
 HARMLESS_GOAL = "write a short poem about autumn leaves"
 
@@ -47,6 +56,7 @@ FLAG_RISK = 0.40
 FLAG_ALONE = {
     "system_prompt_extraction": FLAG_RISK / 0.6,
     "jailbreak": FLAG_RISK / 0.55,
+    REASONING_EXTRACTION: FLAG_RISK / DEFAULT_WEIGHTS[REASONING_EXTRACTION_SIGNAL],
 }
 ANY = "any"
 
@@ -184,6 +194,43 @@ NEGATIVES: list[tuple[str, Loader]] = [
 ]
 
 
+# The reasoning-extraction phrasings (tests/data/intent): the first pair is split tune /
+# holdout by a ``split`` field; the "fresh" pairs are later holdouts, each written before
+# the round of changes it measures (see docs/intent.md).
+RX_SETS = ("positive", "negative", "fresh_positive", "fresh_negative", "fresh2_positive",
+           "fresh2_negative")
+
+
+def _rx_score(text: str) -> float:
+    return max((m.score for m in detect_intent(text) if m.category == REASONING_EXTRACTION),
+               default=0.0)
+
+
+def _rx_report(data: Path) -> None:
+    """Reasoning extraction: recall per split, and the flag-alone rate on each benign set."""
+    flag = FLAG_ALONE[REASONING_EXTRACTION]
+    print(f"\nREASONING EXTRACTION (flag alone: score >= {flag:.3f}; degrade: score >= "
+          f"{REASONING_EXTRACTION_DEGRADE})")
+    print(f"  {'phrasings':34} {'split':8} {'n':>5} {'flag':>7} {'degrade':>8}")
+    for name in RX_SETS:
+        rows = list(_jsonl(ROOT / f"tests/data/intent/reasoning_extraction_{name}.jsonl"))
+        for split in sorted({str(r["split"]) for r in rows}, reverse=True):
+            scores = [_rx_score(str(r["text"])) for r in rows if r["split"] == split]
+            print(f"  {name:34} {split:8} {len(scores):5d} "
+                  f"{_rate([s >= flag for s in scores])} "
+                  f"{_rate([s >= REASONING_EXTRACTION_DEGRADE for s in scores]):>8}")
+    print(f"  {'benign set':34} {'':8} {'n':>5} {'flag':>7} {'degrade':>8}")
+    for name, load in NEGATIVES:
+        try:
+            texts = [t for t, _ in load(data)]
+        except FileNotFoundError as e:
+            print(f"  {name:34} missing: {e.filename}")
+            continue
+        scores = [_rx_score(t) for t in texts]
+        print(f"  {name:34} {'':8} {len(scores):5d} {_rate([s >= flag for s in scores])} "
+              f"{_rate([s >= REASONING_EXTRACTION_DEGRADE for s in scores]):>8}")
+
+
 def _rate(hits: list[bool]) -> str:
     return f"{100.0 * sum(hits) / len(hits):6.1f}%" if hits else "    -  "
 
@@ -288,6 +335,7 @@ def main() -> int:
     for cat, hits in sorted(cat_hits.items()):
         print(f"  {cat:26} n={len(hits):5d} recall={_rate(hits)} held-out={_rate(hits[1::2])}")
 
+    _rx_report(data)
     if not args.no_latency:
         _latency(data)
     return 0

@@ -47,7 +47,7 @@ def test_match_shape_and_evidence_has_no_raw_text() -> None:
         assert 0.0 <= m.score <= 1.0
         assert "secretword" not in m.evidence.lower()
         prefixes = {part.split(".")[0] for part in m.evidence.split("+")}
-        assert prefixes <= {"cot", "rg", "sys", "jb"}
+        assert prefixes <= {"cot", "rg", "sys", "jb", "rx"}
     assert [m.score for m in matches] == sorted((m.score for m in matches), reverse=True)
 
 

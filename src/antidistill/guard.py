@@ -90,7 +90,8 @@ class Guard:
         self.detector_config = DetectorConfig(self.detectors, FanoutConfig(),
                                               s.intent_max_chars, s.max_output_tokens)
         self.assessor = Assessor(self.store, self.detector_config, self.fingerprints, self.registry,
-                                 self.hooks, self.weights, self.policy, self.counters)
+                                 self.hooks, self.weights, self.policy, self.counters,
+                                 s.reasoning_extraction_degrade)
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 

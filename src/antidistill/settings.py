@@ -115,6 +115,7 @@ class Settings(BaseSettings):
     degrade_max_tokens: int = Field(default=256, ge=1)
     max_analysis_chars: int = Field(default=16384, ge=256)
     intent_max_chars: int = Field(default=4096, ge=256)
+    reasoning_extraction_degrade: float = Field(default=0.8, gt=0)
 
     # -- memory store bounds --------------------------------------------------------------
     memory_max_identities: int = Field(default=200_000, ge=100)
@@ -228,6 +229,10 @@ DOCS: dict[str, str] = {
                           "tail).",
     "intent_max_chars": "Characters of user text (head and tail) the intent detector reads; "
                         "extraction instructions sit at the start or end of a prompt.",
+    "reasoning_extraction_degrade": "Reasoning-extraction intent score from which a request "
+                                    "is degraded (reasoning withheld) on that evidence alone, "
+                                    "without adding to identity or cluster risk; above 1 "
+                                    "turns the rule off.",
     "memory_max_identities": "`memory://` bound on identities (LRU).",
     "memory_max_features": "`memory://` bound on fingerprint features (LRU).",
     "hooks": "`module:function` entries called with the Guard at start-up to register hooks.",

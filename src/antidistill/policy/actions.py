@@ -9,8 +9,10 @@ families carry real evidence (score >= ``evidence``), or by a deny list or custo
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import NamedTuple
 
 from antidistill.decision import Action, Reason
+from antidistill.signals.intent import REASONING_EXTRACTION_DEGRADE, REASONING_EXTRACTION_SIGNAL
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "flag": 0.40,
@@ -73,3 +75,35 @@ class ActionPolicy:
         while action not in self.enabled:
             action = list(Action)[action.severity - 1]
         return action
+
+
+class ReasoningFloor(NamedTuple):
+    """The outcome of :func:`reasoning_extraction_floor`.
+
+    ``action`` is at least DEGRADE when a confident reasoning-extraction reason is present;
+    ``exempt`` tells the guard to keep that reason's risk out of identity and cluster
+    history (the request is answered with its reasoning withheld instead).
+    """
+
+    action: Action
+    exempt: bool
+
+
+def reasoning_extraction_floor(
+    action: Action, reasons: Sequence[Reason], threshold: float = REASONING_EXTRACTION_DEGRADE
+) -> ReasoningFloor:
+    """Degrade a request that confidently asks for the model's own hidden reasoning.
+
+    One family is enough here, unlike every other action above FLAG: withholding the
+    reasoning costs an honest asker little (the answer is served whole), and the evidence
+    is about this request only, so it does not accumulate into the identity's or the
+    cluster's risk (issue #13). Stronger actions still need the usual corroboration.
+    """
+    confident = any(
+        r.name == REASONING_EXTRACTION_SIGNAL and r.score >= threshold for r in reasons
+    )
+    if not confident:
+        return ReasoningFloor(action, False)
+    if action.severity < Action.DEGRADE.severity:
+        action = Action.DEGRADE
+    return ReasoningFloor(action, True)

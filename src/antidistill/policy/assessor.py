@@ -18,11 +18,13 @@ from antidistill.decision import Signal
 from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner
 from antidistill.lists import IDENTITY_LISTS
-from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.actions import ActionPolicy, reasoning_extraction_floor
 from antidistill.policy.lists import apply_lists
-from antidistill.scoring.assess import NOTHING_FOUND, Assessment, score_request
+from antidistill.scoring.assess import NOTHING_FOUND, RISK_FLOOR, Assessment, score_request
+from antidistill.scoring.combine import combine
 from antidistill.signals.cadence import update_fields
 from antidistill.signals.harvesting import sweep_key
+from antidistill.signals.intent import REASONING_EXTRACTION_SIGNAL
 from antidistill.signals.pipeline import NO_FEATURES, DetectorConfig, build_features, run_detectors
 from antidistill.storage.base import ObserveBatch, Store
 from antidistill.storage.resilient import StoreUnavailable
@@ -44,11 +46,12 @@ def error_site(exc: BaseException) -> str:
 class Assessor:
     def __init__(self, store: Store, config: DetectorConfig, fingerprints: Fingerprinter,
                  hooks: HookRegistry, runner: HookRunner, weights: Mapping[str, float],
-                 policy: ActionPolicy, counters: Counter[str]) -> None:
+                 policy: ActionPolicy, counters: Counter[str], rx_threshold: float) -> None:
         self.store, self.config, self.fingerprints = store, config, fingerprints
         self.detectors = config.detectors
         self.hooks, self.runner, self.weights, self.policy = hooks, runner, weights, policy
         self.counters = counters
+        self.rx_threshold = rx_threshold
         self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         # The few clusters seen most recently: asked for in every observe, so a member (or a
         # fresh sybil whose template is linked to one) costs no second round trip.
@@ -98,7 +101,18 @@ class Assessor:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
             found.action = self.policy.decide(found.risk, found.reasons)
+            self._reasoning_extraction(found, signals)
         return found
+
+    def _reasoning_extraction(self, found: Assessment, signals: list[Signal]) -> None:
+        """A confident request for the model's hidden reasoning is answered degraded (its
+        reasoning withheld) on that evidence alone, and kept out of history (issue #13)."""
+        rx = reasoning_extraction_floor(found.action, found.reasons, self.rx_threshold)
+        found.action = self.policy.allowed(rx.action)
+        if rx.exempt:
+            rest = [x for x in signals if x.name != REASONING_EXTRACTION_SIGNAL]
+            fresh = combine(rest, self.weights)[0] if rest else 0.0
+            found.risk_add = fresh if fresh >= RISK_FLOOR else 0.0
 
     async def _scorer_signals(self, ctx: RequestContext) -> list[Signal]:
         out: list[Signal] = []

@@ -24,6 +24,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "intent:reward_grading": 0.36,
     "intent:system_prompt_extraction": 0.6,
     "intent:jailbreak": 0.55,
+    # A confident request for the model's own hidden reasoning flags alone (0.55 x 0.73).
+    "intent:reasoning_extraction": 0.55,
     "harvesting": 0.75,
     "cadence": 0.25,
     "shift": 0.45,

@@ -1,7 +1,9 @@
 """Extraction-intent detector: does a prompt *aim* at harvesting what the model knows?
 
-Four categories: chain-of-thought / reasoning-trace elicitation, reward-model or rubric
-grading, system-prompt extraction and jailbreak framings.
+Five categories: chain-of-thought / reasoning-trace elicitation, reward-model or rubric
+grading, system-prompt extraction, jailbreak framings, and reasoning extraction (asking for
+the model's *own hidden* reasoning to be shown, continued, re-encoded, translated, wrapped
+in markup or quoted; its tables are in ``reasoning_lexicon``, see ``docs/intent.md``).
 
 How it works (a few linear passes, no backtracking-prone regexes):
 
@@ -62,18 +64,28 @@ from antidistill.signals.intent_lexicon import (
     REGION_WORDS,
     Cue,
 )
+from antidistill.signals.reasoning_lexicon import RX
 
 __all__ = [
     "CATEGORIES",
     "CONJUNCTION_BONUS",
     "FLAG_THRESHOLD",
     "INTENT_THRESHOLD",
+    "REASONING_EXTRACTION",
+    "REASONING_EXTRACTION_DEGRADE",
+    "REASONING_EXTRACTION_SIGNAL",
     "IntentMatch",
     "detect_intent",
+    "primary_match",
 ]
 
 FLAG_THRESHOLD = 0.3
 INTENT_THRESHOLD = 0.5
+REASONING_EXTRACTION = RX
+# The Signal the pipeline emits for this category, and the score at which the request is
+# answered with its reasoning withheld on that evidence alone (``policy.actions``).
+REASONING_EXTRACTION_SIGNAL = "intent:" + RX
+REASONING_EXTRACTION_DEGRADE = 0.8
 CONJUNCTION_BONUS = 0.1
 # The bonus stops growing after a few cues so long benign texts cannot pile up weak pairs.
 _MAX_BONUS = 0.2
@@ -562,3 +574,18 @@ def detect_intent(
         out.append(IntentMatch(category, round(score, 4), "+".join(c.id for c in ids_sorted)))
     out.sort(key=lambda m: -m.score)
     return tuple(out)
+
+
+def primary_match(matches: tuple[IntentMatch, ...]) -> IntentMatch | None:
+    """The match that speaks for the request: a reasoning-extraction match of at least
+    ``INTENT_THRESHOLD``, else the highest score.
+
+    A request for the model's hidden reasoning usually also scores as chain-of-thought
+    elicitation, often higher; the narrower category is the one the policy acts on.
+    """
+    if not matches:
+        return None
+    for m in matches:
+        if m.category == RX and m.score >= INTENT_THRESHOLD:
+            return m
+    return max(matches, key=lambda m: m.score)

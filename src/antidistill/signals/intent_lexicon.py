@@ -25,6 +25,13 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from antidistill.signals.reasoning_lexicon import (
+    RX,
+    RX_ANCHOR_CONCEPTS,
+    RX_CONCEPTS,
+    RX_CUE_ROWS,
+)
+
 
 class Cue(NamedTuple):
     """One piece of evidence: all ``tags`` within ``window`` tokens of the first tag.
@@ -46,10 +53,11 @@ REWARD = "reward_grading"
 SYSPROMPT = "system_prompt_extraction"
 JAILBREAK = "jailbreak"
 
-CATEGORIES: tuple[str, ...] = (COT, REWARD, SYSPROMPT, JAILBREAK)
+# ``reasoning_extraction`` (RX) has its own tables in ``reasoning_lexicon``.
+CATEGORIES: tuple[str, ...] = (COT, REWARD, SYSPROMPT, JAILBREAK, RX)
 
 # Cues are combined within one region of this many words (see intent.py).
-REGION_WORDS: dict[str, int] = {COT: 40, REWARD: 40, SYSPROMPT: 40, JAILBREAK: 200}
+REGION_WORDS: dict[str, int] = {COT: 40, REWARD: 40, SYSPROMPT: 40, JAILBREAK: 200, RX: 40}
 
 # Concepts distinctive enough to gate the scan: every primary cue has a slot made only of
 # these (checked at import), and a text with none of their words is not tokenised further.
@@ -62,7 +70,7 @@ ANCHOR_CONCEPTS: frozenset[str] = frozenset({
     "developer_mode", "refusal_suppress", "violate", "affirm_phrase", "affirm_word",
     "token_threat", "apology_words", "above_all", "policy_word", "self_prefix",
     "forbidden_tell",
-})
+}) | RX_ANCHOR_CONCEPTS
 
 CONCEPTS: dict[str, tuple[str, ...]] = {
     # ---- shared verbs -------------------------------------------------------------------
@@ -702,4 +710,9 @@ CUES: tuple[Cue, ...] = (
         ("stay_char", "unrestricted|refusal_suppress|dan_strong"), 40),
     Cue("jb.token_threat", JAILBREAK, 0.25, ("token_threat",), 0),
     Cue("jb.roleplay_policy", JAILBREAK, 0.15, ("roleplay", "policy_word"), 15),
-)
+) + tuple(Cue(id_, RX, w, tags, window, support)
+          for id_, w, tags, window, support in RX_CUE_ROWS)
+
+if not CONCEPTS.keys().isdisjoint(RX_CONCEPTS):
+    raise ValueError("reasoning_lexicon redefines a concept of intent_lexicon")
+CONCEPTS.update(RX_CONCEPTS)

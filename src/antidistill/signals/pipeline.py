@@ -17,7 +17,7 @@ from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.fanout import FanoutConfig, fanout_signal
 from antidistill.signals.harvesting import score_harvesting
-from antidistill.signals.intent import detect_intent
+from antidistill.signals.intent import detect_intent, primary_match
 from antidistill.signals.sybil import sybil_signal
 from antidistill.storage.base import ObserveResult
 
@@ -125,9 +125,8 @@ def run_detectors(
             signals.append(sig)
         link.extend(strong)
     if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
-        matches = detect_intent(ctx.parsed.user, max_chars=cfg.intent_max_chars)
-        if matches:
-            top = max(matches, key=lambda m: m.score)
+        top = primary_match(detect_intent(ctx.parsed.user, max_chars=cfg.intent_max_chars))
+        if top is not None:
             signals.append(Signal("intent:" + top.category, top.score, top.evidence))
     if "harvesting" in det and ctx.parsed is not None:
         h = score_harvesting(ctx.parsed.params, max_tokens_cap=cfg.max_output_tokens)
