@@ -1,4 +1,6 @@
-"""``antidistill`` command line: ``demo`` (a simulated day), ``replay`` and ``intel``."""
+"""antidistill command line: demo (a simulated day), replay, intel, proxy and pseudonym."""
+
+# The docstring is the --help text: plain words, no reST markup.
 
 from __future__ import annotations
 
@@ -37,14 +39,14 @@ def _demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from antidistill.demo.app import create_app
     from antidistill.demo.simulate import Clock, Population, run_day
     from antidistill.middleware import AntiDistillMiddleware
+    from antidistill.reporting.console import report_console
 
-    console = Console()
+    console = report_console()
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % 86400)
     clock = Clock(day_start - 86400)
     guard, last = _demo_guard(clock, args.mode)
@@ -169,10 +171,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument("--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--explain", action="append", metavar="COHORT",
                       help="print the reasons of the first flagged requests of a cohort")
-    from antidistill import intel, replay
+    from antidistill import intel, pseudonym, replay
+    from antidistill.proxy import cli as proxy_cli
 
     intel.add_subcommands(sub)
     replay.add_subcommands(sub)
+    proxy_cli.add_subcommands(sub)
+    pseudonym.add_subcommands(sub)
     args = parser.parse_args(argv)
     if args.command == "demo":
         return asyncio.run(run_demo(args))
@@ -180,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return intel.run(args)
     if args.command == "replay":
         return replay.run(args)
+    if args.command == "proxy":
+        return proxy_cli.run(args)
+    if args.command == "pseudonym":
+        return pseudonym.run(args)
     return 2
 
 

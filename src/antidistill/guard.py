@@ -206,6 +206,10 @@ class Guard:
         self._identities: dict[tuple[str | None, str | None], Identity] = {}
         self._logged_errors: set[str] = set()
         self.epoch: float | None = None
+        if s.log_events:
+            from antidistill.reporting.logging import enable_event_logging
+
+            enable_event_logging()
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 
