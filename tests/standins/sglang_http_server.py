@@ -1,5 +1,6 @@
 """The shape of SGLang's server (sgl-project/sglang,
-``python/sglang/srt/entrypoints/http_server.py``): a module-level ``app = FastAPI(lifespan=...)`` with CORS added at import, and ``launch_server``,
+``python/sglang/srt/entrypoints/http_server.py``): a module-level
+``app = FastAPI(lifespan=...)`` with CORS added at import, and ``launch_server``,
 which adds the ``--api-key`` check as an ``@app.middleware("http")`` function and then calls
 ``uvicorn.run(app, ...)`` on that object (one tokenizer worker). There is no ``--middleware``
 option: ``antidistill.proxy.launch`` wraps ``app`` before ``launch_server`` runs.
