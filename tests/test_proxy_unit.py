@@ -45,7 +45,8 @@ def test_hop_by_hop_and_connection_named_headers_are_dropped() -> None:
 def test_forwarding_headers_are_appended_and_host_left_to_the_client() -> None:
     out = upstream_request_headers(
         [(b"host", b"api.example.com"), (b"x-forwarded-for", b"198.51.100.7"),
-         (b"x-forwarded-proto", b"https"), (b"authorization", b"Bearer k")],
+         (b"x-forwarded-proto", b"https"), (b"authorization", b"Bearer k"),
+         (b"expect", b"100-continue")],
         client="10.0.0.5", scheme="http")
     assert (b"host", b"api.example.com") not in out
     assert dict(out) == {b"authorization": b"Bearer k",
@@ -203,3 +204,22 @@ def test_cli_help_has_no_rst_markup() -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "proxy" in proc.stdout and "pseudonym" in proc.stdout
     assert "``" not in proc.stdout
+
+
+async def test_upstream_url_keeps_the_prefix_raw_path_and_query() -> None:
+    import asyncio
+
+    proxy = UpstreamProxy("http://127.0.0.1:9/api/")
+    scope = {"type": "http", "method": "GET", "path": "/v1/a/b", "raw_path": b"/v1/a%2Fb",
+             "query_string": b"x=1&y=%20", "headers": [(b"host", b"edge")],
+             "client": ("10.0.0.5", 5), "scheme": "https"}
+
+    async def receive() -> dict[str, Any]:
+        raise AssertionError("no body to read")
+
+    request = proxy._build(scope, asyncio.Event(), receive)
+    assert str(request.url) == "http://127.0.0.1:9/api/v1/a%2Fb?x=1&y=%20"
+    assert request.headers["host"] == "127.0.0.1:9"
+    assert request.headers["x-forwarded-host"] == "edge"
+    assert request.headers["x-forwarded-proto"] == "https"
+    await proxy.aclose()

@@ -18,6 +18,8 @@ HOP_BY_HOP = frozenset({
 })
 # Set by us below; what the client sent under these names is replaced or extended.
 _REQUEST_OWN = frozenset({b"host", b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"})
+# Answered by the server in front of us (``100 Continue``); the upstream gets the whole body.
+_REQUEST_DROP = frozenset({b"expect"})
 
 
 def _connection_named(headers: Headers) -> frozenset[bytes]:
@@ -48,6 +50,8 @@ def upstream_request_headers(
     host = b""
     for name, value in end_to_end(headers):
         lname = name.lower()
+        if lname in _REQUEST_DROP:
+            continue
         if lname not in _REQUEST_OWN:
             out.append((name, value))
         elif lname == b"x-forwarded-for":
