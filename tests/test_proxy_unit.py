@@ -223,3 +223,21 @@ async def test_upstream_url_keeps_the_prefix_raw_path_and_query() -> None:
     assert request.headers["x-forwarded-host"] == "edge"
     assert request.headers["x-forwarded-proto"] == "https"
     await proxy.aclose()
+
+
+@pytest.mark.parametrize("raw_path", [b"/v1/a\x00b", b"/v1/\xff"])
+async def test_unforwardable_target_is_a_400_not_a_crash(raw_path: bytes) -> None:
+    proxy = UpstreamProxy("http://127.0.0.1:9")
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await proxy({"type": "http", "method": "GET", "path": "/v1/x", "raw_path": raw_path,
+                 "query_string": b"", "headers": []}, receive, send)
+    assert sent[0]["status"] == 400
+    assert b'"code":"invalid_request"' in sent[1]["body"]
+    await proxy.aclose()

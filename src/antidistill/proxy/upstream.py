@@ -131,7 +131,12 @@ class UpstreamProxy:
 
     async def _forward(self, scope: Scope, receive: Receive, send: Send) -> None:
         body_done = asyncio.Event()
-        request = self._build(scope, body_done, receive)
+        try:
+            request = self._build(scope, body_done, receive)
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            _log_failure("request not forwardable", exc)
+            await _error(send, 400, "invalid_request", "The request could not be forwarded.")
+            return
         relay = asyncio.ensure_future(self._relay(request, send))
         watch = asyncio.ensure_future(_wait_disconnect(receive, body_done))
         try:
@@ -150,12 +155,12 @@ class UpstreamProxy:
         except ClientGone:
             return
         except httpx.TimeoutException as exc:
-            _log_failure("timed out", exc)
+            _log_failure("upstream timed out", exc)
             await _error(send, 504, "upstream_timeout",
                          "The model server did not answer in time.")
             return
         except httpx.HTTPError as exc:
-            _log_failure("unreachable", exc)
+            _log_failure("upstream unreachable", exc)
             await _error(send, 502, "upstream_unavailable",
                          "The model server could not be reached.")
             return
@@ -169,7 +174,7 @@ class UpstreamProxy:
         except httpx.HTTPError as exc:
             # Too late for a status: returning with the response unfinished makes the server
             # close the connection, so the client sees a truncated body, never a complete one.
-            _log_failure("failed mid-response", exc)
+            _log_failure("upstream failed mid-response", exc)
         finally:
             await response.aclose()
 
@@ -209,7 +214,7 @@ async def _error(send: Send, status: int, code: str, message: str) -> None:
 
 
 def _log_failure(what: str, exc: BaseException) -> None:
-    logger.warning("antidistill proxy: upstream %s (%s)", what, type(exc).__name__)
+    logger.warning("antidistill proxy: %s (%s)", what, type(exc).__name__)
 
 
 def create_proxy_app(
