@@ -11,6 +11,10 @@ or load only the hooks into an app configured from the environment::
 Every hook may be sync or async. A hook that raises or (async) runs past
 ``ANTIDISTILL_HOOK_TIMEOUT`` is logged, counted in ``guard.hooks.errors`` and skipped: it never
 fails the request.
+
+``ctx.state`` is a dict that starts empty for every request and belongs to your hooks: here the
+identity resolver (which runs first) fills ``org`` and ``plan``, and the scorer, the budget
+resolver, the decision hook and the error response read them, in that order.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from antidistill import (
     RequestContext,
     Signal,
 )
+from antidistill.enforcement.responses import ErrorBody, error_body
 
 # In production these come from your accounts service (cached: hooks run on every request).
 API_KEYS = {
@@ -104,6 +109,18 @@ def register(guard: Guard) -> None:
             return decision.with_action(
                 Action.FLAG, Reason("staff_override", 0.0, 0.0, f"was {decision.action.value}"))
         return None
+
+    @guard.error_response
+    def upgrade_hint(ctx: RequestContext, decision: Decision) -> ErrorBody | None:
+        # (status, JSON body, [(header, value)]) replaces antidistill's 429/403; None keeps it.
+        # Start from the default so Retry-After and the RateLimit headers stay.
+        if decision.action is not Action.THROTTLE or ctx.state.get("plan", "trial") != "trial":
+            return None
+        status, body, headers = error_body(decision)
+        error = body["error"]
+        assert isinstance(error, dict)
+        error["message"] = f"{error['message']} Trial plans allow 20 requests a minute."
+        return status, body, headers
 
     @guard.event_sink
     async def security_alerts(event: dict[str, Any]) -> None:

@@ -374,8 +374,12 @@ async def test_hooks_example_behaves_as_documented() -> None:
         assert [a["action"] for a in ex.ALERTS] == ["degrade"]
         assert "plan_mismatch" in {r["name"] for r in ex.ALERTS[0]["reasons"]}
         # Trial budget: 20 requests, then 429 (one was used above).
-        codes = [(await call("sk-trial-7c1e")).status_code for _ in range(20)]
-        assert codes == [200] * 19 + [429]
+        answers = [await call("sk-trial-7c1e") for _ in range(20)]
+        assert [a.status_code for a in answers] == [200] * 19 + [429]
+        limited = answers[-1]  # the error_response hook's message, the default headers
+        assert limited.json()["error"]["message"].endswith("Trial plans allow 20 requests a "
+                                                          "minute.")
+        assert limited.headers["retry-after"] and limited.headers["ratelimit"]
         # Staff are flagged, never blocked; customers are blocked.
         staff = await call("sk-staff-eval", **{"x-test-block": "1"})
         acme = await call("sk-acme-ci-2", **{"x-test-block": "1"})

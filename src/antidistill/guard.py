@@ -92,6 +92,10 @@ class Guard:
         self.assessor = Assessor(self.store, self.detector_config, self.fingerprints, self.registry,
                                  self.hooks, self.weights, self.policy, self.counters,
                                  s.reasoning_extraction_degrade)
+        if s.log_events:
+            from antidistill.reporting.logging import enable_event_logging
+
+            enable_event_logging()
         if load_env_hooks and s.hooks:
             load_hooks(self, list(s.hooks))
 

@@ -128,6 +128,13 @@ class Settings(BaseSettings):
     metrics: bool = False
     event_sample_allow: float = Field(default=0.01, ge=0, le=1)
     admin_token: SecretStr | None = None
+    log_events: bool = False
+
+    # -- reverse proxy (``antidistill proxy``, ``antidistill.proxy:app``) ---------------------
+    upstream_url: str = ""
+    upstream_timeout: float = Field(default=300.0, gt=0)
+    upstream_connect_timeout: float = Field(default=5.0, gt=0)
+    upstream_max_connections: int = Field(default=100, ge=1)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -241,6 +248,16 @@ DOCS: dict[str, str] = {
     "metrics": "Record Prometheus metrics (needs `antidistill[metrics]`).",
     "event_sample_allow": "Fraction of `allow` decisions emitted as events.",
     "admin_token": "Bearer token of the admin API and dashboard; unset disables them.",
+    "log_events": "Attach a stderr handler (INFO) to the `antidistill.events` logger at start-up, "
+                  "so decisions are visible under a plain ASGI server; `antidistill proxy` turns "
+                  "it on.",
+    "upstream_url": "Model server the reverse proxy forwards to (`antidistill proxy`, "
+                    "`antidistill.proxy:app`), e.g. `http://127.0.0.1:8000`; a path is a prefix.",
+    "upstream_timeout": "Proxy: seconds to wait for each read from (or write to) the upstream, "
+                        "including its first byte; exceeded: 504.",
+    "upstream_connect_timeout": "Proxy: seconds to connect to the upstream (or wait for a pooled "
+                                "connection); unreachable: 502, too slow: 504.",
+    "upstream_max_connections": "Proxy: pooled connections to the upstream per process.",
 }
 
 

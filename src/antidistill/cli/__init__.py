@@ -1,8 +1,10 @@
-"""``antidistill`` command line: ``demo`` (a simulated day), ``replay`` and ``intel``.
+"""antidistill command line: demo (a simulated day), replay, intel, proxy and pseudonym.
 
-The terminal output uses ``rich``, which the middleware itself never imports: it comes with
-the ``cli`` extra (``pip install 'antidistill[cli]'``).
+The terminal output uses rich, which the middleware itself never imports: it comes with the
+cli extra (pip install 'antidistill[cli]').
 """
+
+# The docstring is the --help text: plain words, no reST markup.
 
 from __future__ import annotations
 
@@ -10,8 +12,7 @@ import argparse
 import importlib.util
 import sys
 from collections.abc import Sequence
-
-COMMANDS = ("demo", "replay", "intel")
+from typing import Any
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -19,13 +20,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("antidistill: the command line needs the 'cli' extra: "
               "pip install 'antidistill[cli]'", file=sys.stderr)
         return 2
+    from antidistill import pseudonym
     from antidistill.cli import demo, intel, replay
+    from antidistill.proxy import cli as proxy
 
-    parser = argparse.ArgumentParser(prog="antidistill", description=(
-        "antidistill: detect and stop model distillation. Commands: demo (a simulated day), "
-        "replay (a recorded request log), intel (campaign indicators)."))
+    parser = argparse.ArgumentParser(prog="antidistill", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    modules = {"demo": demo, "replay": replay, "intel": intel}
+    modules: dict[str, Any] = {"demo": demo, "replay": replay, "intel": intel, "proxy": proxy,
+                               "pseudonym": pseudonym}
     for module in modules.values():
         module.add_subcommands(sub)
     args = parser.parse_args(argv)

@@ -26,15 +26,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def run_demo(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
     from antidistill.demo.app import create_app
     from antidistill.demo.report import demo_guard, explain, print_report
     from antidistill.demo.simulate import Clock, Population, run_day
     from antidistill.middleware import AntiDistillMiddleware
+    from antidistill.reporting.console import report_console
 
-    console = Console()
+    console = report_console()
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % 86400)
     clock = Clock(day_start - 86400)
     guard, last = demo_guard(clock, args.mode)

@@ -74,7 +74,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _run(args: argparse.Namespace) -> int:
-    from rich.console import Console
     from rich.progress import (
         BarColumn,
         DownloadColumn,
@@ -83,7 +82,9 @@ async def _run(args: argparse.Namespace) -> int:
         TimeRemainingColumn,
     )
 
-    console = Console()
+    from antidistill.reporting.console import report_console
+
+    console = report_console()
     clock = VirtualClock()
     guard, last = build_guard(clock, settings_from_demo=args.settings_from_demo,
                               mode=args.mode)

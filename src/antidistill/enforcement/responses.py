@@ -51,7 +51,8 @@ def error_body(decision: Decision) -> ErrorBody:
     headers = [("Retry-After", str(retry)), *ratelimit_headers(decision.budgets)]
     return 429, {
         "error": {
-            "message": f"Rate limit exceeded. Retry after {retry} seconds.",
+            "message": f"Rate limit exceeded. Retry after {retry} second"
+                       f"{'' if retry == 1 else 's'}.",
             "type": "rate_limit_error",
             "param": None,
             "code": "rate_limit_exceeded",
