@@ -74,6 +74,7 @@ from antidistill.middleware import AntiDistillMiddleware
 
 DAY = 86400.0
 TEMPLATES = {"plain": HYDRA_TEMPLATES, "short": SHORT_HYDRA_TEMPLATES}
+_CPU: dict[int, float] = {}  # CPU seconds of each seed's day: what an idle core would take
 
 
 async def one_run(seed: int, scale: float, hydra: int | None, stealth: bool = False,
@@ -99,8 +100,9 @@ async def _run(seed: int, scale: float, hydra: int | None, stealth: bool, spin: 
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
                           hydra_spin=spin, harder=VARIANTS[harder] if harder else None,
                           **extra).build(day_start)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = await run_day(app, clock, accounts, day_start, last)
+    _CPU[seed] = time.process_time() - c0
     return report, time.perf_counter() - t0
 
 
@@ -219,7 +221,8 @@ def main() -> int:
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "
-                         f"({report.requests / secs:,.0f} req/s through the middleware)")
+                         f"({report.requests / secs:,.0f} req/s through the middleware; "
+                         f"{_CPU.get(seed, 0.0):.1f} s of CPU)")
             print_report(console, report)
         hydra_ok = s["hydra_by_third"] >= 0.95
         benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]

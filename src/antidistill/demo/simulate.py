@@ -18,6 +18,11 @@ Honest cohorts (the hard negatives of ``detection-notes.md``):
 Campaigns: a hydra of >= 1,000 fresh accounts sending templated reasoning-elicitation
 prompts a few times each from a proxy pool; a loud single log-prob harvester; a
 system-prompt extraction attempt; a reward-model grading campaign.
+
+``Population(harder=VARIANTS[name])`` adds the harder day of issue #12
+(:mod:`antidistill.demo.harder`): tune on seeds 7 and 8 with variant ``tune``, report on
+seeds 11, 12 and 13 with variant ``report``. Every cohort's constants are in
+:mod:`antidistill.demo.cohorts`; the runner is :mod:`antidistill.demo.run`.
 """
 
 from __future__ import annotations
