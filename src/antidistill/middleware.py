@@ -17,9 +17,11 @@ from typing import Any
 
 from antidistill.context import RequestContext, current_decision
 from antidistill.decision import Action, Decision
+from antidistill.enforcement.blobs import BlobBinder
 from antidistill.enforcement.degrade import DegradePlan, degrade_body
 from antidistill.enforcement.metering import ResponseMeter, Usage
 from antidistill.enforcement.responses import ErrorBody, encode, error_body, simple_error
+from antidistill.enforcement.withhold import ResponseFilter, WithholdPlan, response_filter
 from antidistill.guard import Guard, error_site
 from antidistill.settings import Settings
 
@@ -55,6 +57,12 @@ class AntiDistillMiddleware:
         self.max_body = s.max_body_bytes
         self.reject_oversize = s.oversize_action == "reject"
         self.degrade_plan = DegradePlan(max_tokens_cap=s.degrade_max_tokens)
+        self.withhold_plan = WithholdPlan(reasoning="reasoning" in s.withhold,
+                                          logprobs="logprobs" in s.withhold)
+        self.withhold_actions = frozenset(Action(a) for a in s.withhold_actions) | {
+            Action.DEGRADE}
+        self.binder = (BlobBinder(self.guard.pseudonymize.derive(b"antidistill-blob"))
+                       if s.bind_reasoning_blobs else None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -111,6 +119,8 @@ class AntiDistillMiddleware:
                     return
                 if action is Action.DELAY and decision.delay_seconds:
                     await asyncio.sleep(min(decision.delay_seconds, guard.settings.max_delay))
+            if self.binder is not None and replay.complete and replay.body:
+                self._unbind_blobs(replay, scope, decision)
             if (decision.enforced and action is Action.DEGRADE and replay.complete
                     and replay.body):
                 result = degrade_body(replay.body, self.degrade_plan,
@@ -122,7 +132,8 @@ class AntiDistillMiddleware:
                                                            len(result.body))
                     decision = _with_changes(decision, result.changes)
                     scope["state"]["antidistill"] = decision
-            meter = _Metering()
+            meter = _Metering(self._response_plan(decision),
+                              ctx.parsed.format if ctx.parsed else None)
             await self.app(scope, replay.receive if replay.consumed else receive,
                            meter.wrap(send))
             usage = meter.finish()
@@ -134,6 +145,27 @@ class AntiDistillMiddleware:
                     logger.warning("antidistill: usage settlement failed: %s", type(exc).__name__)
         finally:
             current_decision.reset(token)
+
+    def _response_plan(self, decision: Decision) -> WithholdPlan | None:
+        """What the response loses (None: forwarded untouched, no filter at all)."""
+        seal = self.binder.sealer(decision.identity) if self.binder is not None else None
+        if (decision.enforced and decision.action in self.withhold_actions
+                and self.withhold_plan.active):
+            return self.withhold_plan if seal is None else WithholdPlan(
+                self.withhold_plan.reasoning, self.withhold_plan.logprobs, seal)
+        return WithholdPlan(reasoning=False, seal=seal) if seal is not None else None
+
+    def _unbind_blobs(self, replay: _BodyReplay, scope: Scope, decision: Decision) -> None:
+        """Unwrap the caller's own reasoning blobs; strip and count everyone else's."""
+        assert self.binder is not None
+        check = self.binder.check_request(replay.body, decision.identity)
+        if check.changed:
+            replay.replace(check.body)
+            scope["headers"] = _set_content_length(scope.get("headers") or [], len(check.body))
+        if check.stripped:
+            self.guard.counters["blob_replays"] += len(check.replays)
+            self.guard.counters["blob_stripped"] += check.stripped
+            scope["state"]["antidistill_blobs"] = check
 
     def _failure(self, exc: Exception) -> Decision | None:
         """Fail open with an allow decision, or None for fail-closed storage outages."""
@@ -215,28 +247,39 @@ class _BodyReplay:
 
 
 class _Metering:
-    """Forwards every response message unchanged; feeds body chunks to a usage meter."""
+    """Feeds body chunks to a usage meter. Without a plan every message is forwarded as the
+    very object the app sent; with one, bodies go through a :class:`ResponseFilter`."""
 
-    __slots__ = ("meter", "status")
+    __slots__ = ("api_format", "filter", "held", "meter", "plan", "status")
 
-    def __init__(self) -> None:
+    def __init__(self, plan: WithholdPlan | None = None, api_format: str | None = None) -> None:
         self.meter: ResponseMeter | None = None
         self.status = 0
+        self.plan = plan
+        self.api_format = api_format
+        self.filter: ResponseFilter | None = None
+        self.held: tuple[Message, Message] | None = None
+
+    def _on_start(self, message: Message) -> None:
+        self.status = message.get("status", 0)
+        ctype = encoding = None
+        for name, value in message.get("headers") or ():
+            lname = name.lower()
+            if lname == b"content-type":
+                ctype = value.decode("latin-1")
+            elif lname == b"content-encoding":
+                encoding = value.decode("latin-1")
+        if 200 <= self.status < 300:
+            self.meter = ResponseMeter(ctype, content_encoding=encoding)
 
     def wrap(self, send: Send) -> Send:
+        if self.plan is not None:
+            return self._wrap_filtered(send, self.plan)
+
         async def metered_send(message: Message) -> None:
             kind = message["type"]
             if kind == "http.response.start":
-                self.status = message.get("status", 0)
-                ctype = encoding = None
-                for name, value in message.get("headers") or ():
-                    lname = name.lower()
-                    if lname == b"content-type":
-                        ctype = value.decode("latin-1")
-                    elif lname == b"content-encoding":
-                        encoding = value.decode("latin-1")
-                if 200 <= self.status < 300:
-                    self.meter = ResponseMeter(ctype, content_encoding=encoding)
+                self._on_start(message)
             elif kind == "http.response.body" and self.meter is not None:
                 chunk = message.get("body", b"")
                 if chunk:
@@ -244,6 +287,55 @@ class _Metering:
             await send(message)
 
         return metered_send
+
+    def _wrap_filtered(self, send: Send, plan: WithholdPlan) -> Send:
+        async def filtered_send(message: Message) -> None:
+            kind = message["type"]
+            if kind == "http.response.start":
+                self._on_start(message)
+                headers = list(message.get("headers") or ())
+                f = self.filter = response_filter(self.api_format, self.status, headers, plan)
+                if f is None:
+                    await send(message)
+                    return
+                fixed = {**message, "headers": f.start_headers(headers)}
+                if f.buffers:
+                    self.held = (message, fixed)  # sent once the filtered length is known
+                else:
+                    await send(fixed)
+                return
+            if kind != "http.response.body":
+                await send(message)
+                return
+            chunk = message.get("body", b"")
+            if chunk and self.meter is not None:
+                self.meter.feed(chunk)  # the meter sees the upstream's own bytes
+            if self.filter is None:
+                await send(message)
+                return
+            await self._send_filtered(send, self.filter, chunk,
+                                      bool(message.get("more_body", False)))
+
+        return filtered_send
+
+    async def _send_filtered(self, send: Send, f: ResponseFilter, chunk: bytes,
+                             more: bool) -> None:
+        data = f.feed(chunk) if chunk else b""
+        if not more:
+            data += f.finish()
+        if self.held is not None:
+            original, fixed = self.held
+            if f.over_cap:
+                self.held = None
+                await send(original)  # too large to filter: forwarded as received
+            elif more:
+                return
+            else:
+                self.held = None
+                length = (b"content-length", str(len(data)).encode())
+                await send({**fixed, "headers": [*fixed["headers"], length]})
+        if data or not more:
+            await send({"type": "http.response.body", "body": data, "more_body": more})
 
     def finish(self) -> Usage | None:
         return self.meter.finish() if self.meter is not None else None

@@ -41,7 +41,10 @@ class JSONFilter:
             doc = json.loads(raw)
         except (ValueError, RecursionError):
             return raw
-        if not self._filter_doc(doc):
+        try:
+            if not self._filter_doc(doc):
+                return raw
+        except Exception:  # a shape no filter foresaw: forwarded rather than an error page
             return raw
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
             "utf-8", "surrogatepass")

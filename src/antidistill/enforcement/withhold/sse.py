@@ -11,8 +11,8 @@ from antidistill.enforcement.withhold.plan import Out, StreamHandler
 
 __all__ = ["SSEFilter"]
 
-# A blank line ends an event; the first alternative wins, so CRLF is one line ending.
-_BOUNDARY = re.compile(rb"(?:\r\n|\r|\n)(?:\r\n|\r|\n)")
+# A blank line ends an event; atomic groups keep a CRLF one line ending (never CR, then LF).
+_BOUNDARY = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
 _LINE = re.compile(rb"\r\n|\r|\n")
 
 
@@ -30,30 +30,34 @@ class SSEFilter:
     as the very bytes received. ``pick`` chooses the handler from the first JSON event.
     """
 
-    __slots__ = ("_buf", "_handler", "_pick", "_scan")
+    __slots__ = ("_buf", "_handler", "_pick", "_scan", "errors")
 
     def __init__(self, pick: Callable[[dict[str, Any]], StreamHandler | None]) -> None:
         self._buf = bytearray()
         self._scan = 0
         self._pick = pick
         self._handler: StreamHandler | None = None
+        self.errors = 0
 
     def feed(self, chunk: bytes) -> bytes:
         buf = self._buf
         buf += chunk
         out = bytearray()
         start = 0
-        pos = max(0, self._scan - 3)
+        pos = self._scan
         while True:
             m = _BOUNDARY.search(buf, pos)
-            # A trailing CR may be the first half of a CRLF still to come.
-            if m is None or (m.end() == len(buf) and buf.endswith(b"\r")):
+            if m is None:
+                pos = max(start, len(buf) - 2)
+                break
+            if m.end() == len(buf) and buf.endswith(b"\r"):
+                pos = m.start()  # a trailing CR may be the first half of a CRLF to come
                 break
             out += self._event(bytes(buf[start:m.end()]))
             start = pos = m.end()
         if start:
             del buf[:start]
-        self._scan = len(buf)
+        self._scan = pos - start
         return bytes(out)
 
     def finish(self) -> bytes:
@@ -66,6 +70,14 @@ class SSEFilter:
         return bytes(out)
 
     def _event(self, raw: bytes) -> bytes:
+        try:
+            return self._filter_event(raw)
+        except Exception:
+            # An event shape no handler foresaw is forwarded rather than breaking the stream.
+            self.errors += 1
+            return raw
+
+    def _filter_event(self, raw: bytes) -> bytes:
         name: str | None = None
         data: list[bytes] = []
         for line in _LINE.split(raw):
