@@ -180,3 +180,36 @@ def test_random_chunk_boundaries(fmt: str, seed: int, stream: bool) -> None:
         assert MARK.encode() not in out
         assert answer_of(fmt, out, stream) == ANSWER
         assert out == whole
+
+
+async def test_allowed_response_messages_forwarded_as_the_same_objects() -> None:
+    from antidistill import AntiDistillMiddleware
+    from apps import make_guard
+
+    sent: list[dict[str, object]] = []
+    got: list[object] = []
+    raw = body("chat.deepseek", True)
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        start = {"type": "http.response.start", "status": 200, "headers": SSE}
+        sent.append(start)
+        await send(start)  # type: ignore[operator]
+        for i in range(0, len(raw), 100):
+            msg = {"type": "http.response.body", "body": raw[i:i + 100], "more_body": True}
+            sent.append(msg)
+            await send(msg)  # type: ignore[operator]
+        end = {"type": "http.response.body", "body": b"", "more_body": False}
+        sent.append(end)
+        await send(end)  # type: ignore[operator]
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b'{"model":"m","messages":[]}',
+                "more_body": False}
+
+    async def send(message: object) -> None:
+        got.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/chat/completions",
+             "headers": [(b"authorization", b"Bearer sk-x")], "client": ("127.0.0.1", 1)}
+    await AntiDistillMiddleware(app, guard=make_guard())(scope, receive, send)
+    assert len(got) == len(sent) and all(a is b for a, b in zip(got, sent, strict=True))

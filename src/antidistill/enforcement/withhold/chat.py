@@ -88,14 +88,15 @@ class ChatStream:
             return changed
         delta = choice.get("delta")
         holder, key = (delta, "content") if isinstance(delta, dict) else (choice, "text")
-        if isinstance(delta, dict):
-            changed |= _drop_reasoning(delta)
+        parsed = isinstance(delta, dict) and _drop_reasoning(delta)
+        changed |= parsed
         text = holder.get(key)
         idx = choice.get("index", 0)
         scanner = self._scanners.get(idx)
         if scanner is None:
             scanner = self._scanners[idx] = ThinkScanner(self._plan.think_hold_chars)
-        out = scanner.feed(text) if isinstance(text, str) else ""
+        out = scanner.settle() if parsed else ""
+        out += scanner.feed(text) if isinstance(text, str) else ""
         if choice.get("finish_reason") is not None:
             out += scanner.flush()
         if out != (text if isinstance(text, str) else ""):

@@ -53,6 +53,15 @@ class ThinkScanner:
             buf = self._step(buf, out)
         return "".join(out)
 
+    def settle(self) -> str:
+        """The server parses reasoning into its own field: text held at the start is answer."""
+        if self._state not in (_START, _PENDING):
+            return ""
+        held = "".join(self._hold) + self._carry
+        self._carry = ""
+        self._reset_hold(_OUTSIDE)
+        return held
+
     def flush(self) -> str:
         """End of stream: release held answer text; unterminated reasoning is dropped."""
         state, carry, hold = self._state, self._carry, "".join(self._hold)
