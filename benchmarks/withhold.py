@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import environment, median, print_environment, print_table  # noqa: E402
+from _common import environment, median, print_environment, print_table
 
 SIZES = {"10 KB": 10_000, "100 KB": 100_000, "1 MB": 1_000_000}
 FORMATS = ("openai.chat", "openai.chat+think", "openai.responses", "anthropic.messages",

@@ -213,3 +213,17 @@ async def test_allowed_response_messages_forwarded_as_the_same_objects() -> None
              "headers": [(b"authorization", b"Bearer sk-x")], "client": ("127.0.0.1", 1)}
     await AntiDistillMiddleware(app, guard=make_guard())(scope, receive, send)
     assert len(got) == len(sent) and all(a is b for a, b in zip(got, sent, strict=True))
+
+
+def test_parsed_reasoning_releases_content_at_once() -> None:
+    # A server that parses reasoning into its own field never has it inline: the answer
+    # streams as it comes instead of waiting for a possible bare </think>.
+    f = response_filter("openai.chat", 200, SSE, PLAN)
+    assert f is not None
+    raw = body("chat.deepseek", True)
+    events = raw.split(b"\n\n")
+    out = b""
+    for i, ev in enumerate(events[:-4]):
+        out += f.feed(ev + b"\n\n")
+        if b"The first" in ev:
+            assert b"The first" in out, i
