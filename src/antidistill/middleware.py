@@ -151,6 +151,7 @@ class AntiDistillMiddleware:
         seal = self.binder.sealer(decision.identity) if self.binder is not None else None
         if (decision.enforced and decision.action in self.withhold_actions
                 and self.withhold_plan.active):
+            self.guard.counters["withheld"] += 1
             return self.withhold_plan if seal is None else WithholdPlan(
                 self.withhold_plan.reasoning, self.withhold_plan.logprobs, seal)
         return WithholdPlan(reasoning=False, seal=seal) if seal is not None else None
