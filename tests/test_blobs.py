@@ -100,3 +100,12 @@ async def test_middleware_strips_replay_before_the_app() -> None:
     assert BLOB in seen[0].decode() and PREFIX not in seen[0].decode()
     assert BLOB not in seen[1].decode()
     assert guard.counters["blob_replays"] == 1
+
+
+@pytest.mark.parametrize("make", [_anthropic, _responses, _gemini])
+def test_monitor_mode_counts_but_forwards(binder: BlobBinder, make: Any) -> None:
+    sealed = binder.seal(BLOB, A)
+    got = binder.check_request(json.dumps(make(sealed)).encode(), B, strip=False)
+    assert got.replays == (A,) and json.loads(got.body) == make(BLOB)
+    raw = binder.check_request(json.dumps(make(BLOB)).encode(), B, strip=False)
+    assert raw.unbound == 1 and not raw.changed and raw.body == json.dumps(make(BLOB)).encode()

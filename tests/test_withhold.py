@@ -227,3 +227,16 @@ def test_parsed_reasoning_releases_content_at_once() -> None:
         out += f.feed(ev + b"\n\n")
         if b"The first" in ev:
             assert b"The first" in out, i
+
+
+def test_rewritten_event_keeps_id_and_event_lines() -> None:
+    f = response_filter("anthropic.messages", 200, SSE, PLAN)
+    assert f is not None
+    raw = (b'event: content_block_start\nid: 7\ndata: {"type":"content_block_start","index":0,'
+           b'"content_block":{"type":"thinking","thinking":""}}\n\n'
+           b'event: content_block_start\nid: 8\nretry: 10\ndata: {"type":"content_block_start",'
+           b'"index":1,"content_block":{"type":"text","text":""}}\n\n')
+    out = f.feed(raw) + f.finish()
+    assert out == (b'event: content_block_start\nid: 8\nretry: 10\ndata: {"type":'
+                   b'"content_block_start","index":0,"content_block":{"type":"text",'
+                   b'"text":""}}\n\n')

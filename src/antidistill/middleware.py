@@ -159,7 +159,8 @@ class AntiDistillMiddleware:
     def _unbind_blobs(self, replay: _BodyReplay, scope: Scope, decision: Decision) -> None:
         """Unwrap the caller's own reasoning blobs; strip and count everyone else's."""
         assert self.binder is not None
-        check = self.binder.check_request(replay.body, decision.identity)
+        check = self.binder.check_request(replay.body, decision.identity,
+                                          strip=self.guard.mode != "monitor")
         if check.changed:
             replay.replace(check.body)
             scope["headers"] = _set_content_length(scope.get("headers") or [], len(check.body))

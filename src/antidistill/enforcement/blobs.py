@@ -123,10 +123,12 @@ class BlobBinder:
             return Opened("own", original, who)
         return Opened("replay", None, who)
 
-    def check_request(self, body: bytes, identity: str) -> BlobCheck:
+    def check_request(self, body: bytes, identity: str, *, strip: bool = True) -> BlobCheck:
         """Unwrap the caller's own blobs in a request body and strip everyone else's.
 
-        Never raises; a body that is not a JSON object comes back unchanged.
+        With ``strip=False`` (monitor mode) nothing is removed: every wrapper is unwrapped
+        so the upstream still gets blobs it can verify, and what would have been stripped is
+        only counted. Never raises; a body that is not a JSON object comes back unchanged.
         """
         try:
             doc = json.loads(body)
@@ -134,22 +136,24 @@ class BlobBinder:
             return BlobCheck(body)
         if not isinstance(doc, dict):
             return BlobCheck(body)
-        tally = _Tally(self, identity)
+        tally = _Tally(self, identity, strip)
         _walk_anthropic(doc, tally)
         _walk_responses(doc, tally)
         _walk_gemini(doc, tally)
-        if not tally.changed:
-            return BlobCheck(body, own=tally.own)
-        out = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
-            "utf-8", "surrogatepass")
-        return BlobCheck(out, True, tally.own, tuple(tally.replays), tally.forged, tally.unbound)
+        out = body
+        if tally.changed:
+            out = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode(
+                "utf-8", "surrogatepass")
+        return BlobCheck(out, tally.changed, tally.own, tuple(tally.replays), tally.forged,
+                         tally.unbound)
 
 
 class _Tally:
-    __slots__ = ("binder", "changed", "forged", "identity", "own", "replays", "unbound")
+    __slots__ = ("binder", "changed", "forged", "identity", "own", "replays", "strip",
+                 "unbound")
 
-    def __init__(self, binder: BlobBinder, identity: str) -> None:
-        self.binder, self.identity = binder, identity
+    def __init__(self, binder: BlobBinder, identity: str, strip: bool) -> None:
+        self.binder, self.identity, self.strip = binder, identity, strip
         self.changed = False
         self.own = self.forged = self.unbound = 0
         self.replays: list[str] = []
@@ -163,14 +167,23 @@ class _Tally:
             self.own += 1
             self.changed = True
             return opened.original
-        self.changed = True
         if opened.status == "replay" and opened.issuer is not None:
             self.replays.append(opened.issuer)
         elif opened.status == "forged":
             self.forged += 1
         else:
             self.unbound += 1
+        if not self.strip:
+            return _unwrapped(value)
+        self.changed = True
         return None
+
+
+def _unwrapped(value: str) -> str:
+    """The blob inside a wrapper, checked or not (monitor mode forwards it)."""
+    if value.startswith(PREFIX):
+        return value[len(PREFIX):].partition(".")[2]
+    return value
 
 
 _ANTHROPIC_BLOB = {"thinking": "signature", "redacted_thinking": "data"}
@@ -191,7 +204,9 @@ def _walk_anthropic(doc: dict[str, Any], tally: _Tally) -> None:
                 original = tally.check(block[field])
                 if original is None:
                     continue  # a thinking block without its valid signature is refused upstream
-                block[field] = original
+                if original != block[field]:
+                    block[field] = original
+                    tally.changed = True
             kept.append(block)
         if len(kept) != len(content):
             msg["content"] = kept
@@ -208,7 +223,9 @@ def _walk_responses(doc: dict[str, Any], tally: _Tally) -> None:
             original = tally.check(item["encrypted_content"])
             if original is None:
                 continue
-            item["encrypted_content"] = original
+            if original != item["encrypted_content"]:
+                item["encrypted_content"] = original
+                tally.changed = True
         kept.append(item)
     if len(kept) != len(items):
         doc["input"] = kept
@@ -230,5 +247,6 @@ def _walk_gemini(doc: dict[str, Any], tally: _Tally) -> None:
                     original = tally.check(part[key])
                     if original is None:
                         del part[key]
-                    else:
+                    elif original != part[key]:
                         part[key] = original
+                        tally.changed = True

@@ -74,6 +74,9 @@ class AnthropicStream:
             changed = True
         return [(name, obj)] if changed else None
 
+    def quiet(self, raw: bytes) -> bool:
+        return False  # indices after a dropped item or block change in every event
+
     def on_done(self) -> list[Out]:
         return []
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from antidistill.enforcement.withhold.plan import Out, WithholdPlan
 from antidistill.enforcement.withhold.think import ThinkScanner, strip_think
 
 __all__ = ["ChatStream", "filter_chat"]
+
+_OTHER_INDEX = re.compile(rb'"index"\s*:\s*(?!0\b)\d')
 
 # DeepSeek and vLLM: reasoning_content; vLLM >= 0.9, Ollama, OpenRouter: reasoning;
 # OpenRouter: reasoning_details[] (summaries, text and encrypted blobs).
@@ -106,6 +109,15 @@ class ChatStream:
             else:
                 holder.pop(key, None)
         return changed
+
+    def quiet(self, raw: bytes) -> bool:
+        # Most answer chunks: no reasoning key, no tag (even escaped), every choice's scanner
+        # past its start with nothing carried. A new choice index is parsed (not yet scanned).
+        if not self._scanners or not all(s.idle for s in self._scanners.values()):
+            return False
+        if b"reason" in raw or b"think" in raw or _OTHER_INDEX.search(raw):
+            return False
+        return not (self._plan.logprobs and b"logprob" in raw and b'"logprobs":null' not in raw)
 
     def on_done(self) -> list[Out]:
         return self.finish()

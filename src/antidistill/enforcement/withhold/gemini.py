@@ -83,6 +83,10 @@ class GeminiStream:
             return None
         return [] if _nothing_left(obj) else [(name, obj)]
 
+    def quiet(self, raw: bytes) -> bool:
+        # "hought" covers thought, thoughtSignature and thought_signature.
+        return b"hought" not in raw and not (self._plan.logprobs and b"ogprob" in raw)
+
     def on_done(self) -> list[Out]:
         return []
 

@@ -38,6 +38,10 @@ class WithholdPlan:
 class StreamHandler(Protocol):
     """Per-format state for one SSE response; ``None`` means "emit the event unchanged"."""
 
+    def quiet(self, raw: bytes) -> bool:
+        """True when this raw event certainly needs no change (skips parsing it)."""
+        ...
+
     def on_event(self, name: str | None, obj: dict[str, Any]) -> list[Out] | None: ...
 
     def on_done(self) -> list[Out]: ...

@@ -102,6 +102,9 @@ class ResponsesStream:
             insort(self._dropped, index)
         return True
 
+    def quiet(self, raw: bytes) -> bool:
+        return False  # indices after a dropped item or block change in every event
+
     def on_done(self) -> list[Out]:
         return []
 

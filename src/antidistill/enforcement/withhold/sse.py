@@ -78,13 +78,18 @@ class SSEFilter:
             return raw
 
     def _filter_event(self, raw: bytes) -> bytes:
+        if self._handler is not None and self._handler.quiet(raw):
+            return raw
         name: str | None = None
         data: list[bytes] = []
+        head: list[bytes] = []  # event:, id:, retry: and comments, kept on a rewritten event
         for line in _LINE.split(raw):
             if line.startswith(b"data:"):
                 data.append(line[6:] if line[5:6] == b" " else line[5:])
-            elif line.startswith(b"event:"):
-                name = line[6:].strip().decode("utf-8", "replace")
+            elif line:
+                head.append(line)
+                if line.startswith(b"event:"):
+                    name = line[6:].strip().decode("utf-8", "replace")
         if not data:
             return raw
         payload = data[0] if len(data) == 1 else b"\n".join(data)
@@ -106,4 +111,10 @@ class SSEFilter:
         got: list[Out] | None = self._handler.on_event(name, obj)
         if got is None:
             return raw
-        return b"".join(_encode(n, o) for n, o in got)
+        out = []
+        for n, o in got:
+            if o is obj:
+                out.append(b"".join(h + b"\n" for h in head) + _encode(None, o))
+            else:
+                out.append(_encode(n, o))
+        return b"".join(out)

@@ -53,6 +53,11 @@ class ThinkScanner:
             buf = self._step(buf, out)
         return "".join(out)
 
+    @property
+    def idle(self) -> bool:
+        """Outside any span with nothing carried or held: plain text passes unchanged."""
+        return self._state == _OUTSIDE and not self._carry and not self._skip_ws
+
     def settle(self) -> str:
         """The server parses reasoning into its own field: text held at the start is answer."""
         if self._state not in (_START, _PENDING):
