@@ -240,3 +240,57 @@ def test_rewritten_event_keeps_id_and_event_lines() -> None:
     assert out == (b'event: content_block_start\nid: 8\nretry: 10\ndata: {"type":'
                    b'"content_block_start","index":0,"content_block":{"type":"text",'
                    b'"text":""}}\n\n')
+
+
+async def _through(settings: dict[str, object], fmt: str, stream: bool,
+                   degrade: bool) -> bytes:
+    import httpx
+
+    from antidistill import AntiDistillMiddleware
+    from antidistill.decision import Action
+    from apps import make_guard
+
+    guard = make_guard(**settings)
+    if degrade:
+        guard.on_decision(lambda ctx, d: d.with_action(Action.DEGRADE))
+    raw = body(fmt, stream)
+
+    async def app(scope: object, receive: object, send: object) -> None:
+        ctype = b"text/event-stream" if stream else b"application/json"
+        await send({"type": "http.response.start", "status": 200,  # type: ignore[operator]
+                    "headers": [(b"content-type", ctype)]})
+        await send({"type": "http.response.body", "body": raw})  # type: ignore[operator]
+
+    transport = httpx.ASGITransport(app=AntiDistillMiddleware(app, guard=guard))
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        got = await client.post("/v1/chat/completions", json={"model": "m", "messages": []},
+                                headers={"authorization": "Bearer sk-1"})
+    return got.content
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_withhold_settings(stream: bool) -> None:
+    raw = body("chat.deepseek", stream)
+    # Allowed requests are untouched unless their action is listed.
+    assert await _through({}, "chat.deepseek", stream, False) == raw
+    listed = await _through({"withhold_actions": ["allow"]}, "chat.deepseek", stream, False)
+    assert MARK.encode() not in listed and answer_of("chat.deepseek", listed, stream) == ANSWER
+    # Degrade withholds by default; an empty ANTIDISTILL_WITHHOLD switches it off.
+    assert MARK.encode() not in await _through({}, "chat.deepseek", stream, True)
+    assert await _through({"withhold": []}, "chat.deepseek", stream, True) == raw
+    only_lp = await _through({"withhold": ["logprobs"]}, "chat.deepseek", stream, True)
+    assert MARK.encode() in only_lp and b'"logprob"' not in only_lp
+    # Monitor mode computes a degrade but enforces nothing, so nothing is withheld.
+    assert await _through({"mode": "monitor"}, "chat.deepseek", stream, True) == raw
+
+
+def test_withhold_settings_validation() -> None:
+    from pydantic import ValidationError
+
+    from antidistill import Settings
+
+    with pytest.raises(ValidationError):
+        Settings(withhold=["thoughts"])
+    with pytest.raises(ValidationError):
+        Settings(withhold_actions=["block"])
+    assert Settings(withhold="reasoning").withhold == ["reasoning"]

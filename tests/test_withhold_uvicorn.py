@@ -217,3 +217,45 @@ def test_blob_binding_roundtrip_and_replay() -> None:
         assert SIGNATURE not in replayed and "adb1." not in replayed
         assert [b["type"] for b in json.loads(replayed)["messages"][1]["content"]] == ["text"]
         assert guard.counters["blob_replays"] == 2
+
+
+def test_blob_binding_responses_and_gemini() -> None:
+    from reasoning_upstream import ENCRYPTED, GEMINI_SIG
+
+    # Gemini clients send x-goog-api-key: without it in the list every caller is its IP.
+    guard = _guard(False, bind_reasoning_blobs=True,
+                   api_key_headers=["authorization", "x-goog-api-key"])
+    app = make_reasoning_app()
+    with serve(AntiDistillMiddleware(app, guard=guard)) as served:
+        with oa(served) as client:
+            done = client.responses.create(model="o-reasoner", input="primes?")
+            item = done.output[0]
+            assert item.type == "reasoning" and item.encrypted_content is not None
+            assert item.encrypted_content.startswith("adb1.")
+            history = [o.model_dump(exclude_none=True) for o in done.output]
+            client.responses.create(model="o-reasoner", input=[
+                *history, {"role": "user", "content": "more"}])  # type: ignore[list-item]
+            assert json.loads(app.state.requests[-1])["input"][0]["encrypted_content"] == \
+                ENCRYPTED
+        with oa(served, key=OTHER) as other:
+            other.responses.create(model="o-reasoner", input=[
+                *history, {"role": "user", "content": "more"}])  # type: ignore[list-item]
+            sent = json.loads(app.state.requests[-1])["input"]
+            assert [i.get("type") for i in sent] == ["message", None]
+        url = f"{served.base_url}/v1beta/models/g:streamGenerateContent?alt=sse"
+        req = {"contents": [{"role": "user", "parts": [{"text": "primes?"}]}]}
+        got = httpx.post(url, json=req, headers={"x-goog-api-key": KEY}, timeout=10)
+        sealed = [p["thoughtSignature"] for line in got.text.splitlines()
+                  if line.startswith("data: ")
+                  for c in json.loads(line[6:])["candidates"] for p in c["content"]["parts"]
+                  if "thoughtSignature" in p]
+        assert len(sealed) == 1 and sealed[0].startswith("adb1.")
+        turn = {"contents": [*req["contents"], {"role": "model", "parts": [
+            {"text": "The first", "thoughtSignature": sealed[0]}]},
+            {"role": "user", "parts": [{"text": "more"}]}]}
+        httpx.post(url, json=turn, headers={"x-goog-api-key": KEY}, timeout=10)
+        assert json.loads(app.state.requests[-1])["contents"][1]["parts"][0][
+            "thoughtSignature"] == GEMINI_SIG
+        httpx.post(url, json=turn, headers={"x-goog-api-key": OTHER}, timeout=10)
+        assert "thoughtSignature" not in app.state.requests[-1].decode()
+    assert guard.counters["blob_replays"] == 2

@@ -160,13 +160,14 @@ class AntiDistillMiddleware:
         """Unwrap the caller's own reasoning blobs; strip and count everyone else's."""
         assert self.binder is not None
         check = self.binder.check_request(replay.body, decision.identity,
-                                          strip=self.guard.mode != "monitor")
+                                          strip=self.guard.mode != "monitor")  # counts only
         if check.changed:
             replay.replace(check.body)
             scope["headers"] = _set_content_length(scope.get("headers") or [], len(check.body))
         if check.stripped:
             self.guard.counters["blob_replays"] += len(check.replays)
-            self.guard.counters["blob_stripped"] += check.stripped
+            if self.guard.mode != "monitor":
+                self.guard.counters["blob_stripped"] += check.stripped
             scope["state"]["antidistill_blobs"] = check
 
     def _failure(self, exc: Exception) -> Decision | None:

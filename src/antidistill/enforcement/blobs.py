@@ -61,6 +61,7 @@ class BlobCheck:
 
     @property
     def stripped(self) -> int:
+        """Blobs stripped (in monitor mode: that would have been)."""
         return len(self.replays) + self.forged + self.unbound
 
     def signal(self) -> Signal | None:
