@@ -63,3 +63,14 @@ def test_benchmark_quick() -> None:
     assert {m[0] for m in lines} == {"openai.chat", "openai.chat+think", "openai.responses",
                                      "anthropic.messages", "gemini"}
     assert "withholding switched off" in proc.stdout
+
+
+def test_demo_explain_shows_the_panels(capsys: Any, monkeypatch: Any) -> None:
+    from antidistill.cli import main
+
+    monkeypatch.setenv("COLUMNS", "160")
+    assert main(["demo", "--scale", "0.01", "--hydra", "20", "--quiet",
+                 "--explain", "harvester"]) == 0
+    out = capsys.readouterr().out
+    assert "harvester withholding (" in out and "with withholding (what is sent)" in out
+    assert "(withheld)" in out

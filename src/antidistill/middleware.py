@@ -132,7 +132,7 @@ class AntiDistillMiddleware:
                                                            len(result.body))
                     decision = _with_changes(decision, result.changes)
                     scope["state"]["antidistill"] = decision
-            meter = _Metering(self._response_plan(decision),
+            meter = _Metering(self._response_plan(decision, policy == "inspect"),
                               ctx.parsed.format if ctx.parsed else None)
             await self.app(scope, replay.receive if replay.consumed else receive,
                            meter.wrap(send))
@@ -146,9 +146,12 @@ class AntiDistillMiddleware:
         finally:
             current_decision.reset(token)
 
-    def _response_plan(self, decision: Decision) -> WithholdPlan | None:
-        """What the response loses (None: forwarded untouched, no filter at all)."""
-        seal = self.binder.sealer(decision.identity) if self.binder is not None else None
+    def _response_plan(self, decision: Decision, inspected: bool) -> WithholdPlan | None:
+        """What the response loses (None: forwarded untouched, no filter at all).
+
+        Blobs are sealed only on routes whose requests are read, where they come back."""
+        seal = (self.binder.sealer(decision.identity)
+                if self.binder is not None and inspected else None)
         if (decision.enforced and decision.action in self.withhold_actions
                 and self.withhold_plan.active):
             self.guard.counters["withheld"] += 1
