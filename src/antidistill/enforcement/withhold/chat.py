@@ -115,7 +115,7 @@ class ChatStream:
         # past its start with nothing carried. A new choice index is parsed (not yet scanned).
         if not self._scanners or not all(s.idle for s in self._scanners.values()):
             return False
-        if b"reason" in raw or b"think" in raw or _OTHER_INDEX.search(raw):
+        if b"reasoning" in raw or b"think" in raw or _OTHER_INDEX.search(raw):
             return False
         return not (self._plan.logprobs and b"logprob" in raw and b'"logprobs":null' not in raw)
 
