@@ -66,7 +66,8 @@ class PartsMiddleware:
     def __init__(self, app: ob.ASGIApp, guard: Any, json_only: bool = False) -> None:
         from antidistill.context import RequestContext, current_decision
         from antidistill.decision import Action, BudgetState, Decision
-        from antidistill.middleware import _BodyReplay, _Metering
+        from antidistill.enforcement.sending import ResponseSender as _Metering
+        from antidistill.middleware import _BodyReplay
         from antidistill.storage.base import BucketSpec
 
         self.app, self.guard, self.json_only = app, guard, json_only

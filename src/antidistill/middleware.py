@@ -19,8 +19,9 @@ from typing import Any
 from antidistill.context import RequestContext, current_decision
 from antidistill.decision import Action, Decision
 from antidistill.enforcement.apply import refused_oversize
-from antidistill.enforcement.metering import ResponseMeter, Usage
 from antidistill.enforcement.responses import ErrorBody, encode, simple_error
+from antidistill.enforcement.sending import ResponseSender
+from antidistill.enforcement.withholding import Withholding
 from antidistill.guard import Guard
 from antidistill.settings import Settings
 from antidistill.storage.resilient import StoreUnavailable
@@ -53,6 +54,7 @@ class AntiDistillMiddleware:
         s = self.guard.settings
         self.max_body = s.max_body_bytes
         self.reject_oversize = s.oversize_action == "reject"
+        self.withholding = Withholding(s, self.guard.pseudonymize, self.guard.counters)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -125,10 +127,16 @@ class _Responder:
                 return
             if action is Action.DELAY and decision.delay_seconds:
                 await asyncio.sleep(min(decision.delay_seconds, self.guard.settings.max_delay))
-        if decision.degrade:
+        blobs = self.mw.withholding.unbind_blobs(self.replay, decision, self.guard.mode)
+        if blobs is not None:
+            self.scope["state"]["antidistill_blobs"] = blobs
+        if self.replay.replaced:
             self.scope["headers"] = _reframe(self.scope.get("headers") or [],
                                              len(self.replay.body))
-        meter = _Metering()
+        ctx = self.ctx
+        meter = ResponseSender(self.mw.withholding.response_plan(decision,
+                                                                 ctx.policy == "inspect"),
+                               ctx.parsed.format if ctx.parsed else None)
         await self.mw.app(self.scope,
                           self.replay.receive if self.replay.consumed else self.receive,
                           meter.wrap(self.send))
@@ -151,7 +159,7 @@ class _BodyReplay:
     """
 
     __slots__ = ("_receive", "_size", "body", "over_cap", "complete", "consumed", "_replayed",
-                 "_pending")
+                 "_pending", "replaced")
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
@@ -162,6 +170,7 @@ class _BodyReplay:
         self.consumed = False
         self._replayed = False
         self._pending: Message | None = None
+        self.replaced = False
 
     async def read(self, cap: int) -> None:
         self.consumed = True
@@ -195,6 +204,7 @@ class _BodyReplay:
 
     def replace(self, body: bytes) -> None:
         self.body = body
+        self.replaced = True
 
     async def receive(self) -> Message:
         if not self._replayed:
@@ -206,41 +216,6 @@ class _BodyReplay:
             message, self._pending = self._pending, None
             return message
         return await self._receive()
-
-
-class _Metering:
-    """Forwards every response message unchanged; feeds body chunks to a usage meter."""
-
-    __slots__ = ("meter", "status")
-
-    def __init__(self) -> None:
-        self.meter: ResponseMeter | None = None
-        self.status = 0
-
-    def wrap(self, send: Send) -> Send:
-        async def metered_send(message: Message) -> None:
-            kind = message["type"]
-            if kind == "http.response.start":
-                self.status = message.get("status", 0)
-                ctype = encoding = None
-                for name, value in message.get("headers") or ():
-                    lname = name.lower()
-                    if lname == b"content-type":
-                        ctype = value.decode("latin-1")
-                    elif lname == b"content-encoding":
-                        encoding = value.decode("latin-1")
-                if 200 <= self.status < 300:
-                    self.meter = ResponseMeter(ctype, content_encoding=encoding)
-            elif kind == "http.response.body" and self.meter is not None:
-                chunk = message.get("body", b"")
-                if chunk:
-                    self.meter.feed(chunk)
-            await send(message)
-
-        return metered_send
-
-    def finish(self) -> Usage | None:
-        return self.meter.finish() if self.meter is not None else None
 
 
 async def _respond(err: ErrorBody, send: Send, extra: list[tuple[str, str]] | None = None) -> None:

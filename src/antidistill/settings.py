@@ -19,6 +19,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 ACTIONS = ("allow", "flag", "degrade", "delay", "throttle", "block")
+WITHHOLD_KINDS = ("reasoning", "logprobs")
 
 
 def _split_list(value: Any) -> Any:
@@ -113,6 +114,9 @@ class Settings(BaseSettings):
     risk_half_life: float = Field(default=6 * 3600, gt=0)
     max_delay: float = Field(default=2.0, ge=0, le=60)
     degrade_max_tokens: int = Field(default=256, ge=1)
+    withhold: StrList = Field(default_factory=lambda: ["reasoning", "logprobs"])
+    withhold_actions: StrList = Field(default_factory=list)
+    bind_reasoning_blobs: bool = False
     max_analysis_chars: int = Field(default=16384, ge=256)
     intent_max_chars: int = Field(default=4096, ge=256)
     reasoning_extraction_degrade: float = Field(default=0.8, gt=0)
@@ -149,6 +153,23 @@ class Settings(BaseSettings):
         bad = [a for a in value if a not in ACTIONS]
         if bad:
             raise ValueError(f"unknown actions {bad}; choose from {ACTIONS}")
+        return value
+
+    @field_validator("withhold")
+    @classmethod
+    def _check_withhold(cls, value: list[str]) -> list[str]:
+        bad = [w for w in value if w not in WITHHOLD_KINDS]
+        if bad:
+            raise ValueError(f"unknown withhold kinds {bad}; choose from {WITHHOLD_KINDS}")
+        return value
+
+    @field_validator("withhold_actions")
+    @classmethod
+    def _check_withhold_actions(cls, value: list[str]) -> list[str]:
+        bad = [a for a in value if a not in ("allow", "flag", "delay")]
+        if bad:
+            raise ValueError(f"withhold_actions {bad}: choose from allow, flag, delay "
+                             "(degrade always withholds; throttle and block answer themselves)")
         return value
 
     @field_validator("routes")
@@ -232,6 +253,14 @@ DOCS: dict[str, str] = {
     "risk_half_life": "Seconds: half-life of identity and cluster risk.",
     "max_delay": "Longest tarpit delay in seconds.",
     "degrade_max_tokens": "`max_tokens` cap applied by the degrade action.",
+    "withhold": "What is removed from the responses to degraded requests: `reasoning` "
+                "(reasoning fields, items, blocks, thought parts, `<think>` spans) and/or "
+                "`logprobs`; empty: nothing.",
+    "withhold_actions": "Actions besides `degrade` whose responses are filtered the same way "
+                        "(`allow`, `flag`, `delay`).",
+    "bind_reasoning_blobs": "Bind reasoning blobs (signatures, `encrypted_content`, "
+                            "`thoughtSignature`) to the identity they were issued to; a blob "
+                            "replayed by another identity is stripped and counted.",
     "max_analysis_chars": "Characters of user/system text analysed per request (head and "
                           "tail).",
     "intent_max_chars": "Characters of user text (head and tail) the intent detector reads; "

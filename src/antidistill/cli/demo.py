@@ -56,6 +56,9 @@ async def run_demo(args: argparse.Namespace) -> int:
         if record is not None:
             record.close()
     print_report(console, report)
+    from antidistill.demo import withhold_view
+
     for cohort in args.explain or ():
         explain(console, report, cohort)
+        withhold_view.render(console, report, cohort)
     return 0

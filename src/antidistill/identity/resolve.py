@@ -39,6 +39,10 @@ class Pseudonymizer:
         self._cache[token] = out
         return out
 
+    def derive(self, person: bytes) -> bytes:
+        """A key for another purpose (``person``: up to 16 bytes), independent of the id key."""
+        return hashlib.blake2b(self._key, digest_size=32, person=person).digest()
+
 
 def extract_api_key(
     headers: Sequence[tuple[bytes, bytes]], names: Sequence[bytes]
