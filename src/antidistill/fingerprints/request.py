@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -456,21 +456,20 @@ def _small(key: tuple[Any, ...]) -> bool:
         return False
 
 
-def _fingerprint(
-    headers: Sequence[tuple[bytes, bytes]],
-    trusted_peer: bool,
-    ja4_header: str,
-    bot_score_header: str,
-) -> ClientFingerprint:
-    ja4_name = ja4_header.lower().encode("latin-1", "replace")
-    bot_name = bot_score_header.lower().encode("latin-1", "replace")
-    names: list[bytes] = []
-    seen: set[bytes] = set()
-    values: list[bytes | None] = [None] * _N_SLOTS
-    telltales: list[str] = []
+@dataclass(slots=True)
+class _Scan:
+    """What one pass over the headers found."""
+
+    names: list[bytes] = field(default_factory=list)
+    values: list[bytes | None] = field(default_factory=lambda: [None] * _N_SLOTS)
+    telltales: list[str] = field(default_factory=list)
     ja4_raw: bytes | None = None
     bot_raw: bytes | None = None
 
+
+def _scan(headers: Sequence[tuple[bytes, bytes]], ja4_name: bytes, bot_name: bytes) -> _Scan:
+    out = _Scan()
+    seen: set[bytes] = set()
     count = 0
     for pair in headers:
         count += 1
@@ -486,23 +485,51 @@ def _fingerprint(
         # The edge sets these; if a client also sent one, the edge's copy comes last.
         if name == ja4_name or name == bot_name:
             if name == ja4_name:
-                ja4_raw = raw_value[:_MAX_VALUE]
+                out.ja4_raw = raw_value[:_MAX_VALUE]
             else:
-                bot_raw = raw_value[:16]
+                out.bot_raw = raw_value[:16]
             continue
         if name in seen:
             continue
         seen.add(name)
         if name in _DROP_NAMES or name.startswith(_DROP_PREFIXES):
             continue
-        if len(names) < _MAX_ORDER_NAMES:
-            names.append(name)
+        if len(out.names) < _MAX_ORDER_NAMES:
+            out.names.append(name)
         slot = _SLOTS.get(name)
         if slot is not None:
-            values[slot] = raw_value
+            out.values[slot] = raw_value
         if name in _TELLTALE_NAMES:
-            telltales.append(_telltale(name, raw_value[:_MAX_TELLTALE_VALUE]))
+            out.telltales.append(_telltale(name, raw_value[:_MAX_TELLTALE_VALUE]))
+    return out
 
+
+def _edge(scan: _Scan, trusted_peer: bool) -> tuple[str | None, int | None]:
+    """The edge's JA4 and bot score, believed only from a trusted peer."""
+    ja4: str | None = None
+    bot_score: int | None = None
+    if trusted_peer:
+        if scan.ja4_raw is not None:
+            candidate = scan.ja4_raw.decode("latin-1").strip()
+            if _JA4.fullmatch(candidate) is not None:
+                ja4 = candidate.lower()
+        if scan.bot_raw is not None:
+            text = scan.bot_raw.strip()
+            if 0 < len(text) <= 2 and text.isdigit():
+                score = int(text)
+                bot_score = score if 1 <= score <= 99 else None
+    return ja4, bot_score
+
+
+def _fingerprint(
+    headers: Sequence[tuple[bytes, bytes]],
+    trusted_peer: bool,
+    ja4_header: str,
+    bot_score_header: str,
+) -> ClientFingerprint:
+    scan = _scan(headers, ja4_header.lower().encode("latin-1", "replace"),
+                 bot_score_header.lower().encode("latin-1", "replace"))
+    names, values = scan.names, scan.values
     order_blob = b"\n".join(names)
     header_order = "ho1:" + _hex64(order_blob)
 
@@ -527,30 +554,15 @@ def _fingerprint(
             b"".join(language[:_MAX_VALUE].lower().split()) if language is not None else b"-",
         )
     )
-    client = "cf1:" + _hex64(client_blob)
-
-    ja4: str | None = None
-    bot_score: int | None = None
-    if trusted_peer:
-        if ja4_raw is not None:
-            candidate = ja4_raw.decode("latin-1").strip()
-            if _JA4.fullmatch(candidate) is not None:
-                ja4 = candidate.lower()
-        if bot_raw is not None:
-            text = bot_raw.strip()
-            if 0 < len(text) <= 2 and text.isdigit():
-                score = int(text)
-                bot_score = score if 1 <= score <= 99 else None
-
-    telltales.sort()
+    ja4, bot_score = _edge(scan, trusted_peer)
     return ClientFingerprint(
         header_order=header_order,
-        client=client,
+        client="cf1:" + _hex64(client_blob),
         ua_family=info.family,
         ua_version=info.version,
         ua_kind=info.kind,
         sdk=sdk,
-        sdk_telltales=tuple(telltales),
+        sdk_telltales=tuple(sorted(scan.telltales)),
         ja4=ja4,
         bot_score=bot_score,
     )

@@ -557,23 +557,28 @@ def detect_intent(
     else:
         spans = _spans(toks, frozenset(anchors), max(_REACH[c] for c in live))
     pos = _positions(text, toks, active, frozenset(tags_needed), tagged, spans)
-    out: list[IntentMatch] = []
-    for category, ids in fire.items():
-        fired = []
-        for i in ids:
-            cue = CUES[i]
-            where = _fire_positions(cue, pos)
-            if where:
-                fired.append((cue, where))
-        if not fired:
-            continue
-        score, cues = _region_score(fired, 2 * REGION_WORDS[category])
-        if score <= 0.0:
-            continue
-        ids_sorted = sorted(cues, key=lambda c: (c.weight < 0, -abs(c.weight), c.id))
-        out.append(IntentMatch(category, round(score, 4), "+".join(c.id for c in ids_sorted)))
+    out = [m for category, ids in fire.items()
+           if (m := _category_match(category, ids, pos)) is not None]
     out.sort(key=lambda m: -m.score)
     return tuple(out)
+
+
+def _category_match(category: str, ids: list[int],
+                    pos: dict[str, list[int]]) -> IntentMatch | None:
+    """The category's match from the positions its cues' tags were found at, if it scores."""
+    fired = []
+    for i in ids:
+        cue = CUES[i]
+        where = _fire_positions(cue, pos)
+        if where:
+            fired.append((cue, where))
+    if not fired:
+        return None
+    score, cues = _region_score(fired, 2 * REGION_WORDS[category])
+    if score <= 0.0:
+        return None
+    ids_sorted = sorted(cues, key=lambda c: (c.weight < 0, -abs(c.weight), c.id))
+    return IntentMatch(category, round(score, 4), "+".join(c.id for c in ids_sorted))
 
 
 def primary_match(matches: tuple[IntentMatch, ...]) -> IntentMatch | None:
