@@ -162,7 +162,7 @@ def main() -> None:
           f"{args.identities:,} identities")
     n, steps = args.identities, 10
     if args.trace:
-        tracemalloc.start(5)
+        tracemalloc.start(1)
     gc.collect()
     base = rss_bytes()
     rows: list[list[Any]] = []
