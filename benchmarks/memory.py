@@ -131,6 +131,31 @@ async def drive_fast(guard: Any, start: int, stop: int) -> None:
                                                          "hm": 4.0}), now)
 
 
+def report(args: argparse.Namespace, guard: Any, rows: list[list[Any]],
+           points: list[dict[str, Any]], base: int, full_at: tuple[int, int] | None,
+           snap0: Any) -> float:
+    """Print the table and the figures; the RSS growth from 50% to 100% of the run."""
+    steps = len(points)
+    print_table(["step", "identities", "RSS MiB", *sizes(guard).keys(), "seconds"], rows,
+                title="RSS as distinct identities arrive (memory://, in process)")
+    mid, end = points[steps // 2 - 1]["rss"], points[-1]["rss"]
+    growth = (end - mid) / mid
+    print(f"\nRSS at 50%: {mid / 2**20:,.1f} MiB, at 100%: {end / 2**20:,.1f} MiB: "
+          f"{growth * 100:+.1f}% (acceptance: within 5%)")
+    held = points[-1]["identities"]
+    if full_at is not None:
+        per = (full_at[1] - base) / max(1, held)
+        print(f"start RSS {base / 2**20:,.1f} MiB; bound full at {full_at[0]:,} requests; "
+              f"about {per:,.0f} bytes per identity held ({held:,} held, features and "
+              f"buckets included)")
+    if args.trace and snap0 is not None:
+        snap1 = tracemalloc.take_snapshot()
+        print("\nlargest growth from 50% to 100% (tracemalloc):")
+        for stat in snap1.compare_to(snap0, "lineno")[: args.trace]:
+            print(f"  {stat}")
+    return growth
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--identities", type=int, default=1_000_000)
@@ -162,7 +187,7 @@ def main() -> None:
           f"{args.identities:,} identities")
     n, steps = args.identities, 10
     if args.trace:
-        tracemalloc.start(5)
+        tracemalloc.start(1)
     gc.collect()
     base = rss_bytes()
     rows: list[list[Any]] = []
@@ -184,23 +209,7 @@ def main() -> None:
         rows.append([f"{k * 10}%", f"{k * n // steps:,}", f"{rss / 2**20:,.1f}",
                      *(f"{v:,}" for v in sz.values()), f"{time.perf_counter() - t0:,.0f}"])
         print(f"  {k * 10:3d}%  rss {rss / 2**20:8.1f} MiB  {sz}", flush=True)
-    print_table(["step", "identities", "RSS MiB", *sizes(guard).keys(), "seconds"], rows,
-                title="RSS as distinct identities arrive (memory://, in process)")
-    mid, end = points[steps // 2 - 1]["rss"], points[-1]["rss"]
-    growth = (end - mid) / mid
-    print(f"\nRSS at 50%: {mid / 2**20:,.1f} MiB, at 100%: {end / 2**20:,.1f} MiB: "
-          f"{growth * 100:+.1f}% (acceptance: within 5%)")
-    held = points[-1]["identities"]
-    if full_at is not None:
-        per = (full_at[1] - base) / max(1, held)
-        print(f"start RSS {base / 2**20:,.1f} MiB; bound full at {full_at[0]:,} requests; "
-              f"about {per:,.0f} bytes per identity held ({held:,} held, features and "
-              f"buckets included)")
-    if args.trace and snap0 is not None:
-        snap1 = tracemalloc.take_snapshot()
-        print("\nlargest growth from 50% to 100% (tracemalloc):")
-        for stat in snap1.compare_to(snap0, "lineno")[: args.trace]:
-            print(f"  {stat}")
+    growth = report(args, guard, rows, points, base, full_at, snap0)
     if args.json:
         args.json.write_text(json.dumps({"points": points, "base": base,
                                          "growth_50_100": growth}, indent=1))

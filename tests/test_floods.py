@@ -182,3 +182,26 @@ async def test_new_key_budget_is_off_at_zero_and_skips_ip_identities() -> None:
     assert new_key_specs(key, False, off, pseudo) == []
     by_ip = Identity("ip1", "ip", None, None, "ip1", None, "203.0.113.9")
     assert new_key_specs(by_ip, False, NewKeyBudgets(), pseudo) == []
+
+
+async def test_memory_plateaus_sightings_are_bounded() -> None:
+    """Finding 15: every count was bounded, yet features kept every identity that sent them
+    (bounded only by max_features x feature_set_cap), so RSS grew with distinct identities.
+    A forgotten identity now leaves its features on probation, and the (feature, identity)
+    pairs of all features together stay under ``max_sightings``."""
+    cfg = StateConfig(max_identities=100, max_features=400, max_sightings=1500)
+    store = MemoryStore(cfg, warn_workers=False)
+    shared = ["s:one", "s:two", "c:client"]
+    for i in range(3000):
+        ident = f"id-{i}"
+        await store.observe(ObserveBatch(ident, features=[f"t:{i}", *shared,
+                                                          f"n:{i // 50}"]), 1000.0)
+        await store.apply(ApplyBatch(ident), 1000.0)
+        total = sum(len(f.seen) for seg in (store._features.probation, store._features.protected)
+                    for f in seg.values())
+        assert total == store._sightings <= cfg.max_sightings
+    # one-off features of forgotten identities hold nothing; a fresh one still counts
+    probation = store._features.probation.values()
+    assert sum(len(f.seen) for f in probation) <= cfg.max_identities
+    obs = await store.observe(ObserveBatch("late", features=["s:one", "n:59"]), 1000.0)
+    assert obs.features["n:59"].short == 51

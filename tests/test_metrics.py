@@ -183,7 +183,7 @@ async def test_scrape_through_a_host_app_syncs_state_and_leaks_nothing() -> None
                     q=f"What is {i * 7 + j} times {j + 3}?")}]}
                 await c.post("/v1/chat/completions?user=alice", json=body,
                              headers={"authorization": f"Bearer {KEY}{i}"})
-        store.errors = 7  # as if the primary had failed 7 times
+        store.breaker.errors = 7  # as if the primary had failed 7 times
         r = await c.get("/metrics/")
     assert r.status_code == 200
     text = r.text

@@ -147,6 +147,9 @@ class StateConfig:
     feature_set_cap: int = 4096  # memory backend: exact distinct sets saturate here
     max_identities: int = 200_000  # memory backend: LRU bound on identities
     max_features: int = 500_000  # memory backend: LRU bound on features
+    # memory backend: bound on (feature, identity) pairs over all features (a request adds
+    # about 8); 0: 8 x max_identities
+    max_sightings: int = 0
     top_k: int = 1000  # ranking sets (top identities/clusters) keep this many
 
 

@@ -58,6 +58,9 @@ _EPS = 1e-9
 _LOG2 = math.log(2.0)
 
 _V = TypeVar("_V")
+# Features an identity remembers being counted in (the most recent), so that forgetting the
+# identity takes it out of them; older sightings leave with their window or feature.
+MAX_FEATURE_REFS = 64
 _EMPTY_LIST: dict[str, float] = {}
 _NOTHING_LISTED: frozenset[tuple[str, str]] = frozenset()
 
@@ -122,6 +125,7 @@ class _Identity:
     fields: dict[str, float] = field(default_factory=dict)
     values: dict[str, set[str]] = field(default_factory=dict)
     expires: float = 0.0
+    features: list[str] = field(default_factory=list)  # where it was counted (most recent)
 
 
 @dataclass(slots=True)
@@ -161,10 +165,16 @@ class _SegmentedLRU(Generic[_V]):
     ``protected_share`` of ``maxsize``; its overflow drops back to probation (most recent).
     """
 
-    __slots__ = ("maxsize", "protected_max", "probation", "protected")
+    __slots__ = ("maxsize", "protected_max", "probation", "protected", "on_drop")
 
-    def __init__(self, maxsize: int, protected_share: float = 0.8) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        protected_share: float = 0.8,
+        on_drop: Callable[[str, _V], None] | None = None,
+    ) -> None:
         self.maxsize = maxsize
+        self.on_drop = on_drop  # called with every value removed (evicted, deleted, popped)
         self.protected_max = max(1, int(maxsize * protected_share))
         self.probation: OrderedDict[str, _V] = OrderedDict()
         self.protected: OrderedDict[str, _V] = OrderedDict()
@@ -180,12 +190,30 @@ class _SegmentedLRU(Generic[_V]):
         return self.probation.get(key) if value is None else value
 
     def __delitem__(self, key: str) -> None:
-        if self.protected.pop(key, None) is None:
-            del self.probation[key]
+        value = self.protected.pop(key, None)
+        if value is None:
+            value = self.probation.pop(key)
+        if self.on_drop is not None:
+            self.on_drop(key, value)
 
     def pop(self, key: str, default: _V | None = None) -> _V | None:
         value = self.protected.pop(key, None)
-        return self.probation.pop(key, default) if value is None else value
+        if value is None:
+            value = self.probation.pop(key, None)
+        if value is None:
+            return default
+        if self.on_drop is not None:
+            self.on_drop(key, value)
+        return value
+
+    def evict(self, protected_first: bool = False) -> None:
+        """Drop the least recent entry (of probation, unless ``protected_first``)."""
+        if protected_first and self.protected:
+            key, value = self.protected.popitem(last=False)
+        else:
+            key, value = (self.probation or self.protected).popitem(last=False)
+        if self.on_drop is not None:
+            self.on_drop(key, value)
 
     def move_to_end(self, key: str) -> None:
         """Mark ``key`` most recently used within its segment."""
@@ -203,7 +231,7 @@ class _SegmentedLRU(Generic[_V]):
         self.probation[key] = value
         self.probation.move_to_end(key)
         while len(self.probation) + len(self.protected) > self.maxsize:
-            (self.probation or self.protected).popitem(last=False)
+            self.evict()
 
     def promote(self, key: str) -> None:
         """Move ``key`` from probation to protected (no-op if absent or protected)."""
@@ -234,8 +262,15 @@ class MemoryStore(Store):
         super().__init__(config)
         cfg = self.config
         self._wall = wall_clock
-        self._identities: _SegmentedLRU[_Identity] = _SegmentedLRU(cfg.max_identities)
-        self._features: _SegmentedLRU[_Feature] = _SegmentedLRU(cfg.max_features)
+        self._identities: _SegmentedLRU[_Identity] = _SegmentedLRU(
+            cfg.max_identities, on_drop=self._dropped_identity)
+        # Every feature holds the identities that sent it: their total ("sightings") is
+        # bounded too, or RSS grows with distinct identities long after every count is full.
+        self._sightings = 0
+        self._max_sightings = cfg.max_sightings or 16 * cfg.max_identities
+        self._cur: tuple[int, int] = (-1, -1)  # shared by the sightings of one sub-bucket
+        self._features: _SegmentedLRU[_Feature] = _SegmentedLRU(
+            cfg.max_features, on_drop=self._dropped_feature)
         self._clusters: _SegmentedLRU[_Cluster] = _SegmentedLRU(cfg.max_identities)
         self._buckets: _SegmentedLRU[_Bucket] = _SegmentedLRU(4 * cfg.max_identities)
         self._lists: dict[str, dict[str, float]] = {}
@@ -250,6 +285,29 @@ class MemoryStore(Store):
         self._feature_set_cap = cfg.feature_set_cap
         if warn_workers:
             warn_if_multiple_workers()
+
+    def _dropped_feature(self, key: str, feat: _Feature) -> None:
+        self._sightings -= len(feat.seen)
+
+    def _dropped_identity(self, identity: str, ident: _Identity) -> None:
+        """A forgotten identity leaves the features on probation it was counted in (so a
+        flood's one-off features hold nothing); protected features keep their history, and
+        their total is bounded by ``max_sightings``."""
+        probation = self._features.probation
+        for key in ident.features:
+            feat = probation.get(key)
+            if feat is None:
+                continue
+            seen = feat.seen
+            where = seen.pop(identity, None)
+            if where is not None:
+                self._sightings -= 1
+                _decrement(feat.short, where[0])
+                _decrement(feat.long, where[1])
+                # a dict never shrinks its table: rebuild one that lost most of its entries
+                n = len(seen)
+                if n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
+                    feat.seen = OrderedDict(seen)
 
     # -- entities ------------------------------------------------------------------------
     @staticmethod
@@ -296,9 +354,10 @@ class MemoryStore(Store):
         return ClusterStats(risk, len(c.members), c.first_seen, c.last_seen)
 
     def _count_feature(
-        self, key: str, identity: str, now: float, cur: tuple[int, int]
+        self, key: str, identity: str, now: float, cur: tuple[int, int], refs: list[str]
     ) -> FeatureStats:
-        """Count ``identity`` against feature ``key``; ``cur`` = (short, long) sub-bucket."""
+        """Count ``identity`` against feature ``key``; ``cur`` = (short, long) sub-bucket;
+        a new sighting is noted in ``refs`` (the identity's features)."""
         features = self._features
         feat = features.get(key)
         if feat is not None and feat.expires <= now:
@@ -329,8 +388,12 @@ class MemoryStore(Store):
                 if olb > oldest_allowed and len(seen) < cap:
                     break
                 del seen[oldest]
+                self._sightings -= 1
                 _decrement(short, osb)
                 _decrement(long, olb)
+            if prev is None:
+                self._sightings += 1
+                refs.append(key)
             seen[identity] = cur
             short[sb] = short.get(sb, 0) + 1
             long[lb] = long.get(lb, 0) + 1
@@ -372,13 +435,24 @@ class MemoryStore(Store):
         istats = self._identity_stats(ident, now, counts)
         features: dict[str, FeatureStats] = {}
         if batch.features:
+            if ident is None:
+                ident = self._identity(batch.identity, now)
             cur = (
                 int(now // self._short_span),
                 int(now // self._long_span),
             )
-            count, identity = self._count_feature, batch.identity
+            count, identity, refs = self._count_feature, batch.identity, ident.features
+            if cur != self._cur:
+                self._cur = cur
+            cur = self._cur
             for f in batch.features:
-                features[f] = count(f, identity, now, cur)
+                features[f] = count(f, identity, now, cur, refs)
+            if len(refs) > MAX_FEATURE_REFS:
+                del refs[: len(refs) - MAX_FEATURE_REFS]
+            # Over the sightings bound: the least recent protected feature goes (probation's
+            # sightings are bounded by the identities, see _dropped_identity).
+            while self._sightings > self._max_sightings and len(self._features) > 1:
+                self._features.evict(protected_first=True)
         clusters: dict[str, ClusterStats] = {}
         wanted = [*batch.clusters, istats.cluster, *(fs.cluster for fs in features.values())]
         for cid in wanted:
@@ -590,6 +664,7 @@ class MemoryStore(Store):
             self._rank_clusters,
         ):
             d.clear()
+        self._sightings = 0
 
 
 # -- several workers ------------------------------------------------------------------------
