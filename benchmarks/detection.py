@@ -56,7 +56,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from antidistill.cli import _demo_guard, print_report
+from antidistill.cli import _demo_guard, explain, print_report
 from antidistill.decision import Action
 from antidistill.demo import scorecard
 from antidistill.demo.app import create_app
@@ -198,6 +198,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-network-db", action="store_true",
                         help="harder day without its MaxMind-format ASN and anonymous-IP "
                              "databases (addresses then resolve to their prefix only)")
+    parser.add_argument("--explain", action="append", metavar="COHORT", default=[],
+                        help="print the reasons of a cohort's first flagged requests")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when an acceptance line fails (default: always 0)")
     return parser
@@ -224,6 +226,8 @@ def main() -> int:
                          f"({report.requests / secs:,.0f} req/s through the middleware; "
                          f"{_CPU.get(seed, 0.0):.1f} s of CPU)")
             print_report(console, report)
+        for cohort in args.explain:
+            explain(console, report, cohort)
         hydra_ok = s["hydra_by_third"] >= 0.95
         benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]
         denied_ok = s["benign_denied_requests"] == 0
