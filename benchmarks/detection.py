@@ -62,7 +62,7 @@ from antidistill.demo.app import create_app
 from antidistill.demo.cohorts import VARIANTS
 from antidistill.demo.networks import write_network_dbs
 from antidistill.demo.report import demo_guard as _demo_guard
-from antidistill.demo.report import print_report
+from antidistill.demo.report import explain, print_report
 from antidistill.demo.simulate import (
     HYDRA_TEMPLATES,
     SHORT_HYDRA_TEMPLATES,
@@ -199,6 +199,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-network-db", action="store_true",
                         help="harder day without its MaxMind-format ASN and anonymous-IP "
                              "databases (addresses then resolve to their prefix only)")
+    parser.add_argument("--explain", action="append", metavar="COHORT", default=[],
+                        help="print the reasons of a cohort's first flagged requests")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when an acceptance line fails (default: always 0)")
     return parser
@@ -225,6 +227,8 @@ def main() -> int:
                          f"({report.requests / secs:,.0f} req/s through the middleware; "
                          f"{_CPU.get(seed, 0.0):.1f} s of CPU)")
             print_report(console, report)
+        for cohort in args.explain:
+            explain(console, report, cohort)
         hydra_ok = s["hydra_by_third"] >= 0.95
         benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]
         denied_ok = s["benign_denied_requests"] == 0

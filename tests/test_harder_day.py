@@ -142,9 +142,13 @@ def test_spread_thin_and_page_summary_shapes() -> None:
             assert "--- page ---" in text and len(text) > 300
 
 
-def _run(seed: int) -> tuple[Any, list[dict[str, Any]], list[Account]]:
+def _run(seed: int, tmp: Path) -> tuple[Any, list[dict[str, Any]], list[Account]]:
+    from antidistill.demo.networks import write_network_dbs
+
+    asn_db, anon_db = write_network_dbs(str(tmp))
     clock = Clock(DAY_START - DAY)
-    guard, last = _demo_guard(clock, "enforce")
+    guard, last = _demo_guard(clock, "enforce", asn_db=asn_db, anon_ip_db=anon_db)
+    assert guard.network.lookup("198.18.0.9").asn is not None  # the databases are in use
     app = AntiDistillMiddleware(create_app(varied=True), guard=guard)
     accounts = _harder(seed=seed, scale=0.015, hydra=20)
     log = io.StringIO()
@@ -153,8 +157,8 @@ def _run(seed: int) -> tuple[Any, list[dict[str, Any]], list[Account]]:
     return report, rows, accounts
 
 
-def test_small_harder_day_through_the_middleware() -> None:
-    report, rows, accounts = _run(7)
+def test_small_harder_day_through_the_middleware(tmp_path: Path) -> None:
+    report, rows, accounts = _run(7, tmp_path)
     measured = Counter(a.cohort for a in accounts if report.outcomes[a.key].n)
     assert set(HONEST) | set(CAMPAIGNS) <= set(measured)
     scripts = {a.key: a.script for a in accounts if isinstance(a.script, FleetScript)}
@@ -172,7 +176,7 @@ def test_small_harder_day_through_the_middleware() -> None:
             assert history and all(not set(h.split()) <= set(VARIED) for h in history)
     assert longest >= 5
     # the run itself is deterministic: the same seed sends the same requests
-    _, again, _ = _run(7)
+    _, again, _ = _run(7, tmp_path)
     assert [(r["ts"], r["client"], r["body"]) for r in again] == \
         [(r["ts"], r["client"], r["body"]) for r in rows]
 
