@@ -20,7 +20,12 @@ from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, BudgetState, Decision, Reason, Signal
-from antidistill.enforcement.metering import Usage, estimate_request_cost, estimate_tokens
+from antidistill.enforcement.metering import (
+    Usage,
+    estimate_request_cost,
+    estimate_tokens,
+    requested_output_tokens,
+)
 from antidistill.errors import ConfigurationError
 from antidistill.fingerprints.network import NetworkResolver
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS, ParsedPrompt, parse_body
@@ -566,14 +571,8 @@ class Guard:
     def _estimate_tokens(self, ctx: RequestContext) -> int:
         s = self.settings
         chars = self._prompt_chars(ctx)
-        max_out = None
         p = ctx.parsed
-        if p is not None:
-            for name in MAX_TOKEN_PARAMS:
-                v = p.params.get(name)
-                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                    max_out = v
-                    break
+        max_out = requested_output_tokens(p.params, MAX_TOKEN_PARAMS) if p is not None else None
         return estimate_request_cost(chars, max_out, default_output=s.default_output_tokens,
                                      output_cap=s.max_output_tokens)
 

@@ -11,7 +11,9 @@ is passed through unchanged.
 from __future__ import annotations
 
 import json
+import math
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +57,8 @@ _RESPONSES_KEYS = frozenset(
     }
 )  # fmt: skip
 
+# Integer literals longer than this are kept as text (int() refuses 4,300+ digits).
+_INT_DIGITS = 400
 # OpenAI reasoning models reject max_tokens and want max_completion_tokens.
 _REASONING_MODEL = re.compile(r"(?:^|/)(?:o[1-9]|gpt-5)")
 _LOW_EFFORTS = frozenset({"none", "minimal", "low"})
@@ -116,7 +120,9 @@ def detect_format(obj: dict[str, Any]) -> str:
             return "anthropic"
         messages = obj["messages"]
         if isinstance(messages, list) and any(
-            isinstance(m, dict) and m.get("role") in _OPENAI_ROLES for m in messages[:64]
+            isinstance(m, dict) and isinstance(role := m.get("role"), str)
+            and role in _OPENAI_ROLES
+            for m in messages[:64]
         ):
             return "openai_chat"  # Anthropic has no system/tool roles inside messages
         model = obj.get("model")
@@ -142,12 +148,23 @@ def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = Non
 
     ``api_format`` (one of :data:`API_FORMATS`) overrides detection; the middleware knows
     it from the route. Everything the plan does not touch is preserved (re-serialised
-    compactly with ``ensure_ascii=False``). Invalid JSON, a non-object or a truncated body
-    comes back unchanged with ``changes=()``; this function never raises.
+    compactly with ``ensure_ascii=False``; number literals a float cannot hold, such as
+    ``1e400`` or a 5,000-digit integer, are written back as they came). The output is always
+    strict JSON: ``NaN``/``Infinity`` literals (not JSON) become ``null``. Invalid JSON, a
+    non-object or a truncated body comes back unchanged with ``changes=()``; this function
+    never raises.
     """
-    unchanged = DegradeResult(body, ())
     try:
-        obj = json.loads(body)
+        return _degrade(body, plan, api_format)
+    except Exception:  # a shape nobody foresaw must not become a 500 (tests fuzz _degrade)
+        return DegradeResult(body, ())
+
+
+def _degrade(body: bytes, plan: DegradePlan, api_format: str | None) -> DegradeResult:
+    unchanged = DegradeResult(body, ())
+    raw: list[_Raw] = []
+    try:
+        obj = _load(body, raw)
     except (ValueError, RecursionError, TypeError):
         return unchanged
     if not isinstance(obj, dict):
@@ -160,17 +177,70 @@ def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = Non
         _degrade_openai_anthropic(obj, plan, fmt, changes)
     if not changes:
         return unchanged
+    if any(isinstance(r, _Constant) for r in raw):
+        changes.append("nonfinite->null")
     try:
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-        try:
-            out = text.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates from "\ud800"-style escapes cannot be raw UTF-8; escaping
-            # them keeps the body valid and means the same thing.
-            out = json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        out = _dump(obj, raw)
     except (ValueError, RecursionError, TypeError):
         return unchanged
     return DegradeResult(out, tuple(changes))
+
+
+_RAW_PREFIX = "\x00antidistill-raw-"
+
+
+class _Raw(str):
+    """A number literal kept as its source text, standing in the tree as a placeholder."""
+
+    __slots__ = ("literal",)
+    literal: str
+
+
+class _Constant(_Raw):
+    """``NaN``/``Infinity``: accepted by Python's parser, not JSON; written as ``null``."""
+
+    __slots__ = ()
+
+
+def _load(body: bytes, raw: list[_Raw]) -> Any:
+    """``json.loads`` that keeps out-of-range number literals instead of turning them into
+    ``inf`` (which ``json.dumps`` would write as the non-JSON ``Infinity``)."""
+    nonce = secrets.token_hex(8)
+
+    def keep(literal: str, cls: type[_Raw] = _Raw) -> _Raw:
+        value = cls(f"{_RAW_PREFIX}{nonce}-{len(raw)}")
+        value.literal = "null" if cls is _Constant else literal
+        raw.append(value)
+        return value
+
+    def parse_float(literal: str) -> float | _Raw:
+        f = float(literal)
+        return f if math.isfinite(f) else keep(literal)
+
+    def parse_int(literal: str) -> int | _Raw:
+        return int(literal) if len(literal) <= _INT_DIGITS else keep(literal)
+
+    return json.loads(body, parse_float=parse_float, parse_int=parse_int,
+                      parse_constant=lambda c: keep(c, _Constant))
+
+
+def _dump(obj: Any, raw: list[_Raw]) -> bytes:
+    try:
+        out = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        data = out.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates from "\ud800"-style escapes cannot be raw UTF-8; escaping them
+        # keeps the body valid and means the same thing.
+        out = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        data = out.encode("ascii")
+    if not raw:
+        return data
+    # One pass over the output: the placeholder holds a NUL, which json.dumps always writes
+    # as \u0000, and a random nonce, so no string from the body can look like one.
+    nonce = raw[0][len(_RAW_PREFIX) : len(_RAW_PREFIX) + 16]
+    literals = [value.literal.encode("ascii") for value in raw]
+    pattern = re.compile(rb'"\\u0000antidistill-raw-' + nonce.encode("ascii") + rb'-(\d+)"')
+    return pattern.sub(lambda m: literals[int(m.group(1))], data)
 
 
 def _show(value: object) -> str:

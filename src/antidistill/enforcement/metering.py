@@ -16,12 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from antidistill.fingerprints.values import safe_count, safe_number
+
 __all__ = [
     "NO_USAGE",
     "ResponseMeter",
     "Usage",
     "estimate_request_cost",
     "estimate_tokens",
+    "requested_output_tokens",
 ]
 
 # How much of a too-large body (or SSE event) we keep to find the usage object. Every
@@ -38,6 +41,8 @@ _TAIL_USAGE_KEY = re.compile(rb'[{,]\s*"(usage|usageMetadata)"\s*:\s*\{')
 _TAIL_BRACE = re.compile(rb"[{}]")
 _USAGE_MEMBER = re.compile(rb'"usage"\s*:\s*(?=\{)')
 _DECODER = json.JSONDecoder()
+# More tokens than any response can hold; larger reported counts are clamped to it.
+_MAX_COUNT = 10**9
 _TAIL_FIELD = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens'
     rb"|cache_creation_input_tokens|cache_read_input_tokens"
@@ -104,10 +109,24 @@ def estimate_request_cost(
     return estimate_tokens(prompt_chars) + output
 
 
-def _count(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
+def requested_output_tokens(params: Any, names: tuple[str, ...]) -> int | None:
+    """The first positive output-token limit among ``names`` in the parsed ``params``.
+
+    Read with :func:`~antidistill.fingerprints.values.safe_number`: ``1e400`` or ``10**400``
+    count as the largest limit (the estimate then caps them), a string or a bool as none.
+    """
+    if not isinstance(params, dict):
+        return None
+    for name in names:
+        f = safe_number(params.get(name))
+        if f is not None and f >= 1:
+            return int(f)
     return None
+
+
+def _count(value: object) -> int | None:
+    # Clamped: a usage count of 10**400 must not overflow the token budget's counters.
+    return safe_count(value, _MAX_COUNT)
 
 
 def _from_usage(u: dict[str, Any]) -> tuple[int, int] | None:
