@@ -34,7 +34,16 @@ from antidistill.fingerprints.prompt import fingerprint_prompt
 from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_FINGERPRINT_VERSION
 from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
-from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
+from antidistill.identity import (
+    IDENTITY_MISMATCH,
+    Identity,
+    Pseudonymizer,
+    TrustedProxies,
+    cache_token,
+    client_ip,
+    peer_trusted,
+    resolve_api_key,
+)
 from antidistill.policy.actions import ActionPolicy
 from antidistill.policy.routes import RoutePolicies
 from antidistill.scoring.combine import (
@@ -208,7 +217,7 @@ class Guard:
         # The few clusters seen most recently: asked for in every observe, so a member (or a
         # fresh sybil whose template is linked to one) costs no second round trip.
         self._recent_clusters: dict[str, None] = {}
-        self._identities: dict[tuple[str | None, str | None], Identity] = {}
+        self._identities: dict[tuple[str | None, str | None, bool], Identity] = {}
         self._logged_errors: set[str] = set()
         self.epoch: float | None = None
         if load_env_hooks and s.hooks:
@@ -282,21 +291,24 @@ class Guard:
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
         client = scope.get("client")
         peer = client[0] if client else None
-        trusted = bool(peer) and bool(self.proxies) and self.proxies.contains(str(peer))
-        ip = client_ip(peer, headers, self.proxies)
-        key = extract_api_key(headers, self.key_headers)
+        trusted = peer_trusted(scope, self.proxies)
+        ip = client_ip(peer, headers, self.proxies, self.settings.forwarded_header)
+        found = resolve_api_key(headers, self.key_headers)
+        key = found.key
         if self.account_header and trusted:
             for name, value in headers:
                 if name == self.account_header and value:
                     ip_id = self.pseudonymize("ip", ip) if ip else None
                     key_id = self.pseudonymize("key", key) if key else None
-                    account_id = self.pseudonymize("acct", value.decode("latin-1")[:256])
+                    account_id = self.pseudonymize("acct", value.decode("latin-1"))
                     return Identity(account_id, "account", key_id, account_id, ip_id, None,
-                                    ip), trusted
-        cache_key = (key, ip)
+                                    ip, found.mismatch), trusted
+        cache_key = (cache_token(key), ip, found.mismatch)
         identity = self._identities.get(cache_key)
         if identity is None:
             identity = self._identity(key, ip)
+            if found.mismatch:
+                identity = replace(identity, key_mismatch=True)
             if len(self._identities) >= IDENTITY_CACHE:
                 self._identities.clear()
             self._identities[cache_key] = identity
@@ -318,7 +330,7 @@ class Guard:
         if isinstance(result, Identity):
             ctx.identity = result
         elif isinstance(result, str) and result:
-            acct = self.pseudonymize("acct", result[:256])
+            acct = self.pseudonymize("acct", result)
             ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct)
 
     # -- the pipeline -----------------------------------------------------------------
@@ -432,6 +444,8 @@ class Guard:
             det = run_detectors(ctx, obs, feats, found.fields, listed, self.detector_config,
                                 epoch)
             signals, cluster, found.link = det.signals, det.cluster, det.link
+        if inspect and ctx.identity.key_mismatch:
+            signals.append(IDENTITY_MISMATCH)
         for fn in self._scorers:
             got = await self.hooks.call(fn, ctx)
             if isinstance(got, Signal):
