@@ -222,6 +222,7 @@ def main() -> int:
     ap.add_argument("--budget", type=float, default=0.02, help="seconds per measurement")
     ap.add_argument("--only", default="", help="comma-separated analysers")
     ap.add_argument("--detail", action="store_true", help="print every input's cost")
+    ap.add_argument("--json", default="", help="write {analyser: {input: {kb: ratio}}} here")
     args = ap.parse_args()
     sizes = (1, 4) if args.quick else SIZES_KB
     rounds = 1 if args.quick else args.rounds
@@ -238,6 +239,11 @@ def main() -> int:
             print_table(["input", *(f"{kb} KB" for kb in sizes)], rows)
         print()
     report(result, sizes)
+    if args.json:
+        cost = result["cost"]
+        ratios = {a: {i: {str(kb): cost[(a, i, kb)] / cost[(a, "normal", kb)] for kb in sizes}
+                      for i in result["inputs"]} for a in result["analysers"]}
+        Path(args.json).write_text(json.dumps(ratios, indent=1), encoding="utf-8")
     return 0
 
 
