@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.fingerprints.values import read_number, safe_number
 
 __all__ = [
     "API_FORMATS",
@@ -256,8 +257,9 @@ def _show(value: object) -> str:
 
 def _cap(container: dict[str, Any], key: str, cap: int, label: str, changes: list[str]) -> None:
     value = container[key]
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= cap:
-        return  # NaN fails the comparison and is capped like any non-number
+    number, issue = read_number(value)
+    if isinstance(value, (int, float)) and not issue and number is not None and number <= cap:
+        return  # NaN, 1e400, strings and bools are capped like any non-number
     container[key] = cap
     changes.append(f"{label}:{_show(value)}->{cap}")
 
@@ -379,9 +381,9 @@ def _fit_thinking_budget(obj: dict[str, Any], changes: list[str]) -> None:
     thinking = obj.get("thinking")
     if not isinstance(thinking, dict):
         return
-    budget = thinking.get("budget_tokens")
-    max_tokens = obj.get("max_tokens")
-    if isinstance(budget, int) and isinstance(max_tokens, int) and budget >= max_tokens:
+    budget = safe_number(thinking.get("budget_tokens"))
+    max_tokens = safe_number(obj.get("max_tokens"))
+    if budget is not None and max_tokens is not None and budget >= max_tokens:
         del obj["thinking"]
         changes.append("drop:thinking(budget>=max_tokens)")
 
