@@ -295,14 +295,17 @@ class _GCClock:
     def __init__(self) -> None:
         self.seconds = 0.0
         self.longest = 0.0
-        self._start = 0.0
+        self._start: float | None = None
         gc.callbacks.append(self._on)
 
     def _on(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._start = time.thread_time()
-        else:
+        elif self._start is not None:
+            # A pass whose "start" call failed (a collection triggered at the recursion
+            # limit) is not counted: its time stays with the request.
             took = time.thread_time() - self._start
+            self._start = None
             self.seconds += took
             self.longest = max(self.longest, took)
 
