@@ -346,14 +346,16 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(app: Any, *, timeout: float = 10.0) -> Iterator[Served]:
-    """Run ``app`` under uvicorn in a thread on a free loopback port; stop it on exit."""
+def serve(app: Any, *, timeout: float = 10.0, proxy_headers: bool = True) -> Iterator[Served]:
+    """Run ``app`` under uvicorn in a thread on a free loopback port; stop it on exit.
+
+    ``proxy_headers`` is uvicorn's ``--proxy-headers`` (on by default, as in uvicorn)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                            ws="none", http="h11")
+                            ws="none", http="h11", proxy_headers=proxy_headers)
     server = uvicorn.Server(config)
     loop = asyncio.new_event_loop()
     failure: list[BaseException] = []

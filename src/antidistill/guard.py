@@ -72,7 +72,8 @@ class Guard:
                 "identities are not stable across restarts and exported indicators cannot be "
                 "matched. Set ANTIDISTILL_SECRET to a long random value in production.")
         self.identities = IdentityResolver(self.pseudonymize, TrustedProxies(s.trusted_proxies),
-                                           s.api_key_headers, s.account_header)
+                                           s.api_key_headers, s.account_header,
+                                           s.forwarded_header)
         self.routes = RoutePolicies(s.routes, s.default_policy)
         self.detectors = frozenset(s.detectors)
         self.fingerprints = Fingerprinter(s, self.detectors)

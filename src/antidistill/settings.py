@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     api_key_headers: StrList = Field(default_factory=lambda: ["authorization", "x-api-key"])
     account_header: str = ""
     trusted_proxies: StrList = Field(default_factory=list)
+    forwarded_header: Literal["auto", "x-forwarded-for", "forwarded"] = "auto"
     ja4_header: str = "cf-ja4"
     bot_score_header: str = "cf-bot-score"
     asn_db: str = ""
@@ -204,11 +205,16 @@ DOCS: dict[str, str] = {
     "degrade_max_body_bytes": "A degraded request over `max_body_bytes` is read to its end "
                               "for the rewrite, up to this many bytes; a longer one is "
                               "refused with 413 (it cannot be rewritten).",
-    "api_key_headers": "Headers holding the API key (`Authorization: Bearer` is unwrapped).",
+    "api_key_headers": "Headers holding the API key, in order of precedence: put the one your "
+                       "app authenticates first (`Authorization: Bearer` is unwrapped; keys in "
+                       "several headers that disagree are flagged `identity_mismatch`).",
     "account_header": "Header with the account/org id set by your gateway (read only from "
                       "trusted proxies).",
     "trusted_proxies": "CIDRs whose `X-Forwarded-For`/`Forwarded`, JA4 and bot-score headers "
                        "are believed.",
+    "forwarded_header": "Which forwarding header a trusted proxy writes: `x-forwarded-for`, "
+                        "`forwarded`, or `auto` (X-Forwarded-For when present, else "
+                        "Forwarded; set `forwarded` behind a proxy that writes only that).",
     "ja4_header": "Header carrying the edge's JA4 TLS fingerprint (trusted proxies only).",
     "bot_score_header": "Header carrying the edge's bot score (trusted proxies only).",
     "asn_db": "Path to a MaxMind-format ASN (or ISP) database.",

@@ -11,12 +11,15 @@ is passed through unchanged.
 from __future__ import annotations
 
 import json
+import math
 import re
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
 from antidistill.fingerprints.formats import API_FORMATS, UNKNOWN, detect_format
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.fingerprints.values import read_number, safe_number
 
 __all__ = [
     "API_FORMATS",
@@ -26,6 +29,8 @@ __all__ = [
     "detect_format",
 ]
 
+# Integer literals longer than this are kept as text (int() refuses 4,300+ digits).
+_INT_DIGITS = 400
 # OpenAI reasoning models reject max_tokens and want max_completion_tokens.
 _REASONING_MODEL = re.compile(r"(?:^|/)(?:o[1-9]|gpt-5)")
 _LOW_EFFORTS = frozenset({"none", "minimal", "low"})
@@ -77,12 +82,23 @@ def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = Non
     ``api_format`` (one of :data:`API_FORMATS`, the parser's names) overrides detection; the
     guard passes the parser's format, which came from the route or the body's shape.
     Everything the plan does not touch is preserved (re-serialised compactly with
-    ``ensure_ascii=False``). Invalid JSON, a non-object or a truncated body
-    comes back unchanged with ``changes=()``; this function never raises.
+    ``ensure_ascii=False``; number literals a float cannot hold, such as
+    ``1e400`` or a 5,000-digit integer, are written back as they came). The output is always
+    strict JSON: ``NaN``/``Infinity`` literals (not JSON) become ``null``. Invalid JSON, a
+    non-object or a truncated body comes back unchanged with ``changes=()``; this function
+    never raises.
     """
-    unchanged = DegradeResult(body, ())
     try:
-        obj = json.loads(body)
+        return _degrade(body, plan, api_format)
+    except Exception:  # a shape nobody foresaw must not become a 500 (tests fuzz _degrade)
+        return DegradeResult(body, ())
+
+
+def _degrade(body: bytes, plan: DegradePlan, api_format: str | None) -> DegradeResult:
+    unchanged = DegradeResult(body, ())
+    raw: list[_Raw] = []
+    try:
+        obj = _load(body, raw)
     except (ValueError, RecursionError, TypeError):
         return unchanged
     if not isinstance(obj, dict):
@@ -95,17 +111,70 @@ def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = Non
         _degrade_openai_anthropic(obj, plan, fmt, changes)
     if not changes:
         return unchanged
+    if any(isinstance(r, _Constant) for r in raw):
+        changes.append("nonfinite->null")
     try:
-        text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-        try:
-            out = text.encode("utf-8")
-        except UnicodeEncodeError:
-            # Lone surrogates from "\ud800"-style escapes cannot be raw UTF-8; escaping
-            # them keeps the body valid and means the same thing.
-            out = json.dumps(obj, ensure_ascii=True, separators=(",", ":")).encode("ascii")
+        out = _dump(obj, raw)
     except (ValueError, RecursionError, TypeError):
         return unchanged
     return DegradeResult(out, tuple(changes))
+
+
+_RAW_PREFIX = "\x00antidistill-raw-"
+
+
+class _Raw(str):
+    """A number literal kept as its source text, standing in the tree as a placeholder."""
+
+    __slots__ = ("literal",)
+    literal: str
+
+
+class _Constant(_Raw):
+    """``NaN``/``Infinity``: accepted by Python's parser, not JSON; written as ``null``."""
+
+    __slots__ = ()
+
+
+def _load(body: bytes, raw: list[_Raw]) -> Any:
+    """``json.loads`` that keeps out-of-range number literals instead of turning them into
+    ``inf`` (which ``json.dumps`` would write as the non-JSON ``Infinity``)."""
+    nonce = secrets.token_hex(8)
+
+    def keep(literal: str, cls: type[_Raw] = _Raw) -> _Raw:
+        value = cls(f"{_RAW_PREFIX}{nonce}-{len(raw)}")
+        value.literal = "null" if cls is _Constant else literal
+        raw.append(value)
+        return value
+
+    def parse_float(literal: str) -> float | _Raw:
+        f = float(literal)
+        return f if math.isfinite(f) else keep(literal)
+
+    def parse_int(literal: str) -> int | _Raw:
+        return int(literal) if len(literal) <= _INT_DIGITS else keep(literal)
+
+    return json.loads(body, parse_float=parse_float, parse_int=parse_int,
+                      parse_constant=lambda c: keep(c, _Constant))
+
+
+def _dump(obj: Any, raw: list[_Raw]) -> bytes:
+    try:
+        out = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+        data = out.encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates from "\ud800"-style escapes cannot be raw UTF-8; escaping them
+        # keeps the body valid and means the same thing.
+        out = json.dumps(obj, ensure_ascii=True, separators=(",", ":"), allow_nan=False)
+        data = out.encode("ascii")
+    if not raw:
+        return data
+    # One pass over the output: the placeholder holds a NUL, which json.dumps always writes
+    # as \u0000, and a random nonce, so no string from the body can look like one.
+    nonce = raw[0][len(_RAW_PREFIX) : len(_RAW_PREFIX) + 16]
+    literals = [value.literal.encode("ascii") for value in raw]
+    pattern = re.compile(rb'"\\u0000antidistill-raw-' + nonce.encode("ascii") + rb'-(\d+)"')
+    return pattern.sub(lambda m: literals[int(m.group(1))], data)
 
 
 def _show(value: object) -> str:
@@ -121,8 +190,9 @@ def _show(value: object) -> str:
 
 def _cap(container: dict[str, Any], key: str, cap: int, label: str, changes: list[str]) -> None:
     value = container[key]
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= cap:
-        return  # NaN fails the comparison and is capped like any non-number
+    number, issue = read_number(value)
+    if isinstance(value, (int, float)) and not issue and number is not None and number <= cap:
+        return  # NaN, 1e400, strings and bools are capped like any non-number
     container[key] = cap
     changes.append(f"{label}:{_show(value)}->{cap}")
 
@@ -244,9 +314,9 @@ def _fit_thinking_budget(obj: dict[str, Any], changes: list[str]) -> None:
     thinking = obj.get("thinking")
     if not isinstance(thinking, dict):
         return
-    budget = thinking.get("budget_tokens")
-    max_tokens = obj.get("max_tokens")
-    if isinstance(budget, int) and isinstance(max_tokens, int) and budget >= max_tokens:
+    budget = safe_number(thinking.get("budget_tokens"))
+    max_tokens = safe_number(obj.get("max_tokens"))
+    if budget is not None and max_tokens is not None and budget >= max_tokens:
         del obj["thinking"]
         changes.append("drop:thinking(budget>=max_tokens)")
 

@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any
 
+from antidistill.fingerprints.values import safe_count
 from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 
 __all__ = [
@@ -39,6 +40,8 @@ _TAIL_USAGE_KEY = re.compile(rb'[{,]\s*"(usage|usageMetadata)"\s*:\s*\{')
 _TAIL_BRACE = re.compile(rb"[{}]")
 _USAGE_MEMBER = re.compile(rb'"usage"\s*:\s*(?=\{)')
 _DECODER = json.JSONDecoder()
+# More tokens than any response can hold; larger reported counts are clamped to it.
+_MAX_COUNT = 10**9
 _TAIL_FIELD = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens'
     rb"|cache_creation_input_tokens|cache_read_input_tokens"
@@ -52,9 +55,8 @@ NO_USAGE = Usage(0, 0, "none")
 
 
 def _count(value: object) -> int | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    return None
+    # Clamped: a usage count of 10**400 must not overflow the token budget's counters.
+    return safe_count(value, _MAX_COUNT)
 
 
 def _from_usage(u: dict[str, Any]) -> tuple[int, int] | None:

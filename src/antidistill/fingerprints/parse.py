@@ -46,7 +46,11 @@ class ParsedPrompt:
     newlines (text parts only), ``last_user`` the final user turn. ``params`` keeps only the
     generation parameters that matter for harvesting detection, under OpenAI names.
     ``truncated`` says the body was cut at the size cap; ``error`` is a short reason
-    (``"json: ..."``, ``"depth"``, ``"utf8"``, ``"binary: ..."``) or empty.
+    (``"json: ..."``, ``"depth"``, ``"utf8"``, ``"binary: ..."``) or empty. ``oddities``
+    names the shapes no SDK sends that were read around (``"role"``: a role that is not a
+    string, ``"content"``: content of an odd type or nested lists, ``"huge_int"``: an
+    integer literal too long for ``int()``, ``"depth"``: nesting beyond the JSON parser),
+    sorted; the harvesting detector counts them as evidence.
     """
 
     format: str
@@ -57,6 +61,7 @@ class ParsedPrompt:
     n_messages: int = 0
     truncated: bool = False
     error: str = ""
+    oddities: tuple[str, ...] = ()
 
 
 # --- limits -------------------------------------------------------------------------------
@@ -68,6 +73,8 @@ _BINARY_SAMPLE = 4096
 _BINARY_RATIO = 0.10
 # Generic walks over unknown JSON visit at most this many nodes.
 _WALK_NODES = 20000
+# Integer literals longer than this are read as infinite (int() refuses 4,300+ digits).
+_INT_DIGITS = 400
 
 # Bytes that never appear in text bodies (C0 controls except tab/LF/CR, and DEL).
 _CONTROL_BYTES = bytes([*range(0, 9), 11, 12, *range(14, 32), 127])
@@ -167,27 +174,44 @@ class _Texts:
         return _cap("\n".join(self.parts + self.tail), max_chars)
 
 
-def _content_text(content: Any) -> str:
-    """Text of an OpenAI/Anthropic/Bedrock message ``content`` (string or list of parts)."""
+def _content_text(content: Any, odd: set[str] | None = None) -> str:
+    """Text of an OpenAI/Anthropic/Bedrock message ``content`` (string or list of parts).
+
+    Odd shapes no SDK sends (a number, nested lists) are read around and noted in ``odd``.
+    """
     if isinstance(content, str):
         return content
     if isinstance(content, dict):
         content = [content]
     if not isinstance(content, list):
+        if content is not None and odd is not None:
+            odd.add("content")
         return ""
     out: list[str] = []
-    for part in content:
+    # Nested lists are flattened (bounded): the text inside still gets scored.
+    stack = list(reversed(content))
+    budget = _WALK_NODES
+    while stack and budget > 0:
+        budget -= 1
+        part = stack.pop()
         if isinstance(part, str):
             out.append(part)
         elif isinstance(part, dict):
             t = part.get("text")
             typ = part.get("type")
-            if isinstance(t, str) and (typ is None or typ in _TEXT_PART_TYPES):
+            odd_type = typ is not None and not isinstance(typ, str)
+            if odd_type and odd is not None:
+                odd.add("content")
+            if isinstance(t, str) and (typ is None or odd_type or typ in _TEXT_PART_TYPES):
                 out.append(t)
+        elif isinstance(part, list):
+            if odd is not None:
+                odd.add("content")
+            stack.extend(reversed(part))
     return "\n".join(out)
 
 
-def _gemini_text(content: Any) -> str:
+def _gemini_one(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, dict):
@@ -200,9 +224,29 @@ def _gemini_text(content: Any) -> str:
             )
         t = content.get("text")
         return t if isinstance(t, str) else ""
-    if isinstance(content, list):
-        return "\n".join(_gemini_text(c) for c in content)
     return ""
+
+
+def _gemini_text(content: Any) -> str:
+    if not isinstance(content, list):
+        return _gemini_one(content)
+    # Lists of lists are flattened with a stack: deep nesting must not exhaust recursion.
+    out: list[str] = []
+    stack = [iter(content)]
+    budget = _WALK_NODES
+    while stack and budget > 0:
+        budget -= 1
+        item = next(stack[-1], _END)
+        if item is _END:
+            stack.pop()
+        elif isinstance(item, list):
+            stack.append(iter(item))
+        else:
+            out.append(_gemini_one(item))
+    return "\n".join(out)
+
+
+_END = object()
 
 
 # --- parameters -----------------------------------------------------------------------------
@@ -275,6 +319,17 @@ class _Extract:
     user: _Texts
     last_user: str = ""
     n_messages: int = 0
+    odd: set[str] = field(default_factory=set)
+
+
+def _role(m: dict[str, Any], ex: _Extract) -> str | None:
+    role = m.get("role")
+    if role is None or isinstance(role, str):
+        return role
+    # ["user"], {"x": 1}, 7: no API accepts it, so no honest client sends it. Read the
+    # content as a user turn (what a lenient upstream would do) rather than drop it.
+    ex.odd.add("role")
+    return "user"
 
 
 def _messages(d: dict[str, Any], ex: _Extract, key: str = "messages") -> bool:
@@ -287,8 +342,8 @@ def _messages(d: dict[str, Any], ex: _Extract, key: str = "messages") -> bool:
     for m in msgs:
         if not isinstance(m, dict):
             continue
-        role = m.get("role")
-        text = _content_text(m.get("content"))
+        role = _role(m, ex)
+        text = _content_text(m.get("content"), ex.odd)
         if role in _SYSTEM_ROLES:
             ex.system.add(text)
         elif role == "user" or (role is None and key == "input" and "content" in m):
@@ -303,7 +358,7 @@ def _messages(d: dict[str, Any], ex: _Extract, key: str = "messages") -> bool:
 def _anthropic_system(d: dict[str, Any], ex: _Extract) -> None:
     sys_ = d.get("system")
     if sys_ is not None:
-        ex.system.add(_content_text(sys_))
+        ex.system.add(_content_text(sys_, ex.odd))
 
 
 def _chat(d: dict[str, Any], ex: _Extract) -> bool:
@@ -363,7 +418,7 @@ def _gemini(d: dict[str, Any], ex: _Extract) -> bool:
     for c in contents:
         if not isinstance(c, dict):
             continue
-        role = c.get("role")
+        role = _role(c, ex)
         if role is None or role == "user":
             text = _gemini_text(c)
             ex.user.add(text)
@@ -410,6 +465,24 @@ def _generic(root: Any, ex: _Extract, max_depth: int) -> None:
         elif isinstance(node, list):
             # List items inherit their key: {"input": ["a", "b"]} is two inputs.
             stack.extend((v, depth + 1, key) for v in reversed(node))
+
+
+def _huge_int(literal: str) -> Any:
+    if len(literal) <= _INT_DIGITS:
+        return int(literal)
+    return float("-inf") if literal.startswith("-") else float("inf")
+
+
+def _loads(text: str, ex: _Extract) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        # Not a syntax error: an integer literal over the interpreter's int() digit limit
+        # (Python 3.11+). One such field must not hide the whole body: read it as infinite.
+        ex.odd.add("huge_int")
+        return json.loads(text, parse_int=_huge_int)
 
 
 # --- tolerant recovery --------------------------------------------------------------------------
@@ -485,6 +558,7 @@ def _finish(
         n_messages=ex.n_messages,
         truncated=truncated,
         error=error,
+        oddities=tuple(sorted(ex.odd)),
     )
 
 
@@ -563,10 +637,11 @@ def _parse(
         return _finish("text", ex, {}, truncated, error, max_chars)
 
     try:
-        doc = json.loads(text)
+        doc = _loads(text, ex)
     except RecursionError:
         # Thousands of nested brackets: the C scanner gives up; recover what text there is.
         _recover(text, ex)
+        ex.odd.add("depth")
         return _finish("invalid", ex, {}, truncated, "depth", max_chars)
     except ValueError as exc:
         _recover(text, ex)

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 from collections import OrderedDict
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import accumulate
 
 import xxhash
@@ -103,7 +104,10 @@ _FENCE = re.compile(r"```.*?(?:```|\Z)", re.DOTALL)
 # Capitalised runs mid-sentence: names, places, products. The pattern starts with a literal
 # space, which sre finds fast (written "  *", not " +": a leading repeat is no literal
 # prefix and is tried at every position); the preceding character is checked in the callback.
-_NAME = re.compile(r"  *[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
+# The lookbehind lets a match start only at the first space of a run: tried from every space
+# of a 4,000-space run, " *" rescanned the run each time (quadratic, issue #11 finding 8).
+# A match always starts a run anyway (leftmost, and the previous match ends in a word).
+_NAME = re.compile(r" (?<!  ) *[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*")
 # A _NAME match always starts a run of spaces. One whose run follows a sentence terminator
 # (or nothing) is left as it is by _name, so when no run of spaces before a capitalised word
 # follows anything else (the lookbehind), the substitution is skipped: one fast search.
@@ -118,17 +122,32 @@ _MARKERS = (_LINE, _NAME_OPEN, _NAME_CLOSE)
 _NAMED = re.compile(_NAME_OPEN + "[^" + _NAME_CLOSE + "]*" + _NAME_CLOSE)
 _TERMINATORS = frozenset(".!?:;\n。！？：；")
 _CODE = re.compile(r"`[^`\n" + _L + r"]{1,300}`")
-_URL = re.compile(r"[a-z][a-z0-9+.-]*://[^\s" + _L + r"]+|www\.[^\s" + _L + r"]+")
+# URLs are masked by _mask_urls, which gives what the regex
+# "[a-z][a-z0-9+.-]*://[^\s]+|www\.[^\s]+" (\s with the line marker) gives, in linear time:
+# tried from every letter of a long scheme-like token, that regex rescanned the token.
+_URL_TAIL = re.compile(r"[^\s" + _L + r"]+")
+_SCHEME_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789+.-"
+_SCHEME_NON_LETTERS = "0123456789+.-"
 _EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]{1,64}@[\w-]+(?:\.[\w-]+)+")
 # Quoted strings, but not JSON keys ("key": ...): the keys of a structured prompt are its
 # template, the values are its slots.
-_QUOTE = re.compile(
+_ASCII_QUOTES = (
     r'"[^"\n' + _L + r']{1,500}"(?!\s?:)'
     # The lookbehind sits after the quote (not before it) so that every alternative starts
     # with a literal: sre then skips to the next quote character at C speed.
     r"|'(?<!\w')[^'\n" + _L + r"]{1,300}'(?!\w)"
-    r"|「[^」]{1,500}」|『[^』]{1,500}』|«[^»]{1,500}»|《[^》]{1,200}》"
 )
+_QUOTE_ASCII = re.compile(_ASCII_QUOTES)
+# The bracket quotes: what the alternatives 「[^」]{1,500}」, 『[^』]{1,500}』,
+# «[^»]{1,500}» and 《[^》]{1,200}》 after the ASCII ones would match. In sre every
+# opener scanned up to 500 characters for its closer: 6x a normal prompt for a text of
+# openers (issue #11, item 4); _mask_quotes finds the next closer once per closer instead.
+_BRACKETS = {"「": ("」", 500), "『": ("』", 500), "«": ("»", 500), "《": ("》", 200)}
+
+
+@lru_cache(maxsize=16)
+def _quote_start(openers: str) -> re.Pattern[str]:
+    return re.compile("[\"'" + openers + "]")
 # Numbers with their units and separators, and ids that start with a digit (hex, UUIDs).
 _NUMBER = re.compile(r"[0-9][0-9a-z.,:/%_-]*")
 
@@ -217,15 +236,98 @@ def _mid_sentence(prev: str) -> bool:
     return prev.islower() or prev in ",;"
 
 
+def _next_scheme_url(text: str, pos: int) -> tuple[int, int]:
+    """(start, tail start) of the leftmost "scheme://tail" match at or after ``pos``."""
+    last = pos
+    at = text.find("://", pos)
+    while at >= 0:
+        if _URL_TAIL.match(text, at + 3) is not None:
+            # The scheme is the run of scheme characters before "://" (it cannot reach back
+            # past the previous "://": ':' is no scheme character); it starts at its first
+            # letter, as the regex's leftmost match would.
+            run = text[last:at]
+            run = run[len(run.rstrip(_SCHEME_CHARS)) :]
+            lead = len(run) - len(run.lstrip(_SCHEME_NON_LETTERS))
+            if lead < len(run):
+                return at - len(run) + lead, at + 3
+        last = at + 3
+        at = text.find("://", at + 1)
+    return -1, -1
+
+
+def _next_www(text: str, pos: int) -> int:
+    at = text.find("www.", pos)
+    while at >= 0 and _URL_TAIL.match(text, at + 4) is None:
+        at = text.find("www.", at + 1)
+    return at
+
+
+def _mask_urls(text: str) -> str:
+    """Replace URLs with ``{u}``; linear time (see _URL_TAIL)."""
+    out: list[str] = []
+    pos = 0
+    scheme, scheme_tail = _next_scheme_url(text, 0)
+    www = _next_www(text, 0)
+    while scheme >= 0 or www >= 0:
+        if scheme >= 0 and (www < 0 or scheme <= www):
+            start, tail = scheme, scheme_tail
+        else:
+            start, tail = www, www + 4
+        m = _URL_TAIL.match(text, tail)
+        end = m.end() if m is not None else tail
+        out.append(text[pos:start])
+        out.append("{u}")
+        pos = end
+        if scheme >= 0 and scheme < pos:
+            scheme, scheme_tail = _next_scheme_url(text, pos)
+        if www >= 0 and www < pos:
+            www = _next_www(text, pos)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _mask_quotes(text: str) -> str:
+    """Replace quoted strings with ``{q}``; linear time (see _BRACKETS)."""
+    if text.isascii():
+        return _QUOTE_ASCII.sub("{q}", text)
+    # An opener whose closer never occurs cannot match: only the others are candidates.
+    live = "".join(o for o, (c, _) in _BRACKETS.items() if o in text and c in text)
+    if not live:
+        return _QUOTE_ASCII.sub("{q}", text)
+    out: list[str] = []
+    pos = 0
+    closer_at: dict[str, int] = {}
+    for cand in _quote_start(live).finditer(text):
+        i = cand.start()
+        if i < pos:
+            continue
+        opener = text[i]
+        if opener in _BRACKETS:
+            closer, span = _BRACKETS[opener]
+            at = closer_at.get(closer, -2)
+            if at != -1 and at <= i:
+                at = closer_at[closer] = text.find(closer, i + 1)
+            end = at + 1 if 2 <= at - i <= span + 1 else -1
+        else:
+            m = _QUOTE_ASCII.match(text, i)
+            end = m.end() if m is not None else -1
+        if end > 0:
+            out.append(text[pos:i])
+            out.append("{q}")
+            pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
 def _mask_slots(norm: str) -> str:
     if "`" in norm:
         norm = _CODE.sub("{c}", norm)
     if "://" in norm or "www." in norm:
-        norm = _URL.sub("{u}", norm)
+        norm = _mask_urls(norm)
     if "@" in norm:
         norm = _EMAIL.sub("{e}", norm)
     if '"' in norm or "'" in norm or not norm.isascii():
-        norm = _QUOTE.sub("{q}", norm)
+        norm = _mask_quotes(norm)
     return _NUMBER.sub("{n}", norm)
 
 

@@ -1,9 +1,10 @@
 """The client address, read from forwarding headers only when the peer is a trusted proxy.
 
 ``X-Forwarded-For`` and ``Forwarded`` are attacker-controlled unless a proxy we trust wrote
-them. We join every occurrence, walk the chain right to left, skip hops that are trusted
-proxies themselves, and take the first untrusted address (Arcjet's and nginx's
-``real_ip_recursive`` rule). From an untrusted peer the headers are ignored.
+them. We read one of the two (see :func:`client_ip` for which), join its occurrences, walk
+the chain right to left, skip hops that are trusted proxies themselves, and take the first
+untrusted address (Arcjet's and nginx's ``real_ip_recursive`` rule). From an untrusted peer
+the headers are ignored.
 """
 
 from __future__ import annotations
@@ -68,12 +69,53 @@ def _forwarded_for(value: str) -> list[str]:
     return out
 
 
+#: Values of ``ANTIDISTILL_FORWARDED_HEADER``.
+FORWARDED_MODES = ("auto", "x-forwarded-for", "forwarded")
+
+
+def _chains(headers: Sequence[tuple[bytes, bytes]]) -> tuple[list[str], list[str], bool]:
+    """(X-Forwarded-For hops, Forwarded ``for=`` hops, whether any XFF header was sent)."""
+    chain: list[str] = []
+    forwarded: list[str] = []
+    has_xff = False
+    for name, value in headers:
+        if name == b"x-forwarded-for":
+            has_xff = True
+            chain.extend(v.strip() for v in value.decode("latin-1").split(","))
+        elif name == b"forwarded":
+            forwarded.extend(_forwarded_for(value.decode("latin-1")))
+    return chain, forwarded, has_xff
+
+
+def forwarding_hosts(headers: Sequence[tuple[bytes, bytes]]) -> frozenset[str]:
+    """Every address named in ``X-Forwarded-For`` and ``Forwarded``, canonical, ports dropped."""
+    chain, forwarded, _ = _chains(headers)
+    out = set()
+    for hop in (*chain, *forwarded):
+        canon = _canonical(hop)
+        if canon is not None:
+            out.add(canon)
+    return frozenset(out)
+
+
 def client_ip(
     peer: str | None,
     headers: Sequence[tuple[bytes, bytes]],
     proxies: TrustedProxies,
+    header: str = "auto",
 ) -> str | None:
-    """Return the client IP as a string, or None when it cannot be known."""
+    """Return the client IP as a string, or None when it cannot be known.
+
+    From a trusted peer, ONE forwarding header is read, never a mix, so a header the client
+    sent cannot outrank the one the trusted proxy appended to: ``header="x-forwarded-for"``
+    or ``"forwarded"`` names it; ``"auto"`` (the default) reads ``X-Forwarded-For`` whenever
+    the request has one (the header nginx, Envoy, HAProxy, cloud load balancers and CDNs
+    append to) and ``Forwarded`` only when it has none. Behind a proxy that writes only
+    ``Forwarded``, set ``"forwarded"``: with ``"auto"`` a client-sent ``X-Forwarded-For``
+    would be read instead. The chosen chain is walked right to left, trusted hops skipped,
+    and the first untrusted address is the client (a malformed hop stops the walk at the
+    last good one).
+    """
     if not peer:
         return None
     if not proxies:
@@ -83,15 +125,11 @@ def client_ip(
         return None
     if not proxies.contains(str(peer_addr)):
         return str(peer_addr)
-    chain: list[str] = []
-    forwarded: list[str] = []
-    for name, value in headers:
-        if name == b"x-forwarded-for":
-            chain.extend(v.strip() for v in value.decode("latin-1").split(","))
-        elif name == b"forwarded":
-            forwarded.extend(_forwarded_for(value.decode("latin-1")))
-    # Prefer the standard header when both are present and non-empty.
-    hops = forwarded or chain
+    chain, forwarded, has_xff = _chains(headers)
+    if header == "forwarded" or (header == "auto" and not has_xff):
+        hops = forwarded
+    else:
+        hops = chain
     for hop in reversed(hops):
         addr = _parse_ip(hop)
         if addr is None:

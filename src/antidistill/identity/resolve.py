@@ -8,7 +8,24 @@ import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from antidistill.decision import Signal
+
 logger = logging.getLogger("antidistill")
+
+# Values up to this length are cached by the pseudonymiser; longer ones are hashed each time.
+_CACHED_VALUE = 512
+_CHUNK = 65536
+
+
+def cache_token(value: str | None) -> str | None:
+    """A bounded in-memory stand-in for a client-supplied value (a dict key for caches):
+    the value itself when short, else an unkeyed 128-bit digest of all of it."""
+    if value is None or len(value) <= _CACHED_VALUE:
+        return value
+    h = hashlib.blake2b(digest_size=16, person=b"antidistill-ck")
+    for i in range(0, len(value), _CHUNK):
+        h.update(value[i : i + _CHUNK].encode("utf-8", "surrogatepass"))
+    return "\x00" + h.hexdigest()
 
 
 class Pseudonymizer:
@@ -27,13 +44,16 @@ class Pseudonymizer:
         self._cache: dict[str, str] = {}
 
     def __call__(self, kind: str, value: str) -> str:
+        """``kind:<keyed hash of the whole value>``; two values that differ anywhere differ."""
+        if len(value) > _CACHED_VALUE:
+            # Long values are hashed whole, each time, and not cached: the cache must not
+            # hold client-chosen megabytes. blake2b streams the value in chunks.
+            return f"{kind}:{self._digest(kind, value)}"
         token = kind + "\x00" + value
         cached = self._cache.get(token)
         if cached is not None:
             return cached
-        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), key=self._key,
-                                 digest_size=10).hexdigest()
-        out = f"{kind}:{digest}"
+        out = f"{kind}:{self._digest(kind, value)}"
         if len(self._cache) >= 65536:
             self._cache.clear()
         self._cache[token] = out
@@ -43,22 +63,76 @@ class Pseudonymizer:
         """A key for another purpose (``person``: up to 16 bytes), independent of the id key."""
         return hashlib.blake2b(self._key, digest_size=32, person=person).digest()
 
+    def _digest(self, kind: str, value: str) -> str:
+        h = hashlib.blake2b(key=self._key, digest_size=10)
+        h.update(kind.encode("utf-8", "surrogatepass") + b"\x00")
+        for i in range(0, len(value), _CHUNK):
+            h.update(value[i : i + _CHUNK].encode("utf-8", "surrogatepass"))
+        return h.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class KeyResult:
+    """The API key a request carries, by the configured precedence.
+
+    ``key`` comes from the first configured header that holds one (its first occurrence:
+    what Starlette's ``request.headers[...]`` and most frameworks read); ``mismatch`` says
+    another key header, or a repeat of the same header, carried a different key. No SDK
+    sends two different keys, so a mismatch is evidence (Signal ``identity_mismatch``).
+    """
+
+    key: str | None
+    mismatch: bool = False
+
+
+NO_KEY = KeyResult(None, False)
+
+#: The evidence a key mismatch adds to a request's score (weight ``identity_mismatch``).
+IDENTITY_MISMATCH = Signal("identity_mismatch", 1.0, "API-key headers carry different keys")
+
+
+def _key_value(header: bytes, value: bytes) -> str | None:
+    text = value.decode("latin-1").strip()
+    if header == b"authorization":
+        scheme, _, token = text.partition(" ")
+        if scheme.lower() not in ("bearer", "token") or not token.strip():
+            return None
+        text = token.strip()
+    return text or None
+
+
+def resolve_api_key(
+    headers: Sequence[tuple[bytes, bytes]], names: Sequence[bytes]
+) -> KeyResult:
+    """The request's API key: ``names`` in order of precedence (first wins), whole, never cut.
+
+    Put the header your app authenticates first in ``ANTIDISTILL_API_KEY_HEADERS``: a client
+    that adds a junk key in a header the app ignores is then still charged to its real key,
+    and flagged by ``mismatch``.
+    """
+    best: tuple[int, str] | None = None
+    seen: set[str] = set()
+    for header, value in headers:
+        if header not in names:
+            continue
+        key = _key_value(header, value)
+        if key is None:
+            continue
+        seen.add(key)
+        rank = names.index(header)
+        if best is None or rank < best[0]:
+            best = (rank, key)
+    if best is None:
+        return NO_KEY
+    return KeyResult(best[1], len(seen) > 1)
+
 
 def extract_api_key(
     headers: Sequence[tuple[bytes, bytes]], names: Sequence[bytes]
 ) -> str | None:
-    """The first API key found in the configured headers (``Bearer`` prefix removed)."""
-    for header, value in headers:
-        if header in names:
-            text = value.decode("latin-1").strip()
-            if header == b"authorization":
-                scheme, _, token = text.partition(" ")
-                if scheme.lower() not in ("bearer", "token") or not token.strip():
-                    continue
-                text = token.strip()
-            if text:
-                return text[:512]
-    return None
+    """The API key by the precedence of ``names`` (``Bearer`` prefix removed); see
+    :func:`resolve_api_key`, which also reports disagreeing key headers."""
+    return resolve_api_key(headers, names).key
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +151,5 @@ class Identity:
     ip_id: str | None = None
     plan: str | None = None  # set by an identity resolver; informational
     ip: str | None = field(default=None, repr=False, compare=False)
+    #: The request's API-key headers disagreed (see :class:`KeyResult`).
+    key_mismatch: bool = False

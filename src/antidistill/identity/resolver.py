@@ -11,13 +11,14 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from antidistill.identity.client_ip import TrustedProxies, client_ip
-from antidistill.identity.resolve import Identity, Pseudonymizer, extract_api_key
+from antidistill.identity.peer import peer_trusted
+from antidistill.identity.resolve import Identity, Pseudonymizer, cache_token, resolve_api_key
 
 if TYPE_CHECKING:
     from antidistill.context import RequestContext
     from antidistill.hooks import Hook, HookRunner
 
-# (API key, client IP) -> Identity, so a returning caller costs one dict lookup.
+# (API key, client IP, key mismatch) -> Identity: a returning caller costs one dict lookup.
 IDENTITY_CACHE = 16384  # cleared when full
 ANONYMOUS = Identity("anon:unknown", "anonymous", None, None, None, None, None)
 
@@ -26,29 +27,36 @@ class IdentityResolver:
     """Resolves who is calling; holds the pseudonymiser, trusted proxies and a small cache."""
 
     def __init__(self, pseudonymize: Pseudonymizer, proxies: TrustedProxies,
-                 key_headers: Collection[str], account_header: str) -> None:
+                 key_headers: Collection[str], account_header: str,
+                 forwarded_header: str = "auto") -> None:
         self.pseudonymize = pseudonymize
         self.proxies = proxies
+        self.forwarded_header = forwarded_header
         self.key_headers = tuple(h.lower().encode("latin-1") for h in key_headers)
         self.account_header = account_header.lower().encode("latin-1")
-        self._cache: dict[tuple[str | None, str | None], Identity] = {}
+        self._cache: dict[tuple[str | None, str | None, bool], Identity] = {}
 
     def resolve(self, scope: MutableMapping[str, Any]) -> tuple[Identity, bool]:
         """The default identity (before the resolver hook) and whether the peer is trusted."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
         client = scope.get("client")
         peer = client[0] if client else None
-        trusted = bool(peer) and bool(self.proxies) and self.proxies.contains(str(peer))
-        ip = client_ip(peer, headers, self.proxies)
-        key = extract_api_key(headers, self.key_headers)
+        # Trusted only after the ASGI server's own proxy handling (identity/peer.py).
+        trusted = peer_trusted(scope, self.proxies)
+        ip = client_ip(peer, headers, self.proxies, self.forwarded_header)
+        found = resolve_api_key(headers, self.key_headers)
+        key = found.key
         if self.account_header and trusted:
             for name, value in headers:
                 if name == self.account_header and value:
-                    return self._account(value.decode("latin-1")[:256], key, ip), trusted
-        cache_key = (key, ip)
+                    account = self._account(value.decode("latin-1"), key, ip)
+                    return replace(account, key_mismatch=found.mismatch), trusted
+        cache_key = (cache_token(key), ip, found.mismatch)
         identity = self._cache.get(cache_key)
         if identity is None:
             identity = self._identity(key, ip)
+            if found.mismatch:
+                identity = replace(identity, key_mismatch=True)
             if len(self._cache) >= IDENTITY_CACHE:
                 self._cache.clear()
             self._cache[cache_key] = identity
@@ -75,5 +83,5 @@ class IdentityResolver:
         if isinstance(result, Identity):
             ctx.identity = result
         elif isinstance(result, str) and result:
-            acct = self.pseudonymize("acct", result[:256])
+            acct = self.pseudonymize("acct", result)
             ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct)

@@ -17,6 +17,7 @@ from antidistill.context import RequestContext
 from antidistill.decision import Signal
 from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner
+from antidistill.identity import IDENTITY_MISMATCH
 from antidistill.lists import IDENTITY_LISTS
 from antidistill.policy.actions import ActionPolicy, reasoning_extraction_floor
 from antidistill.policy.lists import apply_lists
@@ -95,6 +96,8 @@ class Assessor:
             det = run_detectors(ctx, obs, feats, found.fields, listed, self.config,
                                 epoch if epoch is not None else ctx.now)
             signals, found.cluster, found.link = det.signals, det.cluster, det.link
+        if inspect and ctx.identity.key_mismatch:
+            signals.append(IDENTITY_MISMATCH)
         signals.extend(await self._scorer_signals(ctx))
         score_request(found, signals, obs, self.weights)
         if listed:

@@ -17,10 +17,11 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from antidistill.decision import BudgetState, Reason
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.fingerprints.values import safe_number
 from antidistill.identity import Pseudonymizer
 from antidistill.policy.floods import NewKeyBudgets, new_key_specs
 from antidistill.settings import Settings
@@ -70,6 +71,21 @@ class BudgetOutcome:
         if not self.enforced:
             detail += "; tracked, not enforced"
         return Reason("budget", 1.0, 0.0, detail)
+
+
+def requested_output_tokens(params: Any, names: tuple[str, ...]) -> int | None:
+    """The first positive output-token limit among ``names`` in the parsed ``params``.
+
+    Read with :func:`~antidistill.fingerprints.values.safe_number`: ``1e400`` or ``10**400``
+    count as the largest limit (the estimate then caps them), a string or a bool as none.
+    """
+    if not isinstance(params, dict):
+        return None
+    for name in names:
+        f = safe_number(params.get(name))
+        if f is not None and f >= 1:
+            return int(f)
+    return None
 
 
 class BudgetPolicy:
@@ -137,13 +153,8 @@ class BudgetPolicy:
         return max(chars, len(ctx.body)) if ctx.body_truncated else chars
 
     def estimate_tokens(self, ctx: RequestContext) -> int:
-        max_out = None
-        if ctx.parsed is not None:
-            for name in MAX_TOKEN_PARAMS:
-                v = ctx.parsed.params.get(name)
-                if isinstance(v, int) and not isinstance(v, bool) and v > 0:
-                    max_out = v
-                    break
+        max_out = (requested_output_tokens(ctx.parsed.params, MAX_TOKEN_PARAMS)
+                   if ctx.parsed is not None else None)
         s = self.settings
         return estimate_request_cost(self.prompt_chars(ctx), max_out,
                                      default_output=s.default_output_tokens,

@@ -30,6 +30,9 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cadence": 0.25,
     "shift": 0.45,
     "shared_indicator": 0.7,
+    # Two different API keys in one request: no SDK does that; a client rotating a junk key
+    # beside its real one (to escape its budget) does.
+    "identity_mismatch": 0.6,
     "budget": 0.0,
 }
 CUSTOM_WEIGHT = 0.8

@@ -21,16 +21,18 @@ feature                   weight  when
 ``n_gt1``                 0.20    n > 1 with logprobs (0.30 at n >= 8; 0.05 without logprobs)
 ``max_tokens_cap``        0.15    max_tokens at the configured cap (``max_tokens_cap > 0``)
 ``one_token_probe``       0.15    max_tokens <= 2 with logprobs and a logit_bias of > 10 entries
+``malformed_params``      0.25    a numeric parameter (or logit_bias value) of the wrong type,
+                                  beyond 2**63, infinite or NaN
 ========================  ======  =============================================================
 
 ``score >= 0.5`` needs a conjunction (e.g. maxed top_logprobs plus n > 1, or a big extreme
-logit_bias sweep); a lone maxed ``top_logprobs`` stays at 0.4. Values of the wrong type are
-ignored, never raised on.
+logit_bias sweep); a lone maxed ``top_logprobs`` stays at 0.4. Every number is read with
+:func:`~antidistill.fingerprints.values.read_number`: values of the wrong type or out of range
+are clamped or ignored for the features and counted by ``malformed_params``, never raised on.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +40,7 @@ from typing import Any
 import xxhash
 
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
+from antidistill.fingerprints.values import read_number, safe_int, safe_number
 
 __all__ = ["HarvestFinding", "score_harvesting", "sweep_key"]
 
@@ -59,24 +62,40 @@ class HarvestFinding:
 
 
 def _num(value: Any) -> float | None:
-    # bool is an int subclass; "true" must not read as 1 of anything.
-    if isinstance(value, bool) or value is None:
-        return None
-    if isinstance(value, (int, float)):
-        f = float(value)
-    elif isinstance(value, str) and 0 < len(value) <= 32:
-        try:
-            f = float(value.strip())
-        except ValueError:
-            return None
-    else:
-        return None
-    return f if math.isfinite(f) else None
+    return safe_number(value)
 
 
 def _int(value: Any) -> int | None:
-    f = _num(value)
-    return int(f) if f is not None and abs(f) < 1e12 else None
+    return safe_int(value)
+
+
+# Parameters that must be numbers (logprobs may also be a bool). A value of the wrong type,
+# beyond 2**63 or non-finite there is what a fuzzing or evading client sends, not an SDK.
+_NUMERIC_KEYS = (*MAX_TOKEN_PARAMS, "top_logprobs", "n", "temperature", "top_p", "seed")
+_MALFORMED_WEIGHT = 0.25
+
+
+def _malformed(params: Mapping[str, Any]) -> list[str]:
+    """``key:issue`` for every numeric parameter (and logit_bias value) that is malformed."""
+    out: list[str] = []
+    for key in _NUMERIC_KEYS:
+        if key in params:
+            issue = read_number(params[key])[1]
+            if issue:
+                out.append(f"{key}:{issue}")
+    lp = params.get("logprobs")
+    if lp is not None and not isinstance(lp, bool):
+        issue = read_number(lp)[1]
+        if issue and not (isinstance(lp, str) and lp.strip().lower() in ("true", "false")):
+            out.append(f"logprobs:{issue}")
+    bias = params.get("logit_bias")
+    if bias is not None and not isinstance(bias, Mapping):
+        out.append("logit_bias:type")
+    elif isinstance(bias, Mapping):
+        bad = sum(1 for v in bias.values() if read_number(v)[1])
+        if bad:
+            out.append(f"logit_bias:{bad} values")
+    return out
 
 
 # The parameters every feature but the output cap needs (one of them must be present).
@@ -116,18 +135,27 @@ def _bias_stats(bias: Any) -> tuple[int, int, int]:
 
 
 def score_harvesting(
-    params: Mapping[str, Any], *, max_tokens_cap: int = 0, top_logprobs_max: int = 20
+    params: Mapping[str, Any],
+    *,
+    max_tokens_cap: int = 0,
+    top_logprobs_max: int = 20,
+    oddities: tuple[str, ...] = (),
 ) -> HarvestFinding:
     """Score one request's sampling parameters for logprob / distribution harvesting.
 
     ``params`` uses OpenAI names (``max_tokens``, ``max_completion_tokens``,
     ``max_output_tokens``, ``logprobs``, ``top_logprobs``, ``logit_bias``, ``n``, ...).
     ``max_tokens_cap`` is the route's output-token ceiling (0 = unknown, feature off);
-    ``top_logprobs_max`` is the provider's largest allowed ``top_logprobs``.
+    ``top_logprobs_max`` is the provider's largest allowed ``top_logprobs``. ``oddities``
+    (:attr:`~antidistill.fingerprints.parse.ParsedPrompt.oddities`) count towards
+    ``malformed_params`` like malformed numbers.
     """
     if not isinstance(params, Mapping):
         return HarvestFinding(0.0, "", ())
-    if params.keys().isdisjoint(_PROBE_KEYS):
+    bad = _malformed(params)
+    if oddities:
+        bad.extend(f"shape:{o}" for o in oddities[:8] if isinstance(o, str))
+    if not bad and params.keys().isdisjoint(_PROBE_KEYS):
         # No log-probability, bias or multi-sample parameter (most requests): only the
         # output-cap feature can fire.
         if max_tokens_cap > 0:
@@ -187,6 +215,9 @@ def score_harvesting(
         add("max_tokens_cap", 0.15, f"max_tokens={max_tokens} (cap)")
     if logprobs and max_tokens is not None and 0 < max_tokens <= 2 and entries > _LARGE_ENTRIES:
         add("one_token_probe", 0.15, f"max_tokens={max_tokens} with logit_bias")
+
+    if bad:
+        add("malformed_params", _MALFORMED_WEIGHT, "malformed " + ",".join(bad))
 
     miss = 1.0
     for w in weights:

@@ -129,7 +129,8 @@ def run_detectors(
         if top is not None:
             signals.append(Signal("intent:" + top.category, top.score, top.evidence))
     if "harvesting" in det and ctx.parsed is not None:
-        h = score_harvesting(ctx.parsed.params, max_tokens_cap=cfg.max_output_tokens)
+        h = score_harvesting(ctx.parsed.params, max_tokens_cap=cfg.max_output_tokens,
+                             oddities=ctx.parsed.oddities)
         # identity-level distinct values (temperature, logit_bias key sets, seeds): sweeps
         sweep = [f"{k} x{n}" for k, n in obs.identity.values.items() if n >= 6]
         score, detail = h.score, h.detail

@@ -27,7 +27,8 @@ ZSCOREs, cached clusters); a second one follows only when a feature or the ident
 to a cluster the caller did not pass in ``ObserveBatch.clusters``. List checks go only to
 lists that exist: which do is read (``EXISTS``) at most every ``LIST_REFRESH`` seconds, so
 with the usual mostly empty lists a request sends 12 commands instead of 21 (measured in
-``docs/storage.md``); a list another instance creates counts here within that interval. ``apply`` is one pipeline
+``docs/storage.md``); a list another instance creates counts here within that interval.
+``apply`` is one pipeline
 (bucket scripts, identity and cluster risk scripts, feature links); on Cluster the ranking
 ZADDs, which live in another slot, follow in a second pipeline when risk was added. On
 Cluster a pipeline is split per node and sent in parallel (one latency). ``round_trips``
