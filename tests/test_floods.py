@@ -205,3 +205,13 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
     assert sum(len(f.seen) for f in probation) <= cfg.max_identities
     obs = await store.observe(ObserveBatch("late", features=["s:one", "n:59"]), 1000.0)
     assert obs.features["n:59"].short == 51
+
+
+async def test_new_keys_behind_a_private_hop_are_not_capped() -> None:
+    """Behind a load balancer that is not a trusted proxy every caller shares its private
+    address: new customers' first requests must not share one new-key budget."""
+    guard = flood_guard(new_key_ip_capacity=2, new_key_prefix_capacity=2)
+    mw = AntiDistillMiddleware(_app, guard=guard)
+    for ip in ("10.1.2.3", "127.0.0.1", "100.64.0.9", "fd00::5"):
+        statuses = [await call(mw, f"sk-new-{ip}-{i}", ip, f"hello {i}") for i in range(10)]
+        assert statuses == [200] * 10, ip

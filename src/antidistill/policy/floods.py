@@ -20,6 +20,24 @@ from antidistill.storage.base import BucketSpec
 
 #: Bucket key prefix (``BudgetState`` name ``new_keys``).
 NEW_KEY_PREFIX = "nk:"
+# Addresses that are a proxy or load-balancer hop, not a client: behind them every caller
+# shares one address (configure ANTIDISTILL_TRUSTED_PROXIES to see the clients), so a
+# per-address budget of new keys would throttle a whole customer base's sign-ups.
+_HOPS = tuple(ipaddress.ip_network(n) for n in (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "127.0.0.0/8",
+    "169.254.0.0/16", "::1/128", "fc00::/7", "fe80::/10"))
+
+
+@lru_cache(maxsize=4096)
+def is_hop(ip: str) -> bool:
+    """True for loopback, private, carrier-NAT and link-local addresses."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return True
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        addr = addr.ipv4_mapped
+    return any(addr in net for net in _HOPS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +75,10 @@ def new_key_specs(
     pseudonymize: Callable[[str, str], str],
 ) -> list[BucketSpec]:
     """The extra bucket operations to charge for this request: none for a key that made a
-    request before, for a caller without a key or IP, or when both buckets are off."""
-    if seen_before or identity.kind != "key" or not identity.ip or not budgets.enabled:
+    request before, for a caller without a key or IP, behind a proxy hop (a private or
+    loopback address), or when both buckets are off."""
+    if seen_before or identity.kind != "key" or not identity.ip or not budgets.enabled \
+            or is_hop(identity.ip):
         return []
     specs = []
     if budgets.ip_capacity > 0 and identity.ip_id:
