@@ -230,9 +230,10 @@ DOCS: dict[str, str] = {
     "cluster_token_capacity": "Shared LLM-token bucket of a flagged cluster.",
     "cluster_token_refill_rate": "Cluster bucket: tokens added per `cluster_token_interval`.",
     "cluster_token_interval": "Cluster bucket: refill interval in seconds.",
-    "new_key_ip_capacity": "Never-seen API keys one public client IP may bring in a burst (private and "
-                           "loopback addresses are proxy hops and exempt; a "
-    "bucket charged only by a key's first request; 0: off). Stops junk-key floods.",
+    "new_key_ip_capacity": "Never-seen API keys one public client IP may bring in a burst (a "
+                           "bucket charged only by a key's first request; private and loopback "
+                           "addresses are proxy hops and exempt; 0: off). Stops junk-key "
+                           "floods.",
     "new_key_ip_refill_rate": "New-key bucket per IP: keys added per `new_key_interval`.",
     "new_key_prefix_capacity": "Never-seen API keys per /24 (IPv4) or /48 (IPv6) prefix in "
     "a burst (0: off).",
