@@ -148,7 +148,8 @@ def _run(seed: int, tmp: Path) -> tuple[Any, list[dict[str, Any]], list[Account]
     asn_db, anon_db = write_network_dbs(str(tmp))
     clock = Clock(DAY_START - DAY)
     guard, last = _demo_guard(clock, "enforce", asn_db=asn_db, anon_ip_db=anon_db)
-    assert guard.network.lookup("198.18.0.9").asn is not None  # the databases are in use
+    # the databases are in use
+    assert guard.fingerprints.network.lookup("198.18.0.9").asn is not None
     app = AntiDistillMiddleware(create_app(varied=True), guard=guard)
     accounts = _harder(seed=seed, scale=0.015, hydra=20)
     log = io.StringIO()

@@ -93,9 +93,9 @@ class Settings(BaseSettings):
     cluster_token_interval: float = Field(default=1, gt=0)
     rate_limits: str = ""
     monitor_enforce_budgets: bool = False
-    new_key_ip_capacity: float = Field(default=60, ge=0)
+    new_key_ip_capacity: float = Field(default=0, ge=0)
     new_key_ip_refill_rate: float = Field(default=60, ge=0)
-    new_key_prefix_capacity: float = Field(default=240, ge=0)
+    new_key_prefix_capacity: float = Field(default=0, ge=0)
     new_key_prefix_refill_rate: float = Field(default=240, ge=0)
     new_key_interval: float = Field(default=60, gt=0)
     default_output_tokens: int = Field(default=256, ge=1)
@@ -232,11 +232,12 @@ DOCS: dict[str, str] = {
     "cluster_token_interval": "Cluster bucket: refill interval in seconds.",
     "new_key_ip_capacity": "Never-seen API keys one public client IP may bring in a burst (a "
                            "bucket charged only by a key's first request; private and loopback "
-                           "addresses are proxy hops and exempt; 0: off). Stops junk-key "
-                           "floods.",
+                           "addresses are proxy hops and exempt; 0: off, the default). Caps "
+                           "junk-key floods; enable (e.g. 60) where the client IP is reliable "
+                           "(`trusted_proxies`).",
     "new_key_ip_refill_rate": "New-key bucket per IP: keys added per `new_key_interval`.",
     "new_key_prefix_capacity": "Never-seen API keys per /24 (IPv4) or /48 (IPv6) prefix in "
-    "a burst (0: off).",
+    "a burst (0: off, the default; e.g. 240).",
     "new_key_prefix_refill_rate": "New-key bucket per prefix: keys added per "
     "`new_key_interval`.",
     "new_key_interval": "New-key buckets: refill interval in seconds.",

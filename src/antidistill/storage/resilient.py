@@ -84,15 +84,27 @@ class ResilientStore(Store):
         """Primary calls that failed."""
         return self.breaker.errors
 
+    @errors.setter
+    def errors(self, value: int) -> None:
+        self.breaker.errors = value
+
     @property
     def fallbacks(self) -> int:
         """Calls answered by the fallback."""
         return self.breaker.fallbacks
 
+    @fallbacks.setter
+    def fallbacks(self, value: int) -> None:
+        self.breaker.fallbacks = value
+
     @property
     def trips(self) -> int:
         """Times the breaker opened."""
         return self.breaker.trips
+
+    @trips.setter
+    def trips(self, value: int) -> None:
+        self.breaker.trips = value
 
     async def _run(self, op: Callable[[Store], Awaitable[_T]]) -> _T:
         return await self.breaker.call(lambda: op(self.primary), lambda: op(self.fallback))
