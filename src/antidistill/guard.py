@@ -43,12 +43,12 @@ from antidistill.scoring.pipeline import (
     NO_FEATURES,
     DetectorConfig,
     build_features,
+    build_values,
     run_detectors,
 )
 from antidistill.settings import Settings
 from antidistill.signals.cadence import update_fields
 from antidistill.signals.fanout import FanoutConfig
-from antidistill.signals.harvesting import sweep_key
 from antidistill.storage import storage_from_uri
 from antidistill.storage.base import (
     ApplyBatch,
@@ -169,9 +169,10 @@ class Guard:
         self.weights.update(s.weights)
         self.policy = ActionPolicy(s.thresholds, s.actions)
         self.detector_config = DetectorConfig(
-            frozenset(s.detectors), FanoutConfig(), s.intent_max_chars, s.max_output_tokens)
+            frozenset(s.detectors), FanoutConfig(), s.intent_max_chars,
+            dict(s.model_output_caps))
         self.detectors = frozenset(s.detectors)
-        self._need_client = bool(self.detectors & {"sybil", "lists"})
+        self._need_client = bool(self.detectors & {"sybil", "lists", "churn"})
         self._need_prompt = bool(self.detectors & {"fanout", "lists"})
         self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         self.mode = s.mode
@@ -405,9 +406,7 @@ class Guard:
         """Fingerprint features counted in the store, detectors, scorers and history."""
         now = ctx.now
         feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
-        values: dict[str, str] = {}
-        if inspect and "harvesting" in self.detectors and ctx.parsed is not None:
-            values.update(sweep_key(ctx.parsed.params))
+        values = build_values(ctx, self.detectors, self.pseudonymize) if inspect else {}
         obs = await self.store.observe(
             ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
                          list_checks=feats.lists, clusters=tuple(self._recent_clusters)),
@@ -417,6 +416,7 @@ class Guard:
         found = _Assessment()
         signals: list[Signal] = []
         cluster: str | None = None
+        benign = ""
         if inspect and self._need_cadence:
             found.fields = update_fields(obs.identity.fields, obs.identity.last_seen, now,
                                          obs.identity.requests)
@@ -427,6 +427,7 @@ class Guard:
             det = run_detectors(ctx, obs, feats, found.fields, listed, self.detector_config,
                                 epoch)
             signals, cluster, found.link = det.signals, det.cluster, det.link
+            benign = det.benign
         for fn in self._scorers:
             got = await self.hooks.call(fn, ctx)
             if isinstance(got, Signal):
@@ -442,7 +443,7 @@ class Guard:
             signals.append(Signal("identity", ident_risk,
                                   f"accumulated risk {obs.identity.risk:.2f} (decaying)"))
         cluster_risk = 0.0
-        if cluster is not None and cluster in obs.clusters:
+        if cluster is not None and cluster in obs.clusters and not benign:
             cst = obs.clusters[cluster]
             cluster_risk = saturate(cst.risk, CLUSTER_RISK_SCALE)
             if cluster_risk >= 0.05:

@@ -27,6 +27,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "harvesting": 0.75,
     "cadence": 0.25,
     "shift": 0.45,
+    "churn": 0.5,
     "shared_indicator": 0.7,
     "budget": 0.0,
 }

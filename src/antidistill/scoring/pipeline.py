@@ -6,17 +6,19 @@ The guard calls :func:`build_features` before its ``observe`` round trip and
 
 from __future__ import annotations
 
-from collections.abc import Set
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
 
 from antidistill.context import RequestContext
 from antidistill.decision import Signal
+from antidistill.policy.actions import EVIDENCE, family_of
 from antidistill.signals.cadence import cadence_signals
-from antidistill.signals.fanout import FanoutConfig, fanout_signal
-from antidistill.signals.harvesting import score_harvesting
+from antidistill.signals.churn import churn_signal, network_values, stable_network
+from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
+from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
 from antidistill.signals.intent import detect_intent
 from antidistill.signals.sybil import sybil_signal
-from antidistill.storage.base import ObserveResult
+from antidistill.storage.base import FeatureStats, ObserveResult
 
 # A cluster is formed around a content feature whose fan-out score reaches this.
 CLUSTER_FORM = 0.5
@@ -42,7 +44,7 @@ class DetectorConfig:
     detectors: frozenset[str]
     fanout: FanoutConfig
     intent_max_chars: int
-    max_output_tokens: int
+    output_caps: Mapping[str, int] = field(default_factory=dict)  # model -> stated cap
 
 
 @dataclass(slots=True)
@@ -50,6 +52,7 @@ class Detection:
     signals: list[Signal]
     cluster: str | None  # the cluster this request belongs to (existing or new)
     link: list[str]  # features to link to the cluster
+    benign: str = ""  # the identity's own benign evidence: cluster risk does not flow in
 
 
 NO_FEATURES = Features([], [], [], [])
@@ -98,6 +101,18 @@ def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
     return Features(templates, segments, client, lists)
 
 
+def build_values(ctx: RequestContext, detectors: Set[str],
+                 pseudonymize: Callable[[str, str], str]) -> dict[str, str]:
+    """Identity-scoped distinct-value counters of one request (``ObserveBatch
+    .identity_values``): harvesting parameter sweeps and network churn."""
+    values: dict[str, str] = {}
+    if "harvesting" in detectors and ctx.parsed is not None:
+        values.update(sweep_key(ctx.parsed.params))
+    if "churn" in detectors:
+        values.update(network_values(ctx.network, pseudonymize))
+    return values
+
+
 def run_detectors(
     ctx: RequestContext, obs: ObserveResult, feats: Features, fields: dict[str, float],
     listed: Set[str], cfg: DetectorConfig, epoch: float,
@@ -127,12 +142,16 @@ def run_detectors(
             top = max(matches, key=lambda m: m.score)
             signals.append(Signal("intent:" + top.category, top.score, top.evidence))
     if "harvesting" in det and ctx.parsed is not None:
-        h = score_harvesting(ctx.parsed.params, max_tokens_cap=cfg.max_output_tokens)
+        model = ctx.parsed.params.get("model")
+        # An unknown cap is no evidence: only the operator's stated per-model caps count.
+        cap = cfg.output_caps.get(model, 0) if isinstance(model, str) else 0
+        h = score_harvesting(ctx.parsed.params, max_tokens_cap=cap)
         # identity-level distinct values (temperature, logit_bias key sets, seeds): sweeps
-        sweep = [f"{k} x{n}" for k, n in obs.identity.values.items() if n >= 6]
+        swept = {k: n for k, n in obs.identity.values.items() if k in SWEEP_VALUES and n >= 6}
+        sweep = [f"{k} x{n}" for k, n in swept.items()]
         score, detail = h.score, h.detail
         if sweep:
-            score = max(score, min(1.0, 0.3 + 0.1 * max(obs.identity.values.values())))
+            score = max(score, min(1.0, 0.3 + 0.1 * max(swept.values())))
             detail = (detail + "; " if detail else "") + "sweep: " + ", ".join(sweep)
         if score > 0.0:
             signals.append(Signal("harvesting", score, detail))
@@ -141,31 +160,64 @@ def run_detectors(
         for sig in cadence_signals(fields, obs.identity.requests + 1, age):
             if sig.name in det:
                 signals.append(sig)
+    requests = obs.identity.requests + 1
+    if "churn" in det:
+        sig = churn_signal(obs.identity.values, requests, ctx.now - obs.identity.first_seen)
+        if sig is not None:
+            signals.append(sig)
     if "lists" in det:
         watched = sorted(n for n in listed if n.startswith("watch:"))
         if watched:
             signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
-    return Detection(signals, _cluster(obs, feats, link, fan_key, cfg.fanout), link)
+    own = any(s.score >= EVIDENCE and family_of(s.name) != "content" for s in signals)
+    cluster = choose_cluster(obs, feats, link, fan_key, cfg.fanout, own)
+    return Detection(signals, cluster, link, benign_evidence(ctx, obs))
 
 
-def _cluster(
+# An identity with this much history of its own is an established customer, not a sybil.
+ESTABLISHED_AGE = 2 * 86400.0
+ESTABLISHED_REQUESTS = 20
+
+
+def benign_evidence(ctx: RequestContext, obs: ObserveResult) -> str:
+    """The identity's own benign evidence ("" if none): a long history or a stable network.
+
+    A member showing it keeps its own risk, but the cluster's risk does not flow into it."""
+    ident = obs.identity
+    requests = ident.requests + 1
+    if ctx.now - ident.first_seen >= ESTABLISHED_AGE and requests >= ESTABLISHED_REQUESTS:
+        return "long history"
+    if stable_network(ident.values, requests):
+        return "stable network"
+    return ""
+
+
+def choose_cluster(
     obs: ObserveResult, feats: Features, link: list[str], fan_key: str | None,
-    cfg: FanoutConfig,
+    cfg: FanoutConfig, corroborated: bool = False,
 ) -> str | None:
     """The identity's own cluster, else the riskiest cluster its features point to, else a
     new one around the content feature that fanned out (``link`` may gain that feature).
 
-    Joining through features needs the exact template, or two features agreeing: one shared
-    segment or client stack alone must not pull an honest user into a campaign.
+    Joining through features needs a rare conjunction: two linked features agreeing, at
+    least one of them still rare in the long window (novel), or the exact template, rare,
+    together with the member's own evidence from another family (``corroborated``). A
+    popular template alone must not pull an honest fleet into a campaign's cluster.
     """
     candidates = {obs.identity.cluster} if obs.identity.cluster else set()
-    votes: dict[str, int] = {}
+    votes: dict[str, list[FeatureStats]] = {}
+    templated: set[str] = set()
     features = obs.features
     for key in feats.all:
         st = features.get(key)
         if st is not None and st.cluster:
-            votes[st.cluster] = votes.get(st.cluster, 0) + (2 if key.startswith("t:") else 1)
-    candidates.update(c for c, v in votes.items() if v >= 2)
+            votes.setdefault(st.cluster, []).append(st)
+            if key.startswith("t:"):
+                templated.add(st.cluster)
+    for c, stats in votes.items():
+        rare = any(novelty(st, cfg) > 0.0 for st in stats)
+        if rare and (len(stats) >= 2 or (corroborated and c in templated)):
+            candidates.add(c)
     cluster: str | None = None
     if candidates:
         cluster = max(candidates, key=lambda c: (
