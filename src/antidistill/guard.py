@@ -9,6 +9,7 @@ One ``Guard`` serves one app (or several, sharing state). The middleware builds 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -48,6 +49,9 @@ from antidistill.scoring.pipeline import (
 )
 from antidistill.settings import Settings
 from antidistill.signals.cadence import update_fields
+from antidistill.signals.continuity import LIST as ANSWERS
+from antidistill.signals.continuity import TTL as ANSWER_TTL
+from antidistill.signals.continuity import answer_members
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.storage import storage_from_uri
 from antidistill.storage.base import (
@@ -405,7 +409,8 @@ class Guard:
     async def _assess(self, ctx: RequestContext, inspect: bool) -> _Assessment:
         """Fingerprint features counted in the store, detectors, scorers and history."""
         now = ctx.now
-        feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
+        feats = build_features(ctx, self.detectors, self.pseudonymize) if inspect \
+            else NO_FEATURES
         values = build_values(ctx, self.detectors, self.pseudonymize) if inspect else {}
         obs = await self.store.observe(
             ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
@@ -589,6 +594,10 @@ class Guard:
 
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed)."""
+        if usage is not None and usage.answer and "continuity" in self.detectors:
+            members = answer_members(ctx.identity.id, usage.answer, self.pseudonymize)
+            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
+                                   for m in members))
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
         total = usage.prompt_tokens + usage.completion_tokens

@@ -97,7 +97,8 @@ class Settings(BaseSettings):
     # -- detection and policy -------------------------------------------------------------
     detectors: StrList = Field(
         default_factory=lambda: [
-            "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "churn", "lists"
+            "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "churn",
+            "continuity", "lists",
         ]
     )
     weights: FloatMap = Field(default_factory=dict)
@@ -193,9 +194,9 @@ DOCS: dict[str, str] = {
                          '`{"gpt-x": 16384}`. `max_tokens` at a stated cap is a weak '
                          "harvesting hint; a model without a stated cap gives none.",
     "detectors": "Built-in detectors to run: `fanout`, `sybil`, `intent`, `harvesting`, "
-                 "`cadence`, `shift`, `churn`, `lists`. `[]` runs budgets only: identity "
-                 "allow/deny lists still apply, no detection history is read (unless a scorer "
-                 "hook is registered).",
+                 "`cadence`, `shift`, `churn`, `continuity`, `lists`. `[]` runs budgets only: "
+                 "identity allow/deny lists still apply, no detection history is read (unless a "
+                 "scorer hook is registered).",
     "weights": "JSON map detector -> weight in the noisy-OR combination.",
     "thresholds": "JSON map action -> minimum risk (`flag`, `degrade`, `delay`, `throttle`, "
                   "`block`).",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -38,6 +38,10 @@ _TAIL_USAGE_KEY = re.compile(rb'[{,]\s*"(usage|usageMetadata)"\s*:\s*\{')
 _TAIL_BRACE = re.compile(rb"[{}]")
 _USAGE_MEMBER = re.compile(rb'"usage"\s*:\s*(?=\{)')
 _DECODER = json.JSONDecoder()
+ANSWER_CHARS = 512
+# The first answer text of a JSON response: OpenAI chat "content", Anthropic and Gemini
+# "text", Responses "output_text" parts ("text"). A string literal, unescaped afterwards.
+_ANSWER_FIELD = re.compile(rb'"(content|text)"\s*:\s*"((?:[^"\\]|\\.){1,2048})')
 _TAIL_FIELD = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens'
     rb"|cache_creation_input_tokens|cache_read_input_tokens"
@@ -61,6 +65,9 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     source: str
+    #: The first ``ANSWER_CHARS`` characters of the answer text, when they were readable
+    #: (session continuity keeps only a keyed hash of them; see ``signals.continuity``).
+    answer: str = field(default="", compare=False)
 
     @property
     def total(self) -> int:
@@ -228,6 +235,8 @@ class ResponseMeter:
         "_anth_out",
         "_anth_prompt",
         "_anth_seen",
+        "_answer",
+        "_answer_len",
         "_buf",
         "_chars",
         "_data",
@@ -286,6 +295,8 @@ class ResponseMeter:
         self._event_tail = b""
         # findings
         self._chars = 0
+        self._answer: list[str] = []
+        self._answer_len = 0
         self._openai: tuple[int, int] | None = None
         self._gemini: tuple[int, int] | None = None
         self._anth_seen = False
@@ -342,6 +353,13 @@ class ResponseMeter:
         _append_tail(self._tail, chunk)
 
     def _finish_json(self) -> Usage | None:
+        usage = self._finish_json_usage()
+        if usage is None or self._overflow:
+            return usage
+        answer = _json_answer(self._buf)
+        return replace(usage, answer=answer) if answer else usage
+
+    def _finish_json_usage(self) -> Usage | None:
         if self._overflow:
             tail = bytes(self._tail)
         else:
@@ -470,6 +488,10 @@ class ResponseMeter:
             for choice in choices:
                 if isinstance(choice, dict):
                     self._chars += _choice_chars(choice)
+                    if self._answer_len < ANSWER_CHARS and choice.get("index", 0) == 0:
+                        delta = choice.get("delta")
+                        if isinstance(delta, dict):
+                            self._keep_answer(delta.get("content"))
         usage = ev.get("usage")
         if isinstance(usage, dict):
             found = _from_usage(usage)
@@ -485,6 +507,12 @@ class ResponseMeter:
             for cand in candidates:
                 if isinstance(cand, dict):
                     self._chars += _gemini_chars(cand)
+                    if self._answer_len < ANSWER_CHARS and cand.get("index", 0) == 0:
+                        content = cand.get("content")
+                        parts = content.get("parts") if isinstance(content, dict) else None
+                        for part in parts if isinstance(parts, list) else ():
+                            if isinstance(part, dict) and not part.get("thought"):
+                                self._keep_answer(part.get("text"))
 
     def _on_typed_event(self, kind: str, ev: dict[str, Any]) -> None:
         if kind == "content_block_delta":
@@ -494,12 +522,15 @@ class ResponseMeter:
                     text = delta.get(key)
                     if isinstance(text, str):
                         self._chars += len(text)
+                self._keep_answer(delta.get("text"))
         elif kind.startswith("response."):
             # Audio deltas are base64, not text; counting them would overcharge.
             if kind.endswith(".delta") and "audio" not in kind:
                 text = ev.get("delta")
                 if isinstance(text, str):
                     self._chars += len(text)
+                    if kind == "response.output_text.delta":
+                        self._keep_answer(text)
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
                 resp = ev.get("response")
                 usage = resp.get("usage") if isinstance(resp, dict) else None
@@ -529,7 +560,18 @@ class ResponseMeter:
                     if found is not None:
                         self._anth_prompt = found[0]
 
+    def _keep_answer(self, text: object) -> None:
+        if isinstance(text, str) and text and self._answer_len < ANSWER_CHARS:
+            self._answer.append(text)
+            self._answer_len += len(text)
+
     def _finish_sse(self) -> Usage | None:
+        usage = self._finish_sse_usage()
+        if usage is not None and self._answer:
+            return replace(usage, answer="".join(self._answer)[:ANSWER_CHARS])
+        return usage
+
+    def _finish_sse_usage(self) -> Usage | None:
         # A stream may end without its final newline or blank line.
         if self._line or self._line_over:
             line, over = bytes(self._line), self._line_over
@@ -550,6 +592,22 @@ class ResponseMeter:
         if self._chars > 0:
             return Usage(0, estimate_tokens(self._chars), "sse.counted")
         return None
+
+
+def _json_answer(buf: bytearray) -> str:
+    """The first answer string of a JSON response body ("" if none is readable)."""
+    m = _ANSWER_FIELD.search(buf)
+    if m is None:
+        return ""
+    raw = m.group(2)
+    # The literal may be cut inside an escape ("\\u00e" or a lone backslash): drop a few bytes.
+    for cut in range(7):
+        try:
+            text = json.loads(b'"' + raw[:len(raw) - cut] + b'"')
+        except (ValueError, RecursionError):
+            continue
+        return text[:ANSWER_CHARS] if isinstance(text, str) else ""
+    return ""
 
 
 def _append_tail(tail: bytearray, piece: bytes) -> None:

@@ -28,6 +28,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cadence": 0.25,
     "shift": 0.45,
     "churn": 0.5,
+    "continuity": 0.45,
     "shared_indicator": 0.7,
     "budget": 0.0,
 }

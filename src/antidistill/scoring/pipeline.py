@@ -14,6 +14,7 @@ from antidistill.decision import Signal
 from antidistill.policy.actions import EVIDENCE, family_of
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.churn import churn_signal, network_values, stable_network
+from antidistill.signals.continuity import continuity, continuity_signal, history_checks
 from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
 from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
 from antidistill.signals.intent import detect_intent
@@ -32,7 +33,8 @@ class Features:
     templates: list[str]
     segments: list[str]
     client: list[str]
-    lists: list[tuple[str, str]]
+    lists: list[tuple[str, str]]  # includes ``history``
+    history: list[tuple[str, str]] = field(default_factory=list)  # continuity checks
 
     @property
     def all(self) -> list[str]:
@@ -58,7 +60,8 @@ class Detection:
 NO_FEATURES = Features([], [], [], [])
 
 
-def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
+def build_features(ctx: RequestContext, detectors: Set[str],
+                   pseudonymize: Callable[[str, str], str] | None = None) -> Features:
     """Feature keys (``t:`` template, ``s:`` segment, ``c:`` client, ``j:`` JA4, ``n:`` network,
     ``a:`` ASN) for the enabled detectors, and the allow/deny/watch lists to check."""
     templates: list[str] = []
@@ -98,7 +101,12 @@ def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
     if "lists" not in detectors:
         # Identity allow/deny lists are explicit operator decisions: always honoured.
         lists = lists[:3]
-    return Features(templates, segments, client, lists)
+    history: list[tuple[str, str]] = []
+    if "continuity" in detectors and pseudonymize is not None and ctx.parsed is not None \
+            and ctx.parsed.assistant:
+        history = history_checks(ident, ctx.parsed.assistant, pseudonymize)
+        lists += history
+    return Features(templates, segments, client, lists, history)
 
 
 def build_values(ctx: RequestContext, detectors: Set[str],
@@ -161,6 +169,11 @@ def run_detectors(
             if sig.name in det:
                 signals.append(sig)
     requests = obs.identity.requests + 1
+    cont = continuity(feats.history, obs.listed) if feats.history else None
+    if cont is not None:
+        sig = continuity_signal(cont)
+        if sig is not None:
+            signals.append(sig)
     if "churn" in det:
         sig = churn_signal(obs.identity.values, requests, ctx.now - obs.identity.first_seen)
         if sig is not None:
@@ -171,7 +184,8 @@ def run_detectors(
             signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
     own = any(s.score >= EVIDENCE and family_of(s.name) != "content" for s in signals)
     cluster = choose_cluster(obs, feats, link, fan_key, cfg.fanout, own)
-    return Detection(signals, cluster, link, benign_evidence(ctx, obs))
+    benign = "session continuity" if cont is not None and cont.own else ""
+    return Detection(signals, cluster, link, benign or benign_evidence(ctx, obs))
 
 
 # An identity with this much history of its own is an established customer, not a sybil.
