@@ -4,6 +4,9 @@
     python benchmarks/detection.py --seeds 7 8 9   # stability across populations
     python benchmarks/detection.py --hydra-stealth --hydra-spin 0.3   # a harder hydra
     python benchmarks/detection.py --hydra-stealth --hydra-templates short
+    python benchmarks/detection.py --harder tune --seeds 7 8          # the harder day, tuning
+    python benchmarks/detection.py --harder report --seeds 11 12 13   # ... and reporting
+    python benchmarks/detection.py --harder tune --scale 0.2 --check  # smaller; exit 1 on FAIL
 
 For each seed it runs the whole simulated day through the real middleware (memory store,
 virtual clock) and prints the demo's tables, then one line per acceptance criterion:
@@ -13,6 +16,21 @@ virtual clock) and prints the demo's tables, then one line per acceptance criter
   first 100 requests (target >= 95%), and what the per-key baseline catches;
 * benign: share of honest accounts ever flagged (target <= 0.1%) and requests throttled or
   blocked by detection (target 0).
+
+Then the scorecard of issue #12 (``antidistill.demo.scorecard``): per cohort the accounts
+detection ever flagged / degraded / delayed / throttled / blocked (budget 429s apart) and the
+requests by action served; per detector (reason name) the share of honest accounts and requests
+it fired on; the share of campaign requests served in full (ALLOW or FLAG) and of honest
+requests served degraded or worse; per campaign the accounts flagged by their 3rd request; the
+spread-thin hydra's requests after its first 500 served degraded or worse; and one PASS/FAIL
+line per acceptance line of issue #12. The exit status is 0 (a report) unless ``--check``.
+
+``--harder VARIANT`` adds the harder day's cohorts (``antidistill.demo.harder``: a coding-agent
+fleet, a popular page-summary extension, evasive, spread-thin, fake-history and forged-agent
+hydras, a larger templated hydra), served by the demo app with conversation-dependent replies.
+Tune on seeds 7 and 8 with ``--harder tune``; report on seeds 11, 12 and 13 with
+``--harder report``. ``--scale`` shrinks every cohort but the templated hydra of the default
+day (``--hydra``).
 
 ``--hydra-stealth`` and ``--hydra-spin`` make the hydra harder than the acceptance scenario:
 the official SDK's client stack from residential addresses (so no client or network
@@ -31,9 +49,13 @@ import time
 from typing import Any
 
 from rich.console import Console
+from rich.table import Table
 
 from antidistill.cli import _demo_guard, print_report
+from antidistill.decision import Action
+from antidistill.demo import scorecard
 from antidistill.demo.app import create_app
+from antidistill.demo.cohorts import VARIANTS
 from antidistill.demo.simulate import (
     HYDRA_TEMPLATES,
     SHORT_HYDRA_TEMPLATES,
@@ -48,14 +70,19 @@ DAY = 86400.0
 TEMPLATES = {"plain": HYDRA_TEMPLATES, "short": SHORT_HYDRA_TEMPLATES}
 
 
-async def one_run(seed: int, scale: float, hydra: int, stealth: bool = False,
-                  spin: float = 0.0, templates: str = "plain") -> tuple[Report, float]:
+async def one_run(seed: int, scale: float, hydra: int | None, stealth: bool = False,
+                  spin: float = 0.0, templates: str | None = None,
+                  harder: str | None = None) -> tuple[Report, float]:
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
     guard, last = _demo_guard(clock, "enforce")
-    app = AntiDistillMiddleware(create_app(), guard=guard)
+    app = AntiDistillMiddleware(create_app(varied=harder is not None), guard=guard)
+    extra: dict[str, Any] = {}
+    if templates is not None:
+        extra["hydra_templates"] = TEMPLATES[templates]
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
-                          hydra_spin=spin, hydra_templates=TEMPLATES[templates]).build(day_start)
+                          hydra_spin=spin, harder=VARIANTS[harder] if harder else None,
+                          **extra).build(day_start)
     t0 = time.perf_counter()
     report = await run_day(app, clock, accounts, day_start, last)
     return report, time.perf_counter() - t0
@@ -79,12 +106,63 @@ def summarize(report: Report) -> dict[str, Any]:
     }
 
 
-def main() -> int:
+def _pct(n: float, d: float) -> str:
+    return f"{100 * n / d:.2f}%" if d else "-"
+
+
+def print_scorecard(console: Console, report: Report, seed: int) -> bool:
+    """The issue #12 tables and checks of one run; True when every check passed."""
+    t = Table(title=f"seed {seed}: accounts by detection action (budget 429s apart), "
+                    "requests by action served")
+    for col in ("cohort", "accounts", "requests", "ever flagged", "ever degraded",
+                "ever delayed", "ever throttled", "ever blocked", "worst >= degrade",
+                "budget 429s", "requests by action", "flagged by 3rd"):
+        t.add_column(col)
+    for row in scorecard.cohort_rows(report):
+        ok, total = scorecard.by_third(report, row.name) if row.campaign else (0, 0)
+        t.add_row(("[red]" if row.campaign else "") + row.name, f"{row.accounts:,}",
+                  f"{row.requests:,}", f"{row.flagged:,}",
+                  *(f"{row.ever[a]:,}" for a in scorecard.LEVELS[1:]),
+                  f"{row.worst_at_least[Action.DEGRADE]:,}", f"{row.budget_429:,}",
+                  " ".join(f"{k}:{v}" for k, v in row.served.most_common()),
+                  f"{ok:,}/{total:,} = {_pct(ok, total)}" if total else "-")
+    console.print(t)
+    d = Table(title=f"seed {seed}: per-detector false positives (reason score >= "
+                    f"{scorecard_fired()}) on honest traffic")
+    for col in ("reason", "honest accounts", "share", "honest requests", "share"):
+        d.add_column(col)
+    for rate in scorecard.detector_rates(report):
+        d.add_row(rate.name, f"{rate.accounts:,}", _pct(rate.accounts, rate.honest_accounts),
+                  f"{rate.requests:,}", _pct(rate.requests, rate.honest_requests))
+    console.print(d)
+    f = scorecard.request_figures(report)
+    console.print(f"[seed {seed}] campaign requests served in full (ALLOW or FLAG): "
+                  f"{f.campaign_full:,}/{f.campaign:,} = {_pct(f.campaign_full, f.campaign)}; "
+                  f"honest requests served degraded or worse by detection: "
+                  f"{f.honest_degraded:,}/{f.honest:,} = {_pct(f.honest_degraded, f.honest)}",
+                  markup=False)
+    passed = True
+    for c in scorecard.acceptance(report):
+        passed &= c.passed
+        value = f"{100 * c.value:.2f}%" if c.target.endswith("%") else f"{c.value:g}"
+        console.print(f"[seed {seed}] {'PASS' if c.passed else 'FAIL'} {c.name}: {value} "
+                      f"({c.detail}; target {c.target})", markup=False)
+    return passed
+
+
+def scorecard_fired() -> float:
+    from antidistill.demo.run import FIRED
+
+    return FIRED
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7])
     parser.add_argument("--scale", type=float, default=1.0)
-    parser.add_argument("--hydra", type=int, default=1000)
+    parser.add_argument("--hydra", type=int, default=None,
+                        help="templated hydra accounts (default 1000; harder day: its own)")
     parser.add_argument("--quiet", action="store_true", help="only the acceptance lines")
     parser.add_argument("--hydra-stealth", action="store_true",
                         help="the hydra uses the official SDK's client stack and residential "
@@ -92,20 +170,32 @@ def main() -> int:
     parser.add_argument("--hydra-spin", type=float, default=0.0, metavar="RATE",
                         help="the hydra swaps each listed template word for a synonym with "
                              "this probability on every request (default 0)")
-    parser.add_argument("--hydra-templates", choices=sorted(TEMPLATES), default="plain",
+    parser.add_argument("--hydra-templates", choices=sorted(TEMPLATES), default=None,
                         help="plain: the demo's (two elicit reasoning); short: four short "
-                             "instructions before a long payload, no extraction wording")
-    args = parser.parse_args()
-    if args.hydra_stealth or args.hydra_spin or args.hydra_templates != "plain":
+                             "instructions before a long payload, no extraction wording "
+                             "(default plain; harder day: its variant's)")
+    parser.add_argument("--harder", choices=sorted(VARIANTS), default=None, metavar="VARIANT",
+                        help="add the harder day's cohorts: 'tune' (to tune on) or 'report' "
+                             "(held out)")
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 when an acceptance line fails (default: always 0)")
+    return parser
+
+
+def main() -> int:
+    args = _parser().parse_args()
+    if args.hydra_stealth or args.hydra_spin or args.hydra_templates:
         stack = ("official SDK, residential addresses" if args.hydra_stealth
                  else "own client stack, proxy pool")
         print(f"hydra variant: {stack}; template spin {args.hydra_spin:.2f}; "
-              f"{args.hydra_templates} templates")
-    console = Console(width=170)
+              f"{args.hydra_templates or 'plain'} templates")
+    if args.harder:
+        print(f"harder day: variant {args.harder}")
+    console = Console(width=230)
     ok_all = True
     for seed in args.seeds:
         report, secs = asyncio.run(one_run(seed, args.scale, args.hydra, args.hydra_stealth,
-                                           args.hydra_spin, args.hydra_templates))
+                                           args.hydra_spin, args.hydra_templates, args.harder))
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "
@@ -114,18 +204,18 @@ def main() -> int:
         hydra_ok = s["hydra_by_third"] >= 0.95
         benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]
         denied_ok = s["benign_denied_requests"] == 0
-        ok_all &= hydra_ok and benign_ok and denied_ok
         console.print(
             f"[seed {seed}] hydra flagged by 3rd request: {100 * s['hydra_by_third']:.1f}% "
             f"(target >= 95%) {'PASS' if hydra_ok else 'FAIL'}; per-key baseline caught "
-            f"{s['hydra_baseline']}/{s['hydra_accounts']}")
+            f"{s['hydra_baseline']}/{s['hydra_accounts']}", markup=False)
         console.print(
             f"[seed {seed}] benign ever flagged: {s['benign_flagged']}/{s['benign']} = "
             f"{100 * s['benign_flagged'] / max(1, s['benign']):.3f}% (target <= 0.1%) "
             f"{'PASS' if benign_ok else 'FAIL'}; throttled/blocked by detection: "
             f"{s['benign_denied_requests']} requests (target 0) "
-            f"{'PASS' if denied_ok else 'FAIL'}")
-    return 0 if ok_all else 1
+            f"{'PASS' if denied_ok else 'FAIL'}", markup=False)
+        ok_all &= print_scorecard(console, report, seed)
+    return 1 if args.check and not ok_all else 0
 
 
 if __name__ == "__main__":

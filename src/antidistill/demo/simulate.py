@@ -22,16 +22,27 @@ system-prompt extraction attempt; a reward-model grading campaign.
 
 from __future__ import annotations
 
-import asyncio
-import heapq
-import json
 import random
-from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from typing import IO, Any
+from collections.abc import Callable
+from typing import Any
 
-from antidistill.decision import Action, Decision
+from antidistill.demo.accounts import Account, ListScript, Script, Step
+from antidistill.demo.cohorts import HarderDay
+from antidistill.demo.run import (
+    Clock,
+    Outcome,
+    Report,
+    call_asgi,
+    per_key_baseline,
+    reply_text,
+    run_day,
+    timeline,
+)
+
+__all__ = ["DAY", "GRADING_TEMPLATE", "HYDRA_TEMPLATES", "SHORT_HYDRA_TEMPLATES",
+           "SPIN_SYNONYMS", "Account", "Clock", "ListScript", "Outcome", "Population",
+           "Report", "Script", "Step", "call_asgi", "per_key_baseline", "reply_text",
+           "run_day", "spin", "timeline"]
 
 DAY = 86400.0
 HYDRA_TEMPLATES = (
@@ -193,69 +204,34 @@ HONEST_STACKS: tuple[Callable[[], list[tuple[str, str]]], ...] = (
 )
 
 
-@dataclass(slots=True)
-class Account:
-    key: str
-    cohort: str
-    campaign: bool
-    ip: str
-    headers: list[tuple[str, str]]
-    requests: list[tuple[float, dict[str, Any]]] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class Outcome:
-    n: int = 0
-    flagged_at: int | None = None  # 1-based index of the first flagged request
-    first_flag_ts: float | None = None
-    throttled_by_detection: int = 0
-    blocked: int = 0
-    budget_throttled: int = 0
-    actions: Counter[str] = field(default_factory=Counter)
-    reasons: Counter[str] = field(default_factory=Counter)
-    baseline_limited: bool = False
-    first_flag: Decision | None = None
-
-    def record(self, dec: Decision, t: float) -> bool:
-        """Count one decision of this account (its ``n``-th request); True on its first flag.
-
-        A 429 for budget alone is not a detection: it counts as ``budget_throttled``.
-        """
-        self.actions[dec.action.value] += 1
-        budget_only = any(r.name == "budget" for r in dec.reasons)
-        flagged = dec.action.severity >= Action.FLAG.severity and not (
-            budget_only and dec.score < 0.4)
-        first = False
-        if flagged:
-            for r in dec.top_reasons[:2]:
-                self.reasons[r.name.split(":")[0]] += 1
-            if self.flagged_at is None:
-                self.first_flag, self.flagged_at, self.first_flag_ts = dec, self.n, t
-                first = True
-        if dec.action == Action.THROTTLE:
-            if budget_only:
-                self.budget_throttled += 1
-            else:
-                self.throttled_by_detection += 1
-        elif dec.action == Action.BLOCK:
-            self.blocked += 1
-        return first
-
-
 class Population:
     """Builds every account and its timed requests, deterministically from a seed."""
 
-    def __init__(self, seed: int = 7, scale: float = 1.0, hydra_accounts: int = 1000, *,
-                 hydra_stealth: bool = False, hydra_spin: float = 0.0,
-                 hydra_templates: tuple[str, ...] = HYDRA_TEMPLATES) -> None:
+    def __init__(self, seed: int = 7, scale: float = 1.0, hydra_accounts: int | None = None,
+                 *, hydra_stealth: bool = False, hydra_spin: float = 0.0,
+                 hydra_templates: tuple[str, ...] = HYDRA_TEMPLATES,
+                 harder: HarderDay | None = None) -> None:
         """``hydra_stealth``: the hydra uses the official OpenAI SDK's client stack and
         residential addresses, like honest users, instead of its own HTTP stack and a proxy
         pool. ``hydra_spin``: the rate at which it swaps template words for synonyms on
         every request (see :func:`spin`). ``hydra_templates``: its templates (``{q}`` is the
-        payload). All default to the plain campaign."""
+        payload). All default to the plain campaign. ``hydra_accounts`` defaults to 1,000,
+        or to the harder day's size times ``scale``.
+
+        ``harder`` (one of :data:`antidistill.demo.cohorts.VARIANTS`) adds the harder day's
+        cohorts (:mod:`antidistill.demo.harder`) after the default day's, which it leaves
+        exactly as they were."""
         self.rng = random.Random(seed)
+        self.seed = seed
         self.scale = scale
+        self.harder = harder
+        if hydra_accounts is None:
+            hydra_accounts = 1000 if harder is None else \
+                max(1, round(harder.templated_hydra_accounts * scale))
         self.hydra_accounts = hydra_accounts
+        if harder is not None and hydra_templates is HYDRA_TEMPLATES and \
+                harder.templated_hydra_templates == "short":
+            hydra_templates = SHORT_HYDRA_TEMPLATES
         self.hydra_stealth = hydra_stealth
         self.hydra_spin = hydra_spin
         self.hydra_templates = hydra_templates
@@ -361,6 +337,10 @@ class Population:
             acct.requests.append((t0 + j * 0.5, self._body(text, None, temperature=0.2)))
         self.accounts.append(acct)
         self._campaigns(day_start, gsm, casual_texts)
+        if self.harder is not None:
+            from antidistill.demo.harder import build_harder
+
+            build_harder(self, self.harder, day_start)
         return self.accounts
 
     def _campaigns(self, day_start: float, gsm: list[dict[str, str]],
@@ -421,164 +401,3 @@ class Population:
                                       self._body(GRADING_TEMPLATE.format(q=q, a=a),
                                                  temperature=0)))
             self.accounts.append(acct)
-
-
-def timeline(accounts: list[Account]) -> Iterator[tuple[float, Account, dict[str, Any]]]:
-    """Every request of every account, in time order (a k-way merge)."""
-    heap: list[tuple[float, int, int]] = []
-    for ai, acct in enumerate(accounts):
-        acct.requests.sort(key=lambda x: x[0])
-        if acct.requests:
-            heapq.heappush(heap, (acct.requests[0][0], ai, 0))
-    while heap:
-        t, ai, j = heapq.heappop(heap)
-        acct = accounts[ai]
-        yield t, acct, acct.requests[j][1]
-        if j + 1 < len(acct.requests):
-            heapq.heappush(heap, (acct.requests[j + 1][0], ai, j + 1))
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-async def call_asgi(app: Any, method: str, path: str, headers: list[tuple[str, str]],
-                    body: bytes, client: tuple[str, int]) -> tuple[int, bytes]:
-    """One in-process HTTP request through an ASGI app."""
-    raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
-    raw.append((b"content-length", str(len(body)).encode()))
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
-             "method": method, "scheme": "http", "path": path, "raw_path": path.encode(),
-             "query_string": b"", "root_path": "", "headers": raw, "client": client,
-             "server": ("api.example.com", 443), "state": {}}
-    sent = False
-    status = 0
-    chunks: list[bytes] = []
-
-    async def receive() -> dict[str, Any]:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        await asyncio.sleep(3600)  # a live client: no disconnect
-        return {"type": "http.disconnect"}
-
-    async def send(message: dict[str, Any]) -> None:
-        nonlocal status
-        if message["type"] == "http.response.start":
-            status = message["status"]
-        elif message["type"] == "http.response.body":
-            chunks.append(message.get("body", b""))
-
-    await app(scope, receive, send)
-    return status, b"".join(chunks)
-
-
-@dataclass(slots=True)
-class Report:
-    outcomes: dict[str, Outcome]
-    accounts: list[Account]
-    cohort_of: dict[str, str]
-    campaign_first: dict[str, float]
-    campaign_flag: dict[str, float]
-    hydra_by_third: tuple[int, int]
-    requests: int
-    measured_requests: int
-    baseline_spec: str
-
-
-def per_key_baseline(limit_per_minute: int, limit_per_day: int) -> Callable[[str, float], bool]:
-    """A classic per-key limiter (fixed minute and day windows): True when limited.
-
-    One small record per key (the current minute's and day's counts), so memory does not grow
-    with time.
-    """
-    state: dict[str, list[int]] = {}
-
-    def hit(key: str, now: float) -> bool:
-        minute, day = int(now // 60), int(now // DAY)
-        rec = state.get(key)
-        if rec is None:
-            rec = state[key] = [minute, 0, day, 0]
-        if rec[0] != minute:
-            rec[0], rec[1] = minute, 0
-        if rec[2] != day:
-            rec[2], rec[3] = day, 0
-        rec[1] += 1
-        rec[3] += 1
-        return rec[1] > limit_per_minute or rec[3] > limit_per_day
-
-    return hit
-
-
-async def run_day(
-    app: Any, clock: Clock, accounts: list[Account], day_start: float,
-    last: dict[str, Decision],
-    *, progress: Callable[[int], None] | None = None,
-    record: IO[str] | None = None,
-) -> Report:
-    """Drive every request through ``app``; collect outcomes from day_start on.
-
-    ``last`` is filled by an ``on_decision`` hook with the decision of the request in flight.
-    """
-    outcomes: dict[str, Outcome] = {a.key: Outcome() for a in accounts}
-    baseline = per_key_baseline(60, 5000)
-    campaign_first: dict[str, float] = {}
-    campaign_flag: dict[str, float] = {}
-    campaign_count: Counter[str] = Counter()
-    hydra_late_total = hydra_late_ok = 0
-    hydra_index: dict[str, int] = {}
-    n = measured = 0
-    for t, acct, body in timeline(accounts):
-        clock.now = t
-        headers = [(k, f"Bearer {acct.key}" if k == "authorization" else v)
-                   for k, v in acct.headers]
-        data = json.dumps(body, ensure_ascii=False).encode()
-        if record is not None:
-            record.write(json.dumps({"ts": round(t, 3), "method": "POST",
-                                     "path": "/v1/chat/completions", "client": acct.ip,
-                                     "headers": headers, "body": body,
-                                     "label": {"cohort": acct.cohort,
-                                               "campaign": acct.campaign,
-                                               "measured": t >= day_start}},
-                                    ensure_ascii=False) + "\n")
-        last.clear()
-        status, _ = await call_asgi(app, "POST", "/v1/chat/completions", headers, data,
-                                    (acct.ip, 40000 + n % 20000))
-        n += 1
-        if progress is not None:
-            progress(1)
-        dec = last.get("d")
-        if t < day_start:
-            continue
-        measured += 1
-        o = outcomes[acct.key]
-        o.n += 1
-        limited = baseline(acct.key, t)
-        o.baseline_limited = o.baseline_limited or limited
-        if acct.campaign:
-            campaign_count[acct.cohort] += 1
-            campaign_first.setdefault(acct.cohort, t)
-        if dec is None:
-            continue
-        if o.record(dec, t) and acct.campaign:
-            campaign_flag.setdefault(acct.cohort, t)
-        if acct.cohort == "hydra" and o.n == 1:
-            hydra_index[acct.key] = campaign_count["hydra"]
-    for acct in accounts:
-        if acct.cohort != "hydra":
-            continue
-        idx = hydra_index.get(acct.key, 0)
-        if idx <= 100:
-            continue
-        o = outcomes[acct.key]
-        hydra_late_total += 1
-        if o.flagged_at is not None and o.flagged_at <= 3:
-            hydra_late_ok += 1
-    return Report(outcomes, accounts, {a.key: a.cohort for a in accounts}, campaign_first,
-                  campaign_flag, (hydra_late_ok, hydra_late_total), n, measured,
-                  "60/minute; 5000/day per key")
