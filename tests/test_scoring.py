@@ -112,7 +112,7 @@ def test_one_family_never_enforces() -> None:
     content = [Reason("fanout", 1.0, 0.5), Reason("cluster", 1.0, 0.4),
                Reason("identity", 1.0, 0.09)]
     assert policy.decide(0.999, content) == Action.FLAG
-    behaviour = [Reason("churn", 1.0, 0.5), Reason("lifepattern", 1.0, 0.3),
+    behaviour = [Reason("churn", 1.0, 0.5), Reason("continuity", 1.0, 0.3),
                  Reason("cadence", 1.0, 0.2)]
     assert policy.decide(0.999, behaviour) == Action.FLAG
     derived_only = [Reason("identity", 1.0, 0.99)]

@@ -41,7 +41,6 @@ FAMILIES: dict[str, str] = {
     "cadence": "behaviour",
     "shift": "behaviour",
     "churn": "behaviour",
-    "lifepattern": "behaviour",
     "continuity": "behaviour",
     "intent": "intent",
     "harvesting": "harvesting",
