@@ -1,6 +1,7 @@
 """Calibrate detection on benign traffic: every detector's score distribution on honest cohorts.
 
-    python benchmarks/calibrate.py --seeds 7 8          # the tuning seeds (docs/detection.md)
+    python benchmarks/calibrate.py --seeds 7 8                 # the tuning seeds
+    python benchmarks/calibrate.py --harder tune --seeds 7 8   # with the harder day's cohorts
 
 Runs the simulated day with its campaigns removed (honest cohorts only, the same traffic
 ``benchmarks/detection.py`` measures) through the real middleware, and records every
@@ -25,12 +26,13 @@ from typing import Any
 from antidistill.cli import _demo_guard
 from antidistill.decision import Decision
 from antidistill.demo.app import create_app
+from antidistill.demo.cohorts import VARIANTS
 from antidistill.demo.simulate import Clock, Population, run_day
 from antidistill.middleware import AntiDistillMiddleware
 from antidistill.policy.actions import EVIDENCE
 
 DAY = 86400.0
-DERIVED = ("identity", "cluster", "budget")
+DERIVED = ("identity", "budget")
 
 
 def quantile(values: list[float], q: float) -> float:
@@ -40,9 +42,11 @@ def quantile(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, int(q * len(s)))]
 
 
-async def honest_scores(seed: int, scale: float) -> tuple[dict[str, list[float]],
-                                                            dict[str, dict[str, list[float]]],
-                                                            dict[str, int]]:
+Scores = dict[str, list[float]]
+
+
+async def honest_scores(seed: int, scale: float, harder: str | None = None
+                        ) -> tuple[Scores, dict[str, Scores], dict[str, int]]:
     """Per detector, every honest request's score (0 when absent); and per cohort."""
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
@@ -53,13 +57,13 @@ async def honest_scores(seed: int, scale: float) -> tuple[dict[str, list[float]]
     def keep(ctx: Any, decision: Decision) -> None:
         seen.append(decision)
 
-    app = AntiDistillMiddleware(create_app(), guard=guard)
-    accounts = [a for a in Population(seed=seed, scale=scale).build(day_start)
-                if not a.campaign]
+    app = AntiDistillMiddleware(create_app(varied=harder is not None), guard=guard)
+    pop = Population(seed=seed, scale=scale, harder=VARIANTS[harder] if harder else None)
+    accounts = [a for a in pop.build(day_start) if not a.campaign]
     cohort_of = {guard.pseudonymize("key", a.key): a.cohort for a in accounts}
     await run_day(app, clock, accounts, day_start, last)
-    per: dict[str, list[float]] = defaultdict(list)
-    by_cohort: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
+    per: Scores = defaultdict(list)
+    by_cohort: dict[str, Scores] = defaultdict(lambda: defaultdict(list))
     requests: dict[str, int] = defaultdict(int)
     for d in seen:
         cohort = cohort_of.get(d.identity, "?")
@@ -79,9 +83,11 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 8])
     parser.add_argument("--scale", type=float, default=1.0)
+    parser.add_argument("--harder", choices=sorted(VARIANTS), default=None,
+                        help="add the harder day's honest cohorts (tune or report variant)")
     args = parser.parse_args()
     for seed in args.seeds:
-        per, by_cohort, requests = asyncio.run(honest_scores(seed, args.scale))
+        per, by_cohort, requests = asyncio.run(honest_scores(seed, args.scale, args.harder))
         total = sum(requests.values())
         print(f"seed {seed}: {total:,} honest requests (both days); corroboration bar "
               f"EVIDENCE = {EVIDENCE}")
