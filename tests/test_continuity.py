@@ -101,3 +101,26 @@ async def test_memory_lists_stay_bounded() -> None:
     members = await store.list_members(LIST, limit=10_000)
     assert len(members) <= 100
     assert "m999" in members  # the latest answers are kept, the soonest to expire dropped
+
+
+async def test_answers_and_networks_on_every_backend(store_factory: Any) -> None:
+    """The state continuity and churn keep (list members, identity values) on each store."""
+    from antidistill.signals.churn import PREFIX_VALUE
+
+    store = await store_factory()
+    ident = "key:c0ffee"
+    for m in answer_members(ident, ANSWER, _pseudo):
+        await store.list_add(LIST, m, 3600.0)
+    real = history_checks(ident, [ANSWER], _pseudo)
+    forged = history_checks(ident, ["An answer nobody ever got from this server."], _pseudo)
+    from antidistill.storage.base import ObserveBatch
+
+    now = 1_780_000_000.0
+    for i in range(4):
+        obs = await store.observe(ObserveBatch(
+            identity=ident, identity_values={PREFIX_VALUE: f"net{i}"},
+            list_checks=real + forged), now + i)
+    assert obs.identity.values[PREFIX_VALUE] == 4
+    assert continuity(real, obs.listed).own == 1
+    c = continuity(forged, obs.listed)
+    assert (c.own, c.foreign, c.answered_before) == (0, 1, True)
