@@ -32,6 +32,10 @@ Tune on seeds 7 and 8 with ``--harder tune``; report on seeds 11, 12 and 13 with
 ``--harder report``. ``--scale`` shrinks every cohort but the templated hydra of the default
 day (``--hydra``).
 
+The harder day resolves addresses with MaxMind-format ASN and anonymous-IP databases written
+for its address plan (``antidistill.demo.networks``; needs the ``test`` extra's
+``mmdb-writer``), unless ``--no-network-db``.
+
 ``--hydra-stealth`` and ``--hydra-spin`` make the hydra harder than the acceptance scenario:
 the official SDK's client stack from residential addresses (so no client or network
 evidence), and templates whose words are swapped for synonyms on every request (so no two
@@ -45,6 +49,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -56,6 +61,7 @@ from antidistill.decision import Action
 from antidistill.demo import scorecard
 from antidistill.demo.app import create_app
 from antidistill.demo.cohorts import VARIANTS
+from antidistill.demo.networks import write_network_dbs
 from antidistill.demo.simulate import (
     HYDRA_TEMPLATES,
     SHORT_HYDRA_TEMPLATES,
@@ -68,14 +74,25 @@ from antidistill.middleware import AntiDistillMiddleware
 
 DAY = 86400.0
 TEMPLATES = {"plain": HYDRA_TEMPLATES, "short": SHORT_HYDRA_TEMPLATES}
+_CPU: dict[int, float] = {}  # CPU seconds of each seed's day: what an idle core would take
 
 
 async def one_run(seed: int, scale: float, hydra: int | None, stealth: bool = False,
                   spin: float = 0.0, templates: str | None = None,
-                  harder: str | None = None) -> tuple[Report, float]:
+                  harder: str | None = None, network_db: bool = True) -> tuple[Report, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        dbs: dict[str, str] = {}
+        if harder is not None and network_db:
+            dbs["asn_db"], dbs["anon_ip_db"] = write_network_dbs(tmp)
+        return await _run(seed, scale, hydra, stealth, spin, templates, harder, dbs)
+
+
+async def _run(seed: int, scale: float, hydra: int | None, stealth: bool, spin: float,
+               templates: str | None, harder: str | None,
+               dbs: dict[str, str]) -> tuple[Report, float]:
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
-    guard, last = _demo_guard(clock, "enforce")
+    guard, last = _demo_guard(clock, "enforce", **dbs)
     app = AntiDistillMiddleware(create_app(varied=harder is not None), guard=guard)
     extra: dict[str, Any] = {}
     if templates is not None:
@@ -83,8 +100,9 @@ async def one_run(seed: int, scale: float, hydra: int | None, stealth: bool = Fa
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
                           hydra_spin=spin, harder=VARIANTS[harder] if harder else None,
                           **extra).build(day_start)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     report = await run_day(app, clock, accounts, day_start, last)
+    _CPU[seed] = time.process_time() - c0
     return report, time.perf_counter() - t0
 
 
@@ -177,6 +195,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--harder", choices=sorted(VARIANTS), default=None, metavar="VARIANT",
                         help="add the harder day's cohorts: 'tune' (to tune on) or 'report' "
                              "(held out)")
+    parser.add_argument("--no-network-db", action="store_true",
+                        help="harder day without its MaxMind-format ASN and anonymous-IP "
+                             "databases (addresses then resolve to their prefix only)")
     parser.add_argument("--check", action="store_true",
                         help="exit 1 when an acceptance line fails (default: always 0)")
     return parser
@@ -195,11 +216,13 @@ def main() -> int:
     ok_all = True
     for seed in args.seeds:
         report, secs = asyncio.run(one_run(seed, args.scale, args.hydra, args.hydra_stealth,
-                                           args.hydra_spin, args.hydra_templates, args.harder))
+                                           args.hydra_spin, args.hydra_templates, args.harder,
+                                           not args.no_network_db))
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "
-                         f"({report.requests / secs:,.0f} req/s through the middleware)")
+                         f"({report.requests / secs:,.0f} req/s through the middleware; "
+                         f"{_CPU.get(seed, 0.0):.1f} s of CPU)")
             print_report(console, report)
         hydra_ok = s["hydra_by_third"] >= 0.95
         benign_ok = s["benign_flagged"] <= 0.001 * s["benign"]

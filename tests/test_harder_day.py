@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 from antidistill.cli import _demo_guard
@@ -174,3 +175,24 @@ def test_small_harder_day_through_the_middleware() -> None:
     _, again, _ = _run(7)
     assert [(r["ts"], r["client"], r["body"]) for r in again] == \
         [(r["ts"], r["client"], r["body"]) for r in rows]
+
+
+def test_network_databases_resolve_every_address_of_the_day(tmp_path: Path) -> None:
+    from antidistill.demo.networks import write_network_dbs
+    from antidistill.fingerprints.network import NetworkResolver
+
+    asn_db, anon_db = write_network_dbs(str(tmp_path))
+    day = _harder(variant="report")
+    ips = {a.ip for a in day if a.ip} | {
+        s.ip for a in day if isinstance(a.script, ListScript) for s in a.script.steps if s.ip}
+    ips |= {s.ip for a in day if isinstance(a.script, FleetScript) for s in a.script.sessions}
+    with NetworkResolver(asn_db, anon_db) as resolver:
+        infos = {ip: resolver.lookup(ip) for ip in ips}
+    assert all(info.asn is not None for info in infos.values())
+    by_cohort: dict[str, set[str]] = {}
+    for a in day:
+        by_cohort.setdefault(a.cohort, set()).add(infos[a.ip].network_type)
+    assert by_cohort["forged_agent"] == {"hosting"}  # the relay's servers
+    assert by_cohort["evasive_hydra"] == {"isp"}  # residential exits look like homes
+    evasive = [s.ip for a in day if a.cohort == "evasive_hydra" for s in _steps(a)]
+    assert len({infos[ip].asn for ip in evasive}) > 20

@@ -12,20 +12,21 @@ from typing import Any
 from antidistill.decision import Decision
 
 
-def _demo_guard(clock: Any, mode: str) -> tuple[Any, dict[str, Decision]]:
+def _demo_guard(clock: Any, mode: str, **overrides: Any) -> tuple[Any, dict[str, Decision]]:
     from antidistill.guard import Guard
     from antidistill.settings import Settings
 
-    settings = Settings(
-        secret="demo-secret-not-for-production",
-        mode=mode,
-        events=False,
-        max_delay=0.0,  # the virtual clock does not wait; delay is reported, not slept
-        request_capacity=60,
-        request_refill_rate=1,
-        token_capacity=600_000,
-        token_refill_rate=4_000,
-    )
+    settings = Settings(**{
+        "secret": "demo-secret-not-for-production",
+        "mode": mode,
+        "events": False,
+        "max_delay": 0.0,  # the virtual clock does not wait; delay is reported, not slept
+        "request_capacity": 60,
+        "request_refill_rate": 1,
+        "token_capacity": 600_000,
+        "token_refill_rate": 4_000,
+        **overrides,  # e.g. the harder day's network databases (benchmarks/detection.py)
+    })
     guard = Guard(settings, clock=clock, load_env_hooks=False)
     last: dict[str, Decision] = {}
 

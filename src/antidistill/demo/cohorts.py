@@ -1,7 +1,9 @@
-"""Every constant of the harder day's cohorts, in one place, one frozen dataclass per cohort.
+"""Every constant of the simulated days' cohorts, in one place, one frozen dataclass per cohort.
 
-Vary a cohort with :func:`dataclasses.replace`, e.g.
-``replace(HARDER, evasive=replace(HARDER.evasive, accounts=2000))``. Times are seconds, hours
+``DEFAULT`` is the default day's (``antidistill.demo.simulate``), ``HARDER`` the cohorts the
+harder day adds (``antidistill.demo.harder``). Vary a cohort with
+:func:`dataclasses.replace`, e.g. ``replace(HARDER, evasive=replace(HARDER.evasive,
+accounts=2000))``. Times are seconds, hours
 are hours of the simulated day (UTC), ``(low, high)`` pairs are uniform ranges. Sizes are
 multiplied by the population's ``scale`` (at least one account each).
 
@@ -13,10 +15,126 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-__all__ = ["HARDER", "VARIANTS", "CodingAgentFleet", "EvasiveHydra", "FakeHistoryHydra",
-           "ForgedAgentRelay", "HarderDay", "PageSummaryUsers", "SpreadThinHydra"]
+__all__ = ["DEFAULT", "HARDER", "VARIANTS", "Casual", "CodingAgentFleet", "DefaultDay",
+           "EvasiveHydra", "FakeHistoryHydra", "ForgedAgentRelay", "Framework", "Grading",
+           "HarderDay", "Harvester", "HeavyApps", "Office", "PageSummaryUsers", "RunawayLoop",
+           "SpreadThinHydra", "Students", "SyspromptExtraction", "TemplatedHydra"]
 
 
+# -- the default day's cohorts (``demo.simulate``) ------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Casual:
+    """Light users with real prompts, a mix of client stacks, yesterday and today."""
+
+    accounts: int = 1500
+    requests: tuple[int, int] = (1, 16)
+
+
+@dataclass(frozen=True, slots=True)
+class HeavyApps:
+    """A few company accounts sending templated requests round the clock (one per template)."""
+
+    requests: tuple[int, ...] = (3000, 3000, 1200)  # per app, over two days
+    jitter: float = 0.1  # of the regular interval
+    payload_chars: int = 400
+
+
+@dataclass(frozen=True, slots=True)
+class Framework:
+    """Developers on one agent framework: its system prompts, one SDK, templated user turns."""
+
+    developers: int = 300
+    requests: tuple[int, int] = (6, 40)
+    sdk_versions: tuple[str, ...] = ("1.66.3", "1.66.3", "1.59.7")
+    temperature: float = 0.7
+
+
+@dataclass(frozen=True, slots=True)
+class Students:
+    accounts: int = 200
+    requests: tuple[int, int] = (2, 10)
+
+
+@dataclass(frozen=True, slots=True)
+class Office:
+    """Accounts of one company behind a NAT of a few addresses."""
+
+    accounts: int = 50
+    nat_addresses: int = 4
+    requests: tuple[int, int] = (3, 20)
+
+
+@dataclass(frozen=True, slots=True)
+class RunawayLoop:
+    """One developer's retry loop: over the request budget and nothing else."""
+
+    requests: int = 240
+    interval: float = 0.5
+    start_hour: float = 10.5
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatedHydra:
+    """Fresh accounts sending templated prompts a few times each (size: ``hydra_accounts``)."""
+
+    proxy_subnets: int = 40
+    start_hour: float = 8.0
+    spread_hours: float = 12.0  # first requests spread over this span
+    jitter_seconds: float = 600.0
+    requests: tuple[int, int] = (3, 8)
+    gap_seconds: tuple[float, float] = (90.0, 400.0)
+    max_tokens: int = 4096
+    temperature: float = 0.6
+
+
+@dataclass(frozen=True, slots=True)
+class Harvester:
+    """One loud account: log-probs at the maximum, a temperature sweep, two-second bursts."""
+
+    requests: int = 1500
+    interval: float = 2.0
+    start_hour: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class SyspromptExtraction:
+    accounts: int = 5
+    requests: int = 4
+    hours: tuple[float, float] = (14.0, 15.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Grading:
+    """A reward-model grading campaign from a small pool of subnets."""
+
+    accounts: int = 200
+    subnets: int = 8
+    start_hour: float = 16.0
+    stagger_seconds: float = 60.0  # between accounts' first requests
+    requests: tuple[int, int] = (3, 6)
+    gap_seconds: tuple[float, float] = (60.0, 200.0)
+
+
+@dataclass(frozen=True, slots=True)
+class DefaultDay:
+    """The default day's cohorts (``Population(cohorts=...)`` varies them)."""
+
+    casual: Casual = field(default_factory=Casual)
+    heavy: HeavyApps = field(default_factory=HeavyApps)
+    framework: Framework = field(default_factory=Framework)
+    students: Students = field(default_factory=Students)
+    office: Office = field(default_factory=Office)
+    loop: RunawayLoop = field(default_factory=RunawayLoop)
+    hydra: TemplatedHydra = field(default_factory=TemplatedHydra)
+    harvester: Harvester = field(default_factory=Harvester)
+    sysprompt: SyspromptExtraction = field(default_factory=SyspromptExtraction)
+    grading: Grading = field(default_factory=Grading)
+
+
+DEFAULT = DefaultDay()
+
+
+# -- the harder day's cohorts (``demo.harder``) ---------------------------------------------
 @dataclass(frozen=True, slots=True)
 class CodingAgentFleet:
     """Honest developers on one coding agent: one SDK header set, one system prompt and tool
@@ -102,6 +220,7 @@ class HarderDay:
     """The harder day: the default day's cohorts plus these, and a larger templated hydra."""
 
     variant: str = "tune"
+    default: DefaultDay = DEFAULT  # the default day's cohorts, which the harder day keeps
     templated_hydra_accounts: int = 1500
     templated_hydra_templates: str = "plain"  # or "short" (see demo.simulate)
     fleet: CodingAgentFleet = field(default_factory=CodingAgentFleet)
@@ -119,6 +238,9 @@ VARIANTS: dict[str, HarderDay] = {
     # ``harder``, the other half of every phrasing pool).
     "report": HarderDay(
         variant="report",
+        default=DefaultDay(
+            hydra=TemplatedHydra(start_hour=6.0, spread_hours=16.0, gap_seconds=(60.0, 900.0)),
+            grading=Grading(start_hour=12.0, stagger_seconds=90.0)),
         templated_hydra_accounts=1200,
         templated_hydra_templates="short",
         fleet=CodingAgentFleet(developers=320, teams=25, sessions_per_day=(1, 4),
