@@ -35,7 +35,7 @@ def test_honest_users_networks_carry_no_evidence() -> None:
     assert churn_signal({PREFIX_VALUE: 1}, 500, 9 * DAY) is None
     # a traveller: three networks in three requests over a week is weak
     slow = churn_signal({PREFIX_VALUE: 3}, 3, 7 * DAY)
-    assert slow is not None and slow.score < 0.3
+    assert slow is None
 
 
 def test_fresh_network_per_request_is_evidence() -> None:

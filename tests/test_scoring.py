@@ -270,3 +270,14 @@ def test_build_features_counts_the_sketch_anchor_once() -> None:
     # an anchor among the first four is not counted twice
     ctx.prompt = PromptFingerprint("px1:a", "pt1:b", None, segs, 100, 20, True, anchor=segs[2])
     assert build_features(ctx, frozenset({"fanout"})).segments == ["s:" + s for s in segs[:4]]
+
+
+def test_cluster_risk_needs_corroborated_evidence() -> None:
+    from antidistill.policy.actions import corroborated
+
+    launch = [Signal("fanout", 0.9), Signal("sybil", 0.8)]  # a fleet's launch day
+    assert not corroborated(launch)
+    assert not corroborated([Signal("fanout", 1.0), Signal("identity", 1.0)])
+    assert corroborated([Signal("fanout", 0.9), Signal("churn", 0.5)])
+    assert corroborated([Signal("intent:jailbreak", 0.6), Signal("harvesting", 0.4)])
+    assert not corroborated([Signal("fanout", 0.9), Signal("churn", 0.2)])

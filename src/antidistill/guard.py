@@ -31,7 +31,7 @@ from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_FINGE
 from antidistill.fingerprints.request import fingerprint_request
 from antidistill.hooks import Hook, HookRunner, load_hooks
 from antidistill.identity import Identity, Pseudonymizer, TrustedProxies, client_ip, extract_api_key
-from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.actions import ActionPolicy, corroborated
 from antidistill.policy.routes import RoutePolicies
 from antidistill.scoring.combine import (
     CLUSTER_RISK_SCALE,
@@ -106,6 +106,7 @@ class _Assessment:
     identity_risk: float = 0.0
     cluster_risk: float = 0.0
     risk_add: float = 0.0  # this request's own evidence, added to identity and cluster risk
+    cluster_add: float = 0.0  # ... to the cluster's only when corroborated (policy.actions)
     link: list[str] = field(default_factory=list)
     fields: dict[str, float] = field(default_factory=dict)
     allowlisted: bool = False
@@ -441,6 +442,7 @@ class Guard:
                 signals.extend(x for x in got if isinstance(x, Signal))
         # Only this request's own evidence accumulates into identity and cluster risk; adding
         # the history-derived signals back would let a moderate score feed on itself.
+        fresh = list(signals)
         fresh_risk = combine(signals, self.weights)[0] if signals else 0.0
         # History: the identity's own decayed risk, and its cluster's.
         ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
@@ -464,6 +466,7 @@ class Guard:
             found.action = self.policy.decide(found.risk, found.reasons)
         if fresh_risk >= RISK_FLOOR and not found.allowlisted:
             found.risk_add = fresh_risk
+            found.cluster_add = fresh_risk if corroborated(fresh) else 0.0
         return found
 
     async def _decide(self, ctx: RequestContext, found: _Assessment) -> Decision:
@@ -490,7 +493,7 @@ class Guard:
         results = await self.store.apply(
             ApplyBatch(
                 identity=ident, buckets=specs, risk_add=found.risk_add, cluster=cluster,
-                cluster_risk_add=found.risk_add if cluster else 0.0,
+                cluster_risk_add=found.cluster_add if cluster else 0.0,
                 link_features=found.link, fields=found.fields,
             ),
             now,

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from antidistill.decision import Action, Reason
+from antidistill.decision import Action, Reason, Signal
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
     "flag": 0.40,
@@ -94,6 +94,17 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
     if not custom and families <= SHARED and cap.severity > Action.DEGRADE.severity:
         cap = Action.DEGRADE
     return Corroboration(families, cap, custom)
+
+
+def corroborated(signals: Sequence[Signal], evidence: float = EVIDENCE) -> bool:
+    """Whether one request's own evidence may raise its cluster's risk: two families, not
+    only the shared-content/shared-client pair a fleet shows on its launch day.
+
+    A cluster inherits risk only from members whose evidence would allow DEGRADE: otherwise
+    an honest fleet's launch (one template, one new client stack) makes every member risky."""
+    families = {family_of(s.name) for s in signals
+                if s.score >= evidence and s.name not in DERIVED}
+    return len(families) >= 2 and not families <= SHARED
 
 
 class ActionPolicy:

@@ -57,10 +57,13 @@ def churn_score(distinct: int, requests: int, age: float, cfg: ChurnConfig) -> f
     by an identity first seen ``age`` seconds ago."""
     if requests < cfg.honest_networks or distinct < cfg.honest_networks:
         return 0.0
+    fast = age <= cfg.fast_age
+    if distinct <= cfg.honest_networks and not fast:
+        return 0.0  # home, work, phone: what honest accounts use, however quickly
     ratio = distinct / requests
-    # 3 networks in 3 requests over a week is a traveller; within the hour, or 6 in 6, a pool.
+    # 3 networks within the hour is a pool (or a very fast traveller); 6 in 6 a pool.
     breadth = 0.4 + 0.6 * _ramp(distinct, cfg.honest_networks, cfg.full_networks)
-    if age <= cfg.fast_age:
+    if fast:
         breadth = max(breadth, cfg.fast_breadth)
     return _ramp(ratio, cfg.ratio_floor, cfg.ratio_full) * breadth
 
