@@ -48,9 +48,10 @@ def test_history_checks_and_counts() -> None:
     assert (c.turns, c.own, c.foreign, c.answered_before) == (1, 0, 1, True)
     sig = continuity_signal(c)
     assert isinstance(sig, Signal) and sig.name == "continuity"
-    # another identity's answer is not this identity's, but it is not forged either
+    # another identity's answer is not this one's; without its own marker: no evidence
     other = continuity(history_checks("id2", [ANSWER], _pseudo), listed)
-    assert (other.own, other.foreign, other.answered_before) == (0, 0, False)
+    assert (other.own, other.foreign, other.answered_before) == (0, 1, False)
+    assert continuity_signal(other) is None
     # nothing recorded for this identity yet (a first request, an unmetered response): quiet
     assert continuity_signal(continuity(forged, set())) is None
     # short answers ("OK") are everyone's: not checked

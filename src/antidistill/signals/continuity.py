@@ -3,15 +3,17 @@
 In an honest multi-turn session every "assistant" turn of the history is an answer the
 server gave that identity. A campaign that fakes its history (to make each request look
 like the middle of a conversation) sends assistant turns the server never produced. So
-after each response the guard keeps a keyed hash of the first characters of the answer
-(normalised), twice: for the identity, and for the deployment as a whole; both are kept
-in the store's ``resp`` list with a TTL (``ObserveBatch.list_checks``, so no extra round
-trip on the request path; the write happens after the response).
+after each response the guard keeps a keyed hash of the identity and the first characters
+of the answer (normalised) in the store's ``resp`` list with a TTL, and a marker that this
+identity's answers are recorded (checked with ``ObserveBatch.list_checks``, so no extra
+round trip on the request path; the write happens after the response). One member per
+answer: the state is what a replay or a flood of answers costs, bounded by the TTL and the
+store's caps.
 
 * an assistant turn produced for this identity is *benign evidence*: the identity keeps its
   own risk, but a cluster's risk does not flow into it;
-* assistant turns the server produced for nobody, from an identity the server has already
-  answered, are campaign-like (per-account behaviour: alone never more than weak).
+* assistant turns the server never gave this identity, from an identity whose answers are
+  recorded, are campaign-like (per-account behaviour: alone never more than weak).
 
 Client identity (headers, system prompt, session ids) is never part of this: relays forge it.
 """
@@ -36,30 +38,22 @@ def normalise(text: str) -> str:
     return _SPACE.sub(" ", text[: 2 * NORMALISED_CHARS]).strip()[:NORMALISED_CHARS]
 
 
-@dataclass(frozen=True, slots=True)
-class AnswerKeys:
-    """The two list members of one answer: this identity's and the deployment's."""
-
-    identity: str
-    anyone: str
-
-
-def answer_keys(identity: str, text: str, pseudonymize: Callable[[str, str], str]
-                ) -> AnswerKeys | None:
-    """Keyed hashes of an answer (None for a too-short answer)."""
+def answer_key(identity: str, text: str, pseudonymize: Callable[[str, str], str]
+               ) -> str | None:
+    """The keyed hash of an answer given to ``identity`` (None for a too-short answer)."""
     norm = normalise(text)
     if len(norm) < MIN_CHARS:
         return None
-    return AnswerKeys(pseudonymize("ra", identity + "\x00" + norm), pseudonymize("rg", norm))
+    return pseudonymize("ra", identity + "\x00" + norm)
 
 
 def answer_members(identity: str, text: str, pseudonymize: Callable[[str, str], str]
                    ) -> list[str]:
-    """The ``LIST`` members to add after an answer: its two keys and the identity's marker."""
-    keys = answer_keys(identity, text, pseudonymize)
-    if keys is None:
+    """The ``LIST`` members to add after an answer: its key and the identity's marker."""
+    key = answer_key(identity, text, pseudonymize)
+    if key is None:
         return []
-    return [keys.identity, keys.anyone, answered_marker(identity, pseudonymize)]
+    return [key, answered_marker(identity, pseudonymize)]
 
 
 def answered_marker(identity: str, pseudonymize: Callable[[str, str], str]) -> str:
@@ -69,13 +63,13 @@ def answered_marker(identity: str, pseudonymize: Callable[[str, str], str]) -> s
 
 def history_checks(identity: str, turns: Sequence[str],
                    pseudonymize: Callable[[str, str], str]) -> list[tuple[str, str]]:
-    """The ``(list, member)`` checks for a history's assistant turns: two per turn, then
+    """The ``(list, member)`` checks for a history's assistant turns: one per turn, then
     the identity's marker (none at all for a history without assistant turns)."""
     checks: list[tuple[str, str]] = []
     for turn in turns:
-        keys = answer_keys(identity, turn, pseudonymize)
-        if keys is not None:
-            checks += [(LIST, keys.identity), (LIST, keys.anyone)]
+        key = answer_key(identity, turn, pseudonymize)
+        if key is not None:
+            checks.append((LIST, key))
     if checks:
         checks.append((LIST, answered_marker(identity, pseudonymize)))
     return checks
@@ -84,7 +78,7 @@ def history_checks(identity: str, turns: Sequence[str],
 @dataclass(frozen=True, slots=True)
 class Continuity:
     """What the history's assistant turns tell: how many were checked, answered to this
-    identity, and answered to nobody."""
+    identity, and never answered to it."""
 
     turns: int
     own: int
@@ -95,15 +89,10 @@ class Continuity:
 def continuity(checks: Sequence[tuple[str, str]], listed: Set[tuple[str, str]]
                ) -> Continuity:
     """Count the history checks (pairs from :func:`history_checks`) that matched."""
-    turns = own = never = 0
-    for i in range(0, len(checks) - 1, 2):
-        turns += 1
-        if checks[i] in listed:
-            own += 1
-        elif checks[i + 1] not in listed:
-            never += 1
+    turns = len(checks) - 1 if checks else 0
+    own = sum(1 for c in checks[:-1] if c in listed)
     answered = bool(checks) and checks[-1] in listed
-    return Continuity(turns, own, never, answered)
+    return Continuity(turns, own, turns - own, answered)
 
 
 def continuity_signal(c: Continuity) -> Signal | None:
@@ -113,4 +102,4 @@ def continuity_signal(c: Continuity) -> Signal | None:
         return None
     score = 0.5 if c.foreign == 1 else 0.8
     return Signal("continuity", score,
-                  f"{c.foreign} of {c.turns} assistant turns never answered by this server")
+                  f"{c.foreign} of {c.turns} assistant turns never answered to this identity")
