@@ -410,9 +410,10 @@ class Guard:
     async def _assess(self, ctx: RequestContext, inspect: bool) -> _Assessment:
         """Fingerprint features counted in the store, detectors, scorers and history."""
         now = ctx.now
-        feats = build_features(ctx, self.detectors, self.pseudonymize) if inspect \
+        feats = build_features(ctx, self.detectors, self.pseudonymize.uncached) if inspect \
             else NO_FEATURES
-        values = build_values(ctx, self.detectors, self.pseudonymize) if inspect else {}
+        values = build_values(ctx, self.detectors, self.pseudonymize.uncached) if inspect \
+            else {}
         obs = await self.store.observe(
             ObserveBatch(identity=ctx.identity.id, features=feats.all, identity_values=values,
                          list_checks=feats.lists, clusters=tuple(self._recent_clusters)),
@@ -598,7 +599,8 @@ class Guard:
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed)."""
         if usage is not None and usage.answer and "continuity" in self.detectors:
-            members = answer_members(ctx.identity.id, usage.answer, self.pseudonymize)
+            members = answer_members(ctx.identity.id, usage.answer,
+                                     self.pseudonymize.uncached)
             await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
                                    for m in members))
         if usage is None or not ctx.estimated_tokens or decision.is_denied():

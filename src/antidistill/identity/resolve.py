@@ -40,6 +40,15 @@ class Pseudonymizer:
         self._cache[token] = out
         return out
 
+    def uncached(self, kind: str, value: str) -> str:
+        """The same keyed hash as calling the pseudonymizer, without caching it: for values
+        seen about once (an answer's text, a rotating network), which would only churn the
+        cache."""
+        token = kind + "\x00" + value
+        digest = hashlib.blake2b(token.encode("utf-8", "surrogatepass"), key=self._key,
+                                 digest_size=10).hexdigest()
+        return f"{kind}:{digest}"
+
     def equal(self, a: str, b: str) -> bool:
         return hmac.compare_digest(a.encode(), b.encode())
 
