@@ -41,7 +41,9 @@ _DECODER = json.JSONDecoder()
 ANSWER_CHARS = 512
 # The first answer text of a JSON response: OpenAI chat "content", Anthropic and Gemini
 # "text", Responses "output_text" parts ("text"). A string literal, unescaped afterwards.
-_ANSWER_FIELD = re.compile(rb'"(content|text)"\s*:\s*"((?:[^"\\]|\\.){1,2048})')
+_ANSWER_KEY = re.compile(rb'"(?:content|text)"\s*:\s*"')
+# Bytes read after the key: ANSWER_CHARS characters even if every one is a \uXXXX escape.
+_ANSWER_WINDOW = 6 * ANSWER_CHARS + 8
 _TAIL_FIELD = re.compile(
     rb'"(prompt_tokens|completion_tokens|input_tokens|output_tokens'
     rb"|cache_creation_input_tokens|cache_read_input_tokens"
@@ -596,17 +598,38 @@ class ResponseMeter:
 
 def _json_answer(buf: bytearray) -> str:
     """The first answer string of a JSON response body ("" if none is readable)."""
-    m = _ANSWER_FIELD.search(buf)
+    m = _ANSWER_KEY.search(buf)
     if m is None:
         return ""
-    raw = m.group(2)
-    # The literal may be cut inside an escape ("\\u00e" or a lone backslash): drop a few bytes.
+    start = pos = m.end()
+    limit = end = min(len(buf), start + _ANSWER_WINDOW)
+    while pos < limit:
+        q = buf.find(b'"', pos, limit)
+        if q < 0:
+            break
+        k = 0
+        while buf[q - 1 - k] == 0x5C:  # backslashes before the quote: odd means escaped
+            k += 1
+        if k % 2 == 0:
+            end = q
+            break
+        pos = q + 1
+    # Most answers are plain text: 2 bytes a character are read first, the rest only if
+    # escapes made that too few characters.
+    short = _decode_literal(bytes(buf[start:min(end, start + 2 * ANSWER_CHARS)]))
+    if len(short) >= ANSWER_CHARS or end <= start + 2 * ANSWER_CHARS:
+        return short[:ANSWER_CHARS]
+    return _decode_literal(bytes(buf[start:end]))[:ANSWER_CHARS]
+
+
+def _decode_literal(raw: bytes) -> str:
+    # The window may cut the literal inside an escape ("\\u00e" or a lone backslash).
     for cut in range(7):
         try:
             text = json.loads(b'"' + raw[:len(raw) - cut] + b'"')
         except (ValueError, RecursionError):
             continue
-        return text[:ANSWER_CHARS] if isinstance(text, str) else ""
+        return text if isinstance(text, str) else ""
     return ""
 
 
