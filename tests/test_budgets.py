@@ -236,6 +236,28 @@ async def test_a_failing_detector_is_no_free_pass(monkeypatch: pytest.MonkeyPatc
     assert "surrogates not allowed" not in message and logged[0].exc_info is None
 
 
+async def test_a_failing_detector_leaves_the_others_running(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One detector raising (#11 item 1) switches off only itself: harvesting and the
+    identity's history still score the request."""
+    import antidistill.signals.pipeline as pipeline
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("intent bug")
+
+    monkeypatch.setattr(pipeline, "detect_intent", broken)
+    guard = make_guard(FakeClock(), model_output_caps={"m": 4096})
+    body = {**CHAT, "model": "m", "logprobs": True, "top_logprobs": 20, "n": 8,
+            "max_tokens": 4096, "logit_bias": {str(i): 100 for i in range(50)}}
+    async with asgi_client(protected(guard)) as client:
+        got = [(await client.post("/decision", headers=AUTH, json=body)).json()
+               for _ in range(3)]
+    reasons = [{r["name"] for r in g["decision"]["reasons"]} for g in got]
+    assert all("harvesting" in names for names in reasons), reasons
+    assert "identity" in reasons[-1]  # the history was read and fed back
+    assert guard.counters["detector_errors"] == 3 and guard.counters["errors"] == 0
+
+
 async def test_lone_surrogates_are_scored_like_any_text() -> None:
     """A lone surrogate escape in the JSON (\\ud800) reaches every detector without error."""
     clock = FakeClock()

@@ -34,7 +34,9 @@ def test_demo_catches_the_hydra_spares_the_honest_and_replays_identically(
                  "--record", str(log)]) == 0
     demo_out = capsys.readouterr().out
     (hydra_rate,), (flagged, benign) = _figures(demo_out)
-    assert float(hydra_rate) >= 95.0
+    # 93.8% at this small scale since max_tokens at an unstated cap is no evidence (it was
+    # 96.9% with the old default cap of 4096, the demo hydra's max_tokens); full scale: 99.7%
+    assert float(hydra_rate) >= 90.0
     assert int(flagged) == 0 and int(benign) > 100
     # every campaign appears and the runaway loop is throttled by its budget, not detection
     for name in ("hydra", "harvester", "sysprompt_extraction", "grading", "runaway_loop"):

@@ -89,7 +89,9 @@ async def test_hydra_split_over_two_instances_is_caught_like_one(redis_url: str)
         assert run.store_errors == 0 and run.fallbacks == 0, detail  # Redis served it all
     assert len(split.split) == 2 and min(split.split.values()) > 0.4 * split.requests, detail
     assert single.hydra_total >= 140 and single.by_third_total >= 100, detail
-    assert single.hydra_rate >= 0.9, detail  # the comparison means something
+    # the comparison means something (0.88 at this size since max_tokens at an unstated
+    # cap is no harvesting evidence; it was above 0.9 with the old default cap of 4096)
+    assert single.hydra_rate >= 0.85, detail
     assert abs(split.hydra_rate - single.hydra_rate) <= 0.03, detail
     assert abs(split.third_rate - single.third_rate) <= 0.05, detail
     assert split.benign_total >= 150, detail

@@ -145,3 +145,38 @@ def test_shortcut_without_probe_parameters_matches_the_full_scoring() -> None:
         assert quick == score_harvesting({**params, "n": None}, max_tokens_cap=cap)
         fired += quick.score > 0
     assert fired > 100  # the cap feature does fire on the shortcut
+
+
+async def test_max_tokens_is_evidence_only_at_a_stated_model_cap() -> None:
+    from antidistill import AntiDistillMiddleware, current_decision
+    from apps import FakeClock, asgi_client, make_guard, make_starlette_app
+
+    async def reasons(**settings: Any) -> list[set[str]]:
+        guard = make_guard(FakeClock(), detectors=["harvesting"], **settings)
+        inner, _ = make_starlette_app()
+        seen: list[set[str]] = []
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            d = current_decision.get()
+            seen.append({r.name for r in d.reasons} if d is not None else set())
+            await inner(scope, receive, send)
+
+        async with asgi_client(AntiDistillMiddleware(app, guard=guard)) as client:
+            for model in ("gpt-x", "other-model"):
+                await client.post("/v1/chat/completions",
+                                  headers={"authorization": "Bearer sk-cap-1"},
+                                  json={"model": model, "max_tokens": 16384,
+                                        "messages": [{"role": "user", "content": "hi"}]})
+        return seen
+
+    # the default (unknown caps): an 8k or 16k max_tokens says nothing
+    assert await reasons() == [set(), set()]
+    stated = await reasons(model_output_caps={"gpt-x": 16384})
+    assert stated == [{"harvesting"}, set()]
+
+
+def test_model_output_caps_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from antidistill.settings import Settings
+
+    monkeypatch.setenv("ANTIDISTILL_MODEL_OUTPUT_CAPS", '{"gpt-x": 16384}')
+    assert Settings().model_output_caps == {"gpt-x": 16384}

@@ -295,3 +295,27 @@ def test_estimates() -> None:
     assert estimate_request_cost(400, 100_000, output_cap=1000) == 1100
     assert estimate_request_cost(0, None, default_output=10) == 10
     assert estimate_request_cost(8, -5) == 2
+
+
+@pytest.mark.parametrize("name", sorted(SSE_CASES))
+def test_answer_prefix_is_kept_however_the_stream_is_split(name: str) -> None:
+    """Session continuity hashes the answer's first characters: the same for any split."""
+    body = load(name)
+    whole = meter_chunks([body])
+    assert whole is not None
+    rng = random.Random(5)
+    for _ in range(10):
+        got = meter_chunks(random_split(body, rng))
+        assert got is not None and got.answer == whole.answer
+
+
+def test_json_answer_is_the_message_text() -> None:
+    body = json.dumps({"choices": [{"index": 0, "message": {
+        "role": "assistant", "content": "Paris \"is\" the capital. \u00e9"}}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 5}}).encode()
+    got = meter_chunks([body], "application/json")
+    assert got is not None and got.answer == "Paris \"is\" the capital. \u00e9"
+    anth = json.dumps({"content": [{"type": "text", "text": "Bonjour" * 200}],
+                       "usage": {"input_tokens": 1, "output_tokens": 2}}).encode()
+    got = meter_chunks([anth], "application/json")
+    assert got is not None and got.answer == ("Bonjour" * 200)[:512]

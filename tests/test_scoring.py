@@ -7,7 +7,7 @@ import math
 import pytest
 
 from antidistill.decision import Action, Reason, Signal
-from antidistill.policy.actions import ActionPolicy
+from antidistill.policy.actions import ActionPolicy, corroboration, family_of
 from antidistill.policy.routes import RoutePolicies
 from antidistill.scoring.combine import DEFAULT_WEIGHTS, combine, saturate
 from antidistill.signals.cadence import cadence_signals, update_fields
@@ -100,10 +100,53 @@ def test_single_family_is_capped() -> None:
     only_intent = [Reason("intent:jailbreak", 1.0, 0.99)]
     assert policy.decide(0.99, only_intent) == Action.FLAG
     only_harvest = [Reason("harvesting", 1.0, 0.99)]
-    assert policy.decide(0.99, only_harvest) == Action.DEGRADE
+    assert policy.decide(0.99, only_harvest) == Action.FLAG
     two = [Reason("fanout", 1.0, 0.6), Reason("intent:cot_elicitation", 1.0, 0.39)]
     assert policy.decide(0.99, two) == Action.BLOCK
     assert policy.decide(0.1, two) == Action.ALLOW
+
+
+def test_one_family_never_enforces() -> None:
+    """A shared template and the cluster it formed are one family: at most FLAG."""
+    policy = ActionPolicy()
+    content = [Reason("fanout", 1.0, 0.5), Reason("cluster", 1.0, 0.4),
+               Reason("identity", 1.0, 0.09)]
+    assert policy.decide(0.999, content) == Action.FLAG
+    behaviour = [Reason("churn", 1.0, 0.5), Reason("continuity", 1.0, 0.3),
+                 Reason("cadence", 1.0, 0.2)]
+    assert policy.decide(0.999, behaviour) == Action.FLAG
+    derived_only = [Reason("identity", 1.0, 0.99)]
+    assert policy.decide(0.999, derived_only) == Action.FLAG
+
+
+def test_two_families_degrade_but_throttle_needs_strong_evidence() -> None:
+    policy = ActionPolicy()
+    two_weak = [Reason("fanout", 0.5, 0.5), Reason("churn", 0.4, 0.49)]
+    assert policy.decide(0.99, two_weak) == Action.DELAY
+    assert policy.decide(0.65, two_weak) == Action.DEGRADE
+    # shared content and a shared client stack are also a fleet's launch day: <= DEGRADE
+    launch = [Reason("fanout", 1.0, 0.5), Reason("sybil", 1.0, 0.49)]
+    assert policy.decide(0.99, launch) == Action.DEGRADE
+    # a family below EVIDENCE is no corroboration
+    faint = [Reason("fanout", 1.0, 0.9), Reason("sybil", 0.29, 0.09)]
+    assert policy.decide(0.99, faint) == Action.FLAG
+    three = [Reason("fanout", 0.5, 0.4), Reason("sybil", 0.4, 0.3),
+             Reason("churn", 0.4, 0.29)]
+    assert policy.decide(0.99, three) == Action.BLOCK
+    listed = [Reason("shared_indicator", 0.8, 0.5), Reason("intent:jailbreak", 0.4, 0.49)]
+    assert policy.decide(0.99, listed) == Action.BLOCK
+    assert policy.decide(0.99, listed[:1]) == Action.FLAG
+
+
+def test_corroboration_families() -> None:
+    c = corroboration([Reason("fanout", 0.9, 0.3), Reason("cluster", 0.9, 0.3),
+                       Reason("intent:cot_elicitation", 0.8, 0.2),
+                       Reason("identity", 1.0, 0.2)])
+    assert c.families == {"content", "intent"} and c.cap == Action.BLOCK
+    assert family_of("intent:jailbreak") == "intent"
+    assert family_of("plan_mismatch") == "operator"
+    # an operator's scorer hook is an explicit decision: uncapped
+    assert corroboration([Reason("plan_mismatch", 1.0, 1.0)]).cap == Action.BLOCK
 
 
 def test_disabled_actions_step_down() -> None:
@@ -227,3 +270,14 @@ def test_build_features_counts_the_sketch_anchor_once() -> None:
     # an anchor among the first four is not counted twice
     ctx.prompt = PromptFingerprint("px1:a", "pt1:b", None, segs, 100, 20, True, anchor=segs[2])
     assert build_features(ctx, frozenset({"fanout"})).segments == ["s:" + s for s in segs[:4]]
+
+
+def test_cluster_risk_needs_corroborated_evidence() -> None:
+    from antidistill.policy.actions import corroborated
+
+    launch = [Signal("fanout", 0.9), Signal("sybil", 0.8)]  # a fleet's launch day
+    assert not corroborated(launch)
+    assert not corroborated([Signal("fanout", 1.0), Signal("identity", 1.0)])
+    assert corroborated([Signal("fanout", 0.9), Signal("churn", 0.5)])
+    assert corroborated([Signal("intent:jailbreak", 0.6), Signal("harvesting", 0.4)])
+    assert not corroborated([Signal("fanout", 0.9), Signal("churn", 0.2)])

@@ -9,6 +9,7 @@ applied to the body) and, after the response, :meth:`Guard.settle` (metered usag
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
@@ -34,6 +35,9 @@ from antidistill.reporting.publisher import Reporter
 from antidistill.scoring.assess import Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
+from antidistill.signals.continuity import LIST as ANSWERS
+from antidistill.signals.continuity import TTL as ANSWER_TTL
+from antidistill.signals.continuity import answer_members
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, Store
@@ -89,10 +93,10 @@ class Guard:
         self.runtime = RuntimeState(self.store, s.mode,
                                     f"epoch:p{PROMPT_VERSION}.c{CLIENT_VERSION}")
         self.detector_config = DetectorConfig(self.detectors, FanoutConfig(),
-                                              s.intent_max_chars, s.max_output_tokens)
+                                              s.intent_max_chars, dict(s.model_output_caps))
         self.assessor = Assessor(self.store, self.detector_config, self.fingerprints, self.registry,
                                  self.hooks, self.weights, self.policy, self.counters,
-                                 s.reasoning_extraction_degrade)
+                                 s.reasoning_extraction_degrade, self.pseudonymize.uncached)
         if s.log_events:
             from antidistill.reporting.logging import enable_event_logging
 
@@ -224,7 +228,7 @@ class Guard:
             specs += self.budgets.new_key_specs(ctx)
         results = await self.store.apply(ApplyBatch(
             identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
-            cluster=found.cluster, cluster_risk_add=found.risk_add if found.cluster else 0.0,
+            cluster=found.cluster, cluster_risk_add=found.cluster_add if found.cluster else 0.0,
             link_features=found.link, fields=found.fields), ctx.now)
         self.assessor.remember_cluster(found.cluster)
         windows = await self.windows.hit(ctx.identity.id) if self.windows is not None else []
@@ -237,7 +241,12 @@ class Guard:
                         route=self.routes.pattern(ctx.method, ctx.path))
 
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
-        """Reconcile the token budgets with the metered usage (debt allowed)."""
+        """Reconcile the token budgets with the metered usage (debt allowed), and remember a
+        keyed hash of the answer for session continuity."""
+        if usage is not None and usage.answer and "continuity" in self.detectors:
+            members = answer_members(ctx.identity.id, usage.answer, self.pseudonymize.uncached)
+            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
+                                   for m in members))
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
         shared = decision.cluster if any(

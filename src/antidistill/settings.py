@@ -44,6 +44,7 @@ def _json_map(value: Any) -> Any:
 StrList = Annotated[list[str], NoDecode, BeforeValidator(_split_list)]
 FloatMap = Annotated[dict[str, float], NoDecode, BeforeValidator(_json_map)]
 StrMap = Annotated[dict[str, str], NoDecode, BeforeValidator(_json_map)]
+IntMap = Annotated[dict[str, int], NoDecode, BeforeValidator(_json_map)]
 
 
 class Settings(BaseSettings):
@@ -100,11 +101,13 @@ class Settings(BaseSettings):
     new_key_interval: float = Field(default=60, gt=0)
     default_output_tokens: int = Field(default=256, ge=1)
     max_output_tokens: int = Field(default=4096, ge=1)
+    model_output_caps: IntMap = Field(default_factory=dict)
 
     # -- detection and policy -------------------------------------------------------------
     detectors: StrList = Field(
         default_factory=lambda: [
-            "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "lists"
+            "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "churn",
+            "continuity", "lists",
         ]
     )
     weights: FloatMap = Field(default_factory=dict)
@@ -246,12 +249,15 @@ DOCS: dict[str, str] = {
     "monitor_enforce_budgets": "In monitor mode, still answer 429 when a configured budget "
                                "is exhausted (default: monitor mode enforces nothing).",
     "default_output_tokens": "Output tokens assumed when a request sets no max.",
-    "max_output_tokens": "Your model's output cap (estimates are clamped; `max_tokens` at the "
-                         "cap is a harvesting hint).",
+    "max_output_tokens": "Ceiling for token estimates only (a larger `max_tokens` is "
+                         "estimated at this); never evidence of harvesting.",
+    "model_output_caps": "JSON map model name -> its output-token cap, e.g. "
+                         '`{"gpt-x": 16384}`. `max_tokens` at a stated cap is a weak '
+                         "harvesting hint; a model without a stated cap gives none.",
     "detectors": "Built-in detectors to run: `fanout`, `sybil`, `intent`, `harvesting`, "
-                 "`cadence`, `shift`, `lists`. `[]` runs budgets only: identity allow/deny "
-                 "lists still apply, no detection history is read (unless a scorer hook is "
-                 "registered).",
+                 "`cadence`, `shift`, `churn`, `continuity`, `lists`. `[]` runs budgets only: "
+                 "identity allow/deny lists still apply, no detection history is read (unless a "
+                 "scorer hook is registered).",
     "weights": "JSON map detector -> weight in the noisy-OR combination.",
     "thresholds": "JSON map action -> minimum risk (`flag`, `degrade`, `delay`, `throttle`, "
                   "`block`).",

@@ -6,7 +6,7 @@ Shared by the budgets (charged before the request, from the estimate) and the re
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,9 @@ class Usage:
     prompt_tokens: int
     completion_tokens: int
     source: str
+    #: The first ``ANSWER_CHARS`` characters of the answer text, when they were readable
+    #: (session continuity keeps only a keyed hash of them; see ``signals.continuity``).
+    answer: str = field(default="", compare=False)
 
     @property
     def total(self) -> int:

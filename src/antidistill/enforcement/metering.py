@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 from antidistill.fingerprints.values import safe_count
@@ -38,6 +39,12 @@ _MODE_SSE = 2
 # would be escaped (`\"usage\"`), so model output that talks about usage cannot match.
 _TAIL_USAGE_KEY = re.compile(rb'[{,]\s*"(usage|usageMetadata)"\s*:\s*\{')
 _TAIL_BRACE = re.compile(rb"[{}]")
+ANSWER_CHARS = 512
+# The first answer text of a JSON response: OpenAI chat "content", Anthropic and Gemini
+# "text", Responses "output_text" parts ("text"). A string literal, unescaped afterwards.
+_ANSWER_KEY = re.compile(rb'"(?:content|text)"\s*:\s*"')
+# Bytes read after the key: ANSWER_CHARS characters even if every one is a \uXXXX escape.
+_ANSWER_WINDOW = 6 * ANSWER_CHARS + 8
 _USAGE_MEMBER = re.compile(rb'"usage"\s*:\s*(?=\{)')
 _DECODER = json.JSONDecoder()
 # More tokens than any response can hold; larger reported counts are clamped to it.
@@ -177,6 +184,8 @@ class ResponseMeter:
         "_anth_out",
         "_anth_prompt",
         "_anth_seen",
+        "_answer",
+        "_answer_len",
         "_buf",
         "_chars",
         "_data",
@@ -235,6 +244,8 @@ class ResponseMeter:
         self._event_tail = b""
         # findings
         self._chars = 0
+        self._answer: list[str] = []
+        self._answer_len = 0
         self._openai: tuple[int, int] | None = None
         self._gemini: tuple[int, int] | None = None
         self._anth_seen = False
@@ -291,6 +302,13 @@ class ResponseMeter:
         _append_tail(self._tail, chunk)
 
     def _finish_json(self) -> Usage | None:
+        usage = self._finish_json_usage()
+        if usage is None or self._overflow:
+            return usage
+        answer = _json_answer(self._buf)
+        return replace(usage, answer=answer) if answer else usage
+
+    def _finish_json_usage(self) -> Usage | None:
         if self._overflow:
             tail = bytes(self._tail)
         else:
@@ -419,6 +437,10 @@ class ResponseMeter:
             for choice in choices:
                 if isinstance(choice, dict):
                     self._chars += _choice_chars(choice)
+                    if self._answer_len < ANSWER_CHARS and choice.get("index", 0) == 0:
+                        delta = choice.get("delta")
+                        if isinstance(delta, dict):
+                            self._keep_answer(delta.get("content"))
         usage = ev.get("usage")
         if isinstance(usage, dict):
             found = _from_usage(usage)
@@ -434,6 +456,12 @@ class ResponseMeter:
             for cand in candidates:
                 if isinstance(cand, dict):
                     self._chars += _gemini_chars(cand)
+                    if self._answer_len < ANSWER_CHARS and cand.get("index", 0) == 0:
+                        content = cand.get("content")
+                        parts = content.get("parts") if isinstance(content, dict) else None
+                        for part in parts if isinstance(parts, list) else ():
+                            if isinstance(part, dict) and not part.get("thought"):
+                                self._keep_answer(part.get("text"))
 
     def _on_typed_event(self, kind: str, ev: dict[str, Any]) -> None:
         if kind == "content_block_delta":
@@ -443,12 +471,15 @@ class ResponseMeter:
                     text = delta.get(key)
                     if isinstance(text, str):
                         self._chars += len(text)
+                self._keep_answer(delta.get("text"))
         elif kind.startswith("response."):
             # Audio deltas are base64, not text; counting them would overcharge.
             if kind.endswith(".delta") and "audio" not in kind:
                 text = ev.get("delta")
                 if isinstance(text, str):
                     self._chars += len(text)
+                    if kind == "response.output_text.delta":
+                        self._keep_answer(text)
             elif kind in ("response.completed", "response.incomplete", "response.failed"):
                 resp = ev.get("response")
                 usage = resp.get("usage") if isinstance(resp, dict) else None
@@ -478,7 +509,18 @@ class ResponseMeter:
                     if found is not None:
                         self._anth_prompt = found[0]
 
+    def _keep_answer(self, text: object) -> None:
+        if isinstance(text, str) and text and self._answer_len < ANSWER_CHARS:
+            self._answer.append(text)
+            self._answer_len += len(text)
+
     def _finish_sse(self) -> Usage | None:
+        usage = self._finish_sse_usage()
+        if usage is not None and self._answer:
+            return replace(usage, answer="".join(self._answer)[:ANSWER_CHARS])
+        return usage
+
+    def _finish_sse_usage(self) -> Usage | None:
         # A stream may end without its final newline or blank line.
         if self._line or self._line_over:
             line, over = bytes(self._line), self._line_over
@@ -499,6 +541,43 @@ class ResponseMeter:
         if self._chars > 0:
             return Usage(0, estimate_tokens(self._chars), "sse.counted")
         return None
+
+
+def _json_answer(buf: bytearray) -> str:
+    """The first answer string of a JSON response body ("" if none is readable)."""
+    m = _ANSWER_KEY.search(buf)
+    if m is None:
+        return ""
+    start = pos = m.end()
+    limit = end = min(len(buf), start + _ANSWER_WINDOW)
+    while pos < limit:
+        q = buf.find(b'"', pos, limit)
+        if q < 0:
+            break
+        k = 0
+        while buf[q - 1 - k] == 0x5C:  # backslashes before the quote: odd means escaped
+            k += 1
+        if k % 2 == 0:
+            end = q
+            break
+        pos = q + 1
+    # Most answers are plain text: 2 bytes a character are read first, the rest only if
+    # escapes made that too few characters.
+    short = _decode_literal(bytes(buf[start:min(end, start + 2 * ANSWER_CHARS)]))
+    if len(short) >= ANSWER_CHARS or end <= start + 2 * ANSWER_CHARS:
+        return short[:ANSWER_CHARS]
+    return _decode_literal(bytes(buf[start:end]))[:ANSWER_CHARS]
+
+
+def _decode_literal(raw: bytes) -> str:
+    # The window may cut the literal inside an escape ("\\u00e" or a lone backslash).
+    for cut in range(7):
+        try:
+            text = json.loads(b'"' + raw[:len(raw) - cut] + b'"')
+        except (ValueError, RecursionError):
+            continue
+        return text if isinstance(text, str) else ""
+    return ""
 
 
 def _append_tail(tail: bytearray, piece: bytes) -> None:

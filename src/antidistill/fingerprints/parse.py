@@ -62,11 +62,16 @@ class ParsedPrompt:
     truncated: bool = False
     error: str = ""
     oddities: tuple[str, ...] = ()
+    #: The last ``MAX_ASSISTANT_TURNS`` assistant turns' text, each cut at
+    #: ``ASSISTANT_TURN_CHARS`` (what the history claims the model answered).
+    assistant: tuple[str, ...] = ()
 
 
 # --- limits -------------------------------------------------------------------------------
 
 _LOGIT_BIAS_CAP = 2000
+MAX_ASSISTANT_TURNS = 4
+ASSISTANT_TURN_CHARS = 2048
 _PARAM_STR_CAP = 200
 _DICT_PARAM_CAP = 32
 _BINARY_SAMPLE = 4096
@@ -320,6 +325,13 @@ class _Extract:
     last_user: str = ""
     n_messages: int = 0
     odd: set[str] = field(default_factory=set)
+    assistant: list[str] = field(default_factory=list)
+
+    def add_assistant(self, text: str) -> None:
+        if text:
+            self.assistant.append(text[:ASSISTANT_TURN_CHARS])
+            if len(self.assistant) > MAX_ASSISTANT_TURNS:
+                del self.assistant[0]
 
 
 def _role(m: dict[str, Any], ex: _Extract) -> str | None:
@@ -352,6 +364,8 @@ def _messages(d: dict[str, Any], ex: _Extract, key: str = "messages") -> bool:
                 # A turn holding only images or tool results has no text; the question the
                 # user typed is still the previous one.
                 ex.last_user = text
+        elif role == "assistant":
+            ex.add_assistant(text)
     return True
 
 
@@ -424,6 +438,8 @@ def _gemini(d: dict[str, Any], ex: _Extract) -> bool:
             ex.user.add(text)
             if text:
                 ex.last_user = text
+        elif role == "model":
+            ex.add_assistant(_gemini_text(c))
     return True
 
 
@@ -559,6 +575,7 @@ def _finish(
         truncated=truncated,
         error=error,
         oddities=tuple(sorted(ex.odd)),
+        assistant=tuple(ex.assistant),
     )
 
 

@@ -17,7 +17,7 @@ class Fingerprinter:
     def __init__(self, settings: Settings, detectors: Set[str]) -> None:
         self.settings = settings
         self.network = NetworkResolver(settings.asn_db or None, settings.anon_ip_db or None)
-        self.need_client = bool(detectors & {"sybil", "lists"})
+        self.need_client = bool(detectors & {"sybil", "lists", "churn"})
         self.need_prompt = bool(detectors & {"fanout", "lists"})
 
     def parse(self, ctx: RequestContext) -> ParsedPrompt:

@@ -63,6 +63,12 @@ class Pseudonymizer:
         """A key for another purpose (``person``: up to 16 bytes), independent of the id key."""
         return hashlib.blake2b(self._key, digest_size=32, person=person).digest()
 
+    def uncached(self, kind: str, value: str) -> str:
+        """The same keyed hash as calling the pseudonymizer, without caching it: for values
+        seen about once (an answer's text, a rotating network), which would only churn the
+        cache."""
+        return f"{kind}:{self._digest(kind, value)}"
+
     def _digest(self, kind: str, value: str) -> str:
         h = hashlib.blake2b(key=self._key, digest_size=10)
         h.update(kind.encode("utf-8", "surrogatepass") + b"\x00")

@@ -1,17 +1,38 @@
-"""Map a risk score to an action, with the safety caps that protect honest heavy users.
+"""Map a risk score to an action, with the corroboration rule that protects honest fleets.
 
-No single kind of evidence may throttle or block on its own: students ask for steps, QA tools
-grade answers, classifiers read logprobs, batch jobs are regular. Each detector family has a
-*cap*, the strongest action it can justify alone; the cap is lifted when at least two
-families carry real evidence (score >= ``evidence``), or by a deny list or custom scorer.
+Honest traffic has every single trait of a campaign somewhere (a fleet shares one template,
+students ask for steps, classifiers read logprobs, a NAT hosts hundreds of accounts). So a
+risk score alone never decides an enforced action: evidence is grouped into independent
+*families* (:data:`FAMILIES`) and
+
+* one family (or only history derived from earlier requests) may at most FLAG;
+* DEGRADE and DELAY need at least two families with real evidence (score >= ``EVIDENCE``);
+* THROTTLE and BLOCK need *strong* evidence: three families, or two that are each at
+  least ``STRONG``, or an operator list match together with another family.
+
+Content and client stack shared across accounts are both what an honest fleet shows on the
+day a new agent version ships, so together, without evidence about the accounts themselves
+or what they ask, they allow at most DEGRADE.
+
+An operator's own scorer hook (a signal name no built-in detector uses) is an explicit
+decision, like a deny list, and is not capped.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import NamedTuple
 
-from antidistill.decision import Action, Reason
+from antidistill.decision import Action, Reason, Signal
+from antidistill.signals.families import (
+    DERIVED,
+    EVIDENCE,
+    FAMILIES,
+    OPERATOR,
+    SHARED,
+    family_of,
+)
 from antidistill.signals.intent import REASONING_EXTRACTION_DEGRADE, REASONING_EXTRACTION_SIGNAL
 
 DEFAULT_THRESHOLDS: dict[str, float] = {
@@ -22,19 +43,55 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
     "block": 0.97,
 }
 
-FAMILY_CAPS: dict[str, Action] = {
-    "intent": Action.FLAG,
-    "cadence": Action.FLAG,
-    "shift": Action.FLAG,
-    "sybil": Action.FLAG,
-    "identity": Action.FLAG,
-    "harvesting": Action.DEGRADE,
-    "fanout": Action.DEGRADE,
-    "shared_indicator": Action.DELAY,
-    "cluster": Action.DELAY,
-}
-EVIDENCE = 0.3
-DERIVED = frozenset({"identity"})
+STRONG = 0.7  # two families at this score each are strong evidence
+
+
+@dataclass(frozen=True, slots=True)
+class Corroboration:
+    """The evidence families of one decision and the strongest action they allow."""
+
+    families: frozenset[str]
+    cap: Action
+    custom: bool  # an operator's scorer hook fired: no cap
+
+
+def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
+                  strong: float = STRONG) -> Corroboration:
+    """Group ``reasons`` into families and apply the corroboration rule."""
+    best: dict[str, float] = {}
+    custom = False
+    for r in reasons:
+        if r.name in DERIVED or r.score < evidence:
+            continue
+        fam = family_of(r.name)
+        if fam == OPERATOR and r.name.split(":", 1)[0] not in FAMILIES:
+            custom = True
+        best[fam] = max(best.get(fam, 0.0), r.score)
+    families = frozenset(best)
+    n = len(families)
+    strong_n = sum(1 for v in best.values() if v >= strong)
+    if custom:
+        cap = Action.BLOCK
+    elif n >= 3 or (n == 2 and (strong_n == 2 or OPERATOR in families)):
+        cap = Action.BLOCK
+    elif n == 2:
+        cap = Action.DELAY
+    else:
+        cap = Action.FLAG
+    if not custom and families <= SHARED and cap.severity > Action.DEGRADE.severity:
+        cap = Action.DEGRADE
+    return Corroboration(families, cap, custom)
+
+
+def corroborated(signals: Sequence[Signal], evidence: float = EVIDENCE) -> bool:
+    """Whether one request's own evidence may raise its cluster's risk: two families, not
+    only the shared-content/shared-client pair a fleet shows on its launch day.
+
+    A cluster inherits risk only from members whose evidence would allow DEGRADE: otherwise
+    an honest fleet's launch (one template, one new client stack) makes every member risky."""
+    families = {family_of(s.name) for s in signals
+                if s.score >= evidence and s.name not in DERIVED}
+    return len(families) >= 2 and not families <= SHARED
 
 
 class ActionPolicy:
@@ -49,6 +106,7 @@ class ActionPolicy:
         self.enabled.add(Action.ALLOW)
 
     def decide(self, risk: float, reasons: Sequence[Reason]) -> Action:
+        """The ladder's action for ``risk``, capped by :func:`corroboration`."""
         action = Action.ALLOW
         for candidate, threshold in self.ladder:
             if risk >= threshold:
@@ -56,18 +114,9 @@ class ActionPolicy:
                 break
         if action == Action.ALLOW:
             return action
-        # Identity history is derived from earlier requests' evidence, not independent of it.
-        families = {r.name.split(":", 1)[0] for r in reasons
-                    if r.score >= EVIDENCE and r.name not in DERIVED}
-        if len(families) == 1:
-            (family,) = families
-            cap = FAMILY_CAPS.get(family)
-            if cap is not None and cap.severity < action.severity:
-                action = cap
-        elif not families:
-            cap = FAMILY_CAPS["identity"] if any(r.name in DERIVED for r in reasons) \
-                else Action.FLAG
-            action = min(action, cap, key=lambda a: a.severity)
+        cap = corroboration(reasons).cap
+        if cap.severity < action.severity:
+            action = cap
         return self.allowed(action)
 
     def allowed(self, action: Action) -> Action:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from antidistill.context import RequestContext
 from antidistill.decision import Signal
@@ -19,14 +19,19 @@ from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner
 from antidistill.identity import IDENTITY_MISMATCH
 from antidistill.lists import IDENTITY_LISTS
-from antidistill.policy.actions import ActionPolicy, reasoning_extraction_floor
+from antidistill.policy.actions import ActionPolicy, corroborated, reasoning_extraction_floor
 from antidistill.policy.lists import apply_lists
 from antidistill.scoring.assess import NOTHING_FOUND, RISK_FLOOR, Assessment, score_request
 from antidistill.scoring.combine import combine
 from antidistill.signals.cadence import update_fields
-from antidistill.signals.harvesting import sweep_key
 from antidistill.signals.intent import REASONING_EXTRACTION_SIGNAL
-from antidistill.signals.pipeline import NO_FEATURES, DetectorConfig, build_features, run_detectors
+from antidistill.signals.pipeline import (
+    NO_FEATURES,
+    DetectorConfig,
+    build_features,
+    build_values,
+    run_detectors,
+)
 from antidistill.storage.base import ObserveBatch, Store
 from antidistill.storage.resilient import StoreUnavailable
 
@@ -47,12 +52,14 @@ def error_site(exc: BaseException) -> str:
 class Assessor:
     def __init__(self, store: Store, config: DetectorConfig, fingerprints: Fingerprinter,
                  hooks: HookRegistry, runner: HookRunner, weights: Mapping[str, float],
-                 policy: ActionPolicy, counters: Counter[str], rx_threshold: float) -> None:
+                 policy: ActionPolicy, counters: Counter[str], rx_threshold: float,
+                 uncached: Callable[[str, str], str]) -> None:
         self.store, self.config, self.fingerprints = store, config, fingerprints
         self.detectors = config.detectors
         self.hooks, self.runner, self.weights, self.policy = hooks, runner, weights, policy
         self.counters = counters
         self.rx_threshold = rx_threshold
+        self.uncached = uncached  # keyed hashes of values seen about once (answers, networks)
         self._need_cadence = bool(self.detectors & {"cadence", "shift"})
         # The few clusters seen most recently: asked for in every observe, so a member (or a
         # fresh sybil whose template is linked to one) costs no second round trip.
@@ -78,9 +85,8 @@ class Assessor:
 
     async def _assess(self, ctx: RequestContext, inspect: bool,
                       epoch: float | None) -> Assessment:
-        feats = build_features(ctx, self.detectors) if inspect else NO_FEATURES
-        values = (sweep_key(ctx.parsed.params) if inspect and ctx.parsed is not None
-                  and "harvesting" in self.detectors else {})
+        feats = build_features(ctx, self.detectors, self.uncached) if inspect else NO_FEATURES
+        values = build_values(ctx, self.detectors, self.uncached) if inspect else {}
         obs = await self.store.observe(ObserveBatch(
             identity=ctx.identity.id, features=feats.all, identity_values=values,
             list_checks=feats.lists, clusters=tuple(self.recent_clusters)), ctx.now)
@@ -91,15 +97,18 @@ class Assessor:
                                          obs.identity.requests)
         listed = {name for name, _ in obs.listed} if obs.listed else set()
         signals: list[Signal] = []
+        benign = ""
         if inspect and self.detectors:
             # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
             det = run_detectors(ctx, obs, feats, found.fields, listed, self.config,
-                                epoch if epoch is not None else ctx.now)
+                                epoch if epoch is not None else ctx.now, self._detector_failed)
             signals, found.cluster, found.link = det.signals, det.cluster, det.link
+            benign = det.benign
         if inspect and ctx.identity.key_mismatch:
             signals.append(IDENTITY_MISMATCH)
         signals.extend(await self._scorer_signals(ctx))
-        score_request(found, signals, obs, self.weights)
+        score_request(found, signals, obs, self.weights, benign=bool(benign))
+        found.cluster_add = found.risk_add if corroborated(signals) else 0.0
         if listed:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
@@ -116,6 +125,7 @@ class Assessor:
             rest = [x for x in signals if x.name != REASONING_EXTRACTION_SIGNAL]
             fresh = combine(rest, self.weights)[0] if rest else 0.0
             found.risk_add = fresh if fresh >= RISK_FLOOR else 0.0
+            found.cluster_add = found.risk_add if corroborated(rest) else 0.0
 
     async def _scorer_signals(self, ctx: RequestContext) -> list[Signal]:
         out: list[Signal] = []
@@ -127,14 +137,20 @@ class Assessor:
                 out.extend(x for x in got if isinstance(x, Signal))
         return out
 
-    async def _failed(self, ctx: RequestContext, exc: Exception) -> Assessment:
+    def _detector_failed(self, exc: Exception) -> None:
+        """One detector raised: the others still ran; counted, logged once per type."""
+        self._report(exc, "the request is scored by the other detectors")
+
+    def _report(self, exc: Exception, consequence: str) -> None:
         self.counters["detector_errors"] += 1
         name = type(exc).__name__
         if name not in self._logged_errors:
             self._logged_errors.add(name)
-            logger.error("antidistill: detection failed (%s at %s); the request is charged to "
-                         "its budgets unscored. Further %s errors are only counted.", name,
-                         error_site(exc), name)
+            logger.error("antidistill: detection failed (%s at %s); %s. Further %s errors are "
+                         "only counted.", name, error_site(exc), consequence, name)
+
+    async def _failed(self, ctx: RequestContext, exc: Exception) -> Assessment:
+        self._report(exc, "the request is charged to its budgets unscored")
         if ctx.parsed is None and ctx.body:
             ctx.parsed = self.fingerprints.parse(ctx)
         return await self._lists_only(ctx)

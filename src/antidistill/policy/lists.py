@@ -15,7 +15,7 @@ def apply_lists(found: Assessment, listed: Set[str], policy: ActionPolicy) -> As
     if "allow:identity" in listed:
         found.allowlisted = True
         found.action = Action.ALLOW
-        found.risk_add = 0.0
+        found.risk_add = found.cluster_add = 0.0
     elif any(name.startswith("deny:") for name in listed):
         found.denied = True
         found.action = policy.allowed(Action.BLOCK)

@@ -30,7 +30,8 @@ class Assessment:
     cluster: str | None = None
     identity_risk: float = 0.0
     cluster_risk: float = 0.0
-    risk_add: float = 0.0  # this request's own evidence, added to identity and cluster risk
+    risk_add: float = 0.0  # this request's own evidence, added to identity risk
+    cluster_add: float = 0.0  # ... and to the cluster's, only when corroborated
     link: list[str] = field(default_factory=list)
     fields: dict[str, float] = field(default_factory=dict)
     allowlisted: bool = False
@@ -43,8 +44,11 @@ NOTHING_FOUND = Assessment()
 
 def score_request(
     found: Assessment, signals: list[Signal], obs: ObserveResult, weights: Mapping[str, float],
+    *, benign: bool = False,
 ) -> None:
-    """Fill ``found``'s risk, reasons and history from this request's ``signals``."""
+    """Fill ``found``'s risk, reasons and history from this request's ``signals``. A member
+    with ``benign`` evidence of its own (continuity, long history, a stable network) does not
+    inherit its cluster's risk."""
     fresh_risk = combine(signals, weights)[0] if signals else 0.0
     mixed = list(signals)
     ident_risk = saturate(obs.identity.risk, IDENTITY_RISK_SCALE)
@@ -53,7 +57,7 @@ def score_request(
                             f"accumulated risk {obs.identity.risk:.2f} (decaying)"))
     cluster_risk = 0.0
     cluster = found.cluster
-    if cluster is not None and cluster in obs.clusters:
+    if cluster is not None and cluster in obs.clusters and not benign:
         cst = obs.clusters[cluster]
         cluster_risk = saturate(cst.risk, CLUSTER_RISK_SCALE)
         if cluster_risk >= HISTORY_MIN:

@@ -29,6 +29,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "harvesting": 0.75,
     "cadence": 0.25,
     "shift": 0.45,
+    "churn": 0.5,
+    "continuity": 0.45,
     "shared_indicator": 0.7,
     # Two different API keys in one request: no SDK does that; a client rotating a junk key
     # beside its real one (to escape its budget) does.

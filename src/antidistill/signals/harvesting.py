@@ -42,13 +42,15 @@ import xxhash
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
 from antidistill.fingerprints.values import read_number, safe_int, safe_number
 
-__all__ = ["HarvestFinding", "score_harvesting", "sweep_key"]
+__all__ = ["SWEEP_VALUES", "HarvestFinding", "score_harvesting", "sweep_key"]
 
 _EXTREME_BIAS = 50.0
 _SWEEP_ENTRIES = 50
 _BIG_SWEEP_ENTRIES = 200
 _LARGE_ENTRIES = 10
 _SWEEP_KEYS = ("temperature", "top_p", "seed", "top_logprobs", "n")
+#: The identity-value names :func:`sweep_key` writes (other detectors count other values).
+SWEEP_VALUES = frozenset((*_SWEEP_KEYS, "logit_bias"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,18 +8,22 @@ is reported through ``on_error`` and skipped; the others still run.
 
 from __future__ import annotations
 
-from collections.abc import Set
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Set
+from dataclasses import dataclass, field
+from typing import Any
 
 from antidistill.context import RequestContext
 from antidistill.decision import Signal
 from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
-from antidistill.signals.fanout import FanoutConfig, fanout_signal
-from antidistill.signals.harvesting import score_harvesting
+from antidistill.signals.churn import churn_signal, network_values, stable_network
+from antidistill.signals.continuity import continuity, continuity_signal, history_checks
+from antidistill.signals.families import EVIDENCE, family_of
+from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
+from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
 from antidistill.signals.intent import detect_intent, primary_match
 from antidistill.signals.sybil import sybil_signal
-from antidistill.storage.base import ObserveResult
+from antidistill.storage.base import FeatureStats, ObserveResult
 
 # A cluster is formed around a content feature whose fan-out score reaches this.
 CLUSTER_FORM = 0.5
@@ -33,7 +37,8 @@ class Features:
     templates: list[str]
     segments: list[str]
     client: list[str]
-    lists: list[tuple[str, str]]
+    lists: list[tuple[str, str]]  # includes ``history``
+    history: list[tuple[str, str]] = field(default_factory=list)  # continuity checks
 
     @property
     def all(self) -> list[str]:
@@ -45,7 +50,7 @@ class DetectorConfig:
     detectors: frozenset[str]
     fanout: FanoutConfig
     intent_max_chars: int
-    max_output_tokens: int
+    output_caps: Mapping[str, int] = field(default_factory=dict)  # model -> stated cap
 
 
 @dataclass(slots=True)
@@ -53,12 +58,14 @@ class Detection:
     signals: list[Signal]
     cluster: str | None  # the cluster this request belongs to (existing or new)
     link: list[str]  # features to link to the cluster
+    benign: str = ""  # the identity's own benign evidence: cluster risk does not flow in
 
 
 NO_FEATURES = Features([], [], [], [])
 
 
-def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
+def build_features(ctx: RequestContext, detectors: Set[str],
+                   pseudonymize: Callable[[str, str], str] | None = None) -> Features:
     """Feature keys (``t:`` template, ``s:`` segment, ``c:`` client, ``j:`` JA4, ``n:`` network,
     ``a:`` ASN) for the enabled detectors, and the allow/deny/watch lists to check."""
     templates: list[str] = []
@@ -98,77 +105,198 @@ def build_features(ctx: RequestContext, detectors: Set[str]) -> Features:
     if "lists" not in detectors:
         # Identity allow/deny lists are explicit operator decisions: always honoured.
         lists = lists[:3]
-    return Features(templates, segments, client, lists)
+    history: list[tuple[str, str]] = []
+    if "continuity" in detectors and pseudonymize is not None and ctx.parsed is not None \
+            and ctx.parsed.assistant:
+        history = history_checks(ident, ctx.parsed.assistant, pseudonymize)
+        lists += history
+    return Features(templates, segments, client, lists, history)
+
+
+def build_values(ctx: RequestContext, detectors: Set[str],
+                 pseudonymize: Callable[[str, str], str]) -> dict[str, str]:
+    """Identity-scoped distinct-value counters of one request (``ObserveBatch
+    .identity_values``): harvesting parameter sweeps and network churn."""
+    values: dict[str, str] = {}
+    if "harvesting" in detectors and ctx.parsed is not None:
+        values.update(sweep_key(ctx.parsed.params))
+    if "churn" in detectors:
+        values.update(network_values(ctx.network, pseudonymize))
+    return values
+
+
+@dataclass(slots=True)
+class _Run:
+    """One request's detector run: inputs, and what the detectors have found so far."""
+
+    ctx: RequestContext
+    obs: ObserveResult
+    feats: Features
+    fields: dict[str, float]
+    listed: Set[str]
+    cfg: DetectorConfig
+    epoch: float
+    signals: list[Signal] = field(default_factory=list)
+    link: list[str] = field(default_factory=list)
+    fan_key: str | None = None
+    cont: Any = None
+
+    def add(self, sig: Signal | None) -> None:
+        if sig is not None:
+            self.signals.append(sig)
+
+
+def _fanout(r: _Run) -> None:
+    sig, r.fan_key = fanout_signal(r.obs.features, r.feats.templates, r.feats.segments,
+                                   r.cfg.fanout, r.epoch, r.ctx.now)
+    r.add(sig)
+    if sig is not None and sig.score >= CLUSTER_FORM and r.fan_key is not None:
+        r.link.append(r.fan_key)
+
+
+def _sybil(r: _Run) -> None:
+    net = r.ctx.network
+    anon = net is not None and net.network_type in ANONYMOUS_NETWORKS
+    sig, strong = sybil_signal(r.obs.features, r.feats.client, r.cfg.fanout, anon, r.epoch,
+                               r.ctx.now)
+    r.add(sig)
+    r.link.extend(strong)
+
+
+def _intent(r: _Run) -> None:
+    p = r.ctx.parsed
+    if p is not None and p.user:
+        top = primary_match(detect_intent(p.user, max_chars=r.cfg.intent_max_chars))
+        if top is not None:
+            r.add(Signal("intent:" + top.category, top.score, top.evidence))
+
+
+def _harvesting(r: _Run) -> None:
+    p = r.ctx.parsed
+    if p is None:
+        return
+    model = p.params.get("model")
+    # An unknown cap is no evidence: only the operator's stated per-model caps count.
+    cap = r.cfg.output_caps.get(model, 0) if isinstance(model, str) else 0
+    h = score_harvesting(p.params, max_tokens_cap=cap, oddities=p.oddities)
+    # identity-level distinct values (temperature, logit_bias key sets, seeds): sweeps
+    swept = {k: n for k, n in r.obs.identity.values.items() if k in SWEEP_VALUES and n >= 6}
+    score, detail = h.score, h.detail
+    if swept:
+        score = max(score, min(1.0, 0.3 + 0.1 * max(swept.values())))
+        detail = (detail + "; " if detail else "") + "sweep: " + ", ".join(
+            f"{k} x{n}" for k, n in swept.items())
+    if score > 0.0:
+        r.add(Signal("harvesting", score, detail))
+
+
+def _cadence(r: _Run) -> None:
+    age = r.ctx.now - r.obs.identity.first_seen
+    for sig in cadence_signals(r.fields, r.obs.identity.requests + 1, age):
+        if sig.name in r.cfg.detectors:
+            r.add(sig)
+
+
+def _continuity(r: _Run) -> None:
+    if r.feats.history:
+        r.cont = continuity(r.feats.history, r.obs.listed)
+        if r.cont is not None:
+            r.add(continuity_signal(r.cont))
+
+
+def _churn(r: _Run) -> None:
+    ident = r.obs.identity
+    r.add(churn_signal(ident.values, ident.requests + 1, r.ctx.now - ident.first_seen))
+
+
+def _lists(r: _Run) -> None:
+    watched = sorted(n for n in r.listed if n.startswith("watch:"))
+    if watched:
+        r.add(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
+
+
+# (detector names that enable it, the detector); continuity runs whenever history is checked.
+DETECTORS: tuple[tuple[frozenset[str], Callable[[_Run], None]], ...] = (
+    (frozenset({"fanout"}), _fanout),
+    (frozenset({"sybil"}), _sybil),
+    (frozenset({"intent"}), _intent),
+    (frozenset({"harvesting"}), _harvesting),
+    (frozenset({"cadence", "shift"}), _cadence),
+    (frozenset(), _continuity),
+    (frozenset({"churn"}), _churn),
+    (frozenset({"lists"}), _lists),
+)
 
 
 def run_detectors(
     ctx: RequestContext, obs: ObserveResult, feats: Features, fields: dict[str, float],
     listed: Set[str], cfg: DetectorConfig, epoch: float,
+    on_error: Callable[[Exception], None] | None = None,
 ) -> Detection:
-    """Every built-in detector's signal, and the request's cluster."""
-    signals: list[Signal] = []
-    det = cfg.detectors
-    link: list[str] = []
-    fan_key: str | None = None
-    if "fanout" in det:
-        sig, fan_key = fanout_signal(obs.features, feats.templates, feats.segments,
-                                     cfg.fanout, epoch, ctx.now)
-        if sig is not None:
-            signals.append(sig)
-            if sig.score >= CLUSTER_FORM and fan_key is not None:
-                link.append(fan_key)
-    if "sybil" in det:
-        anon = ctx.network is not None and ctx.network.network_type in ANONYMOUS_NETWORKS
-        sig, strong = sybil_signal(obs.features, feats.client, cfg.fanout, anon, epoch,
-                                   ctx.now)
-        if sig is not None:
-            signals.append(sig)
-        link.extend(strong)
-    if "intent" in det and ctx.parsed is not None and ctx.parsed.user:
-        top = primary_match(detect_intent(ctx.parsed.user, max_chars=cfg.intent_max_chars))
-        if top is not None:
-            signals.append(Signal("intent:" + top.category, top.score, top.evidence))
-    if "harvesting" in det and ctx.parsed is not None:
-        h = score_harvesting(ctx.parsed.params, max_tokens_cap=cfg.max_output_tokens,
-                             oddities=ctx.parsed.oddities)
-        # identity-level distinct values (temperature, logit_bias key sets, seeds): sweeps
-        sweep = [f"{k} x{n}" for k, n in obs.identity.values.items() if n >= 6]
-        score, detail = h.score, h.detail
-        if sweep:
-            score = max(score, min(1.0, 0.3 + 0.1 * max(obs.identity.values.values())))
-            detail = (detail + "; " if detail else "") + "sweep: " + ", ".join(sweep)
-        if score > 0.0:
-            signals.append(Signal("harvesting", score, detail))
-    if "cadence" in det or "shift" in det:
-        age = ctx.now - obs.identity.first_seen
-        for sig in cadence_signals(fields, obs.identity.requests + 1, age):
-            if sig.name in det:
-                signals.append(sig)
-    if "lists" in det:
-        watched = sorted(n for n in listed if n.startswith("watch:"))
-        if watched:
-            signals.append(Signal("shared_indicator", 0.8, "matches " + ", ".join(watched)))
-    return Detection(signals, _cluster(obs, feats, link, fan_key, cfg.fanout), link)
+    """Every built-in detector's signal, and the request's cluster.
+
+    A detector that raises is reported to ``on_error`` and skipped: the others still run and
+    the request is still scored (without ``on_error`` the exception propagates)."""
+    r = _Run(ctx, obs, feats, fields, listed, cfg, epoch)
+    for names, detector in DETECTORS:
+        if names and names.isdisjoint(cfg.detectors):
+            continue
+        try:
+            detector(r)
+        except Exception as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+    own = any(s.score >= EVIDENCE and family_of(s.name) != "content" for s in r.signals)
+    cluster = choose_cluster(obs, feats, r.link, r.fan_key, cfg.fanout, own)
+    benign = "session continuity" if r.cont is not None and r.cont.own else ""
+    return Detection(r.signals, cluster, r.link, benign or benign_evidence(ctx, obs))
 
 
-def _cluster(
+# An identity with this much history of its own is an established customer, not a sybil.
+ESTABLISHED_AGE = 2 * 86400.0
+ESTABLISHED_REQUESTS = 20
+
+
+def benign_evidence(ctx: RequestContext, obs: ObserveResult) -> str:
+    """The identity's own benign evidence ("" if none): a long history or a stable network.
+
+    A member showing it keeps its own risk, but the cluster's risk does not flow into it."""
+    ident = obs.identity
+    requests = ident.requests + 1
+    if ctx.now - ident.first_seen >= ESTABLISHED_AGE and requests >= ESTABLISHED_REQUESTS:
+        return "long history"
+    if stable_network(ident.values, requests):
+        return "stable network"
+    return ""
+
+
+def choose_cluster(
     obs: ObserveResult, feats: Features, link: list[str], fan_key: str | None,
-    cfg: FanoutConfig,
+    cfg: FanoutConfig, corroborated: bool = False,
 ) -> str | None:
     """The identity's own cluster, else the riskiest cluster its features point to, else a
     new one around the content feature that fanned out (``link`` may gain that feature).
 
-    Joining through features needs the exact template, or two features agreeing: one shared
-    segment or client stack alone must not pull an honest user into a campaign.
+    Joining through features needs a rare conjunction: two linked features agreeing, at
+    least one of them still rare in the long window (novel), or the exact template, rare,
+    together with the member's own evidence from another family (``corroborated``). A
+    popular template alone must not pull an honest fleet into a campaign's cluster.
     """
     candidates = {obs.identity.cluster} if obs.identity.cluster else set()
-    votes: dict[str, int] = {}
+    votes: dict[str, list[FeatureStats]] = {}
+    templated: set[str] = set()
     features = obs.features
     for key in feats.all:
         st = features.get(key)
         if st is not None and st.cluster:
-            votes[st.cluster] = votes.get(st.cluster, 0) + (2 if key.startswith("t:") else 1)
-    candidates.update(c for c, v in votes.items() if v >= 2)
+            votes.setdefault(st.cluster, []).append(st)
+            if key.startswith("t:"):
+                templated.add(st.cluster)
+    for c, stats in votes.items():
+        rare = any(novelty(st, cfg) > 0.0 for st in stats)
+        if rare and (len(stats) >= 2 or (corroborated and c in templated)):
+            candidates.add(c)
     cluster: str | None = None
     if candidates:
         cluster = max(candidates, key=lambda c: (

@@ -573,7 +573,12 @@ class MemoryStore(Store):
     async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
         """Add ``member`` to list ``name``, for ``ttl`` seconds (wall clock) or for good."""
         expires = math.inf if ttl is None else self._wall() + ttl
-        self._lists.setdefault(name, {})[member] = expires
+        members = self._lists.setdefault(name, {})
+        members[member] = expires
+        if len(members) > self.config.max_features:
+            # Bounded like the features (the answers that session continuity keeps live in
+            # a list): drop the expired, then the soonest to expire.
+            _trim_list(members, self._wall(), self.config.max_features)
 
     async def list_remove(self, name: str, member: str) -> None:
         """Remove ``member`` from list ``name`` (no error when absent)."""
@@ -755,3 +760,11 @@ def warn_if_multiple_workers() -> bool:
         reason,
     )
     return True
+
+
+def _trim_list(members: dict[str, float], wall: float, cap: int) -> None:
+    for m in [m for m, exp in members.items() if exp <= wall]:
+        del members[m]
+    if len(members) > cap:
+        for m, _ in sorted(members.items(), key=lambda kv: kv[1])[: len(members) - cap * 9 // 10]:
+            del members[m]
