@@ -617,27 +617,10 @@ def _parse(
     if not isinstance(body, (bytes, bytearray, memoryview)):
         return _empty("invalid", truncated, "type")
     body = bytes(body)
-    if not body.strip():
-        return _empty("empty", truncated)
-    if b"\x00" in body:
-        return _empty("binary", truncated, "binary: nul")
-    sample = body[:_BINARY_SAMPLE]
-    if len(sample.translate(None, _TEXT_BYTES)) > _BINARY_RATIO * len(sample):
-        return _empty("binary", truncated, "binary: control")
-
-    error = ""
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        text = body.decode("utf-8", errors="replace")
-        # A cut in the middle of a multi-byte character is expected in a truncated body.
-        if not (truncated and exc.start >= len(body) - 3):
-            error = "utf8"
-        else:
-            text = body[: exc.start].decode("utf-8", errors="replace")
-    if text.startswith("\ufeff"):
-        text = text[1:]
-
+    refused = _refuse(body, truncated)
+    if refused is not None:
+        return refused
+    text, error = _decode(body, truncated)
     hint = format_from_path(path)
     ex = _Extract(_Texts(max_chars), _Texts(max_chars))
     first = text[:1]
@@ -675,6 +658,42 @@ def _parse(
         return _finish("json", ex, {}, truncated, error, max_chars)
 
     params = _params(doc)
+    fmt, ex = _extract(doc, hint, ex, max_depth, max_chars)
+    return _finish(fmt, ex, params, truncated, error, max_chars)
+
+
+def _refuse(body: bytes, truncated: bool) -> ParsedPrompt | None:
+    """The result for an empty or binary body, else None."""
+    if not body.strip():
+        return _empty("empty", truncated)
+    if b"\x00" in body:
+        return _empty("binary", truncated, "binary: nul")
+    sample = body[:_BINARY_SAMPLE]
+    if len(sample.translate(None, _TEXT_BYTES)) > _BINARY_RATIO * len(sample):
+        return _empty("binary", truncated, "binary: control")
+    return None
+
+
+def _decode(body: bytes, truncated: bool) -> tuple[str, str]:
+    """The body's text and the decoding error ("" or "utf8")."""
+    error = ""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = body.decode("utf-8", errors="replace")
+        # A cut in the middle of a multi-byte character is expected in a truncated body.
+        if not (truncated and exc.start >= len(body) - 3):
+            error = "utf8"
+        else:
+            text = body[: exc.start].decode("utf-8", errors="replace")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return text, error
+
+
+def _extract(doc: dict[str, Any], hint: str, ex: _Extract, max_depth: int,
+             max_chars: int) -> tuple[str, _Extract]:
+    """The API format and the extracted texts of a JSON object."""
     fmt = ""
     if hint:
         fmt = hint
@@ -690,4 +709,4 @@ def _parse(
             _generic(doc, ex, max_depth)
     if fmt == "openai.chat" and "system" in doc:
         _anthropic_system(doc, ex)
-    return _finish(fmt, ex, params, truncated, error, max_chars)
+    return fmt, ex

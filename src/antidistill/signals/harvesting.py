@@ -33,7 +33,7 @@ are clamped or ignored for the features and counted by ``malformed_params``, nev
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,45 +169,15 @@ def score_harvesting(
                                               ("max_tokens_cap",))
                     break
         return _NOTHING
-    weights: list[float] = []
-    features: list[str] = []
-    details: list[str] = []
-
-    def add(feature: str, weight: float, detail: str) -> None:
-        features.append(feature)
-        weights.append(weight)
-        details.append(detail)
-
-    logprobs, legacy_k = _logprobs_on(params)
-    top_k = _int(params.get("top_logprobs"))
-    lp_max = max(1, top_logprobs_max)
-    if logprobs and top_k is not None and top_k > 0:
-        if top_k >= lp_max:
-            add("logprobs_max", 0.40, f"top_logprobs={top_k} (max)")
-        elif top_k > 5 and top_k * 2 >= lp_max:
-            add("logprobs_high", 0.20, f"top_logprobs={top_k}")
-    elif legacy_k is not None and legacy_k >= 5:
-        # The legacy completions API capped integer logprobs at 5.
-        add("logprobs_max", 0.40, f"logprobs={legacy_k} (legacy max)")
-
-    entries, extreme, positive = _bias_stats(params.get("logit_bias"))
-    if entries >= _SWEEP_ENTRIES:
-        w = 0.50 if entries >= _BIG_SWEEP_ENTRIES else 0.35
-        add("logit_bias_sweep", w, f"logit_bias entries={entries}")
-    elif entries > _LARGE_ENTRIES:
-        add("logit_bias_large", 0.15, f"logit_bias entries={entries}")
-    if extreme >= 10:
-        add("logit_bias_extreme", 0.15, f"logit_bias |bias|>=50 entries={extreme}")
-    if logprobs and positive > 0:
-        add("logit_bias_probe", 0.20, f"logit_bias +bias>=50 entries={positive} with logprobs")
-
+    found = _Found()
+    add = found.add
+    logprobs, entries = _logprob_and_bias_features(params, top_logprobs_max, add)
     n = _int(params.get("n"))
     if n is not None and n > 1:
         if logprobs:
             add("n_gt1", 0.30 if n >= 8 else 0.20, f"n={n} with logprobs")
         else:
             add("n_gt1", 0.05, f"n={n}")
-
     max_tokens = None
     for key in MAX_TOKEN_PARAMS:
         max_tokens = _int(params.get(key))
@@ -217,9 +187,9 @@ def score_harvesting(
         add("max_tokens_cap", 0.15, f"max_tokens={max_tokens} (cap)")
     if logprobs and max_tokens is not None and 0 < max_tokens <= 2 and entries > _LARGE_ENTRIES:
         add("one_token_probe", 0.15, f"max_tokens={max_tokens} with logit_bias")
-
     if bad:
         add("malformed_params", _MALFORMED_WEIGHT, "malformed " + ",".join(bad))
+    weights, features, details = found.weights, found.features, found.details
 
     miss = 1.0
     for w in weights:
@@ -258,3 +228,48 @@ def sweep_key(params: Mapping[str, Any]) -> dict[str, str]:
         else:
             out["logit_bias"] = "invalid:" + type(bias).__name__
     return out
+
+
+class _Found:
+    """The harvesting features one request shows, with their weights and details."""
+
+    __slots__ = ("weights", "features", "details")
+
+    def __init__(self) -> None:
+        self.weights: list[float] = []
+        self.features: list[str] = []
+        self.details: list[str] = []
+
+    def add(self, feature: str, weight: float, detail: str) -> None:
+        self.features.append(feature)
+        self.weights.append(weight)
+        self.details.append(detail)
+
+
+def _logprob_and_bias_features(
+    params: Mapping[str, Any], top_logprobs_max: int,
+    add: Callable[[str, float, str], None],
+) -> tuple[bool, int]:
+    """Log-probability and logit-bias features; returns (logprobs on, logit_bias entries)."""
+    logprobs, legacy_k = _logprobs_on(params)
+    top_k = _int(params.get("top_logprobs"))
+    lp_max = max(1, top_logprobs_max)
+    if logprobs and top_k is not None and top_k > 0:
+        if top_k >= lp_max:
+            add("logprobs_max", 0.40, f"top_logprobs={top_k} (max)")
+        elif top_k > 5 and top_k * 2 >= lp_max:
+            add("logprobs_high", 0.20, f"top_logprobs={top_k}")
+    elif legacy_k is not None and legacy_k >= 5:
+        # The legacy completions API capped integer logprobs at 5.
+        add("logprobs_max", 0.40, f"logprobs={legacy_k} (legacy max)")
+    entries, extreme, positive = _bias_stats(params.get("logit_bias"))
+    if entries >= _SWEEP_ENTRIES:
+        w = 0.50 if entries >= _BIG_SWEEP_ENTRIES else 0.35
+        add("logit_bias_sweep", w, f"logit_bias entries={entries}")
+    elif entries > _LARGE_ENTRIES:
+        add("logit_bias_large", 0.15, f"logit_bias entries={entries}")
+    if extreme >= 10:
+        add("logit_bias_extreme", 0.15, f"logit_bias |bias|>=50 entries={extreme}")
+    if logprobs and positive > 0:
+        add("logit_bias_probe", 0.20, f"logit_bias +bias>=50 entries={positive} with logprobs")
+    return logprobs, entries
