@@ -277,7 +277,7 @@ def build(degrade_share: float, seed: int) -> tuple[Any, Any, Counter[str]]:
         return await observe(*args, **kwargs)
 
     guard.store.observe = counted_observe  # type: ignore[method-assign]
-    parse = guard._parse
+    parse = guard.fingerprints.parse
 
     def checked_parse(ctx: Any) -> Any:
         p = parse(ctx)
@@ -285,7 +285,7 @@ def build(degrade_share: float, seed: int) -> tuple[Any, Any, Counter[str]]:
             stats["parser_gave_up"] += 1
         return p
 
-    guard._parse = checked_parse  # type: ignore[method-assign]
+    guard.fingerprints.parse = checked_parse  # type: ignore[method-assign]
     return AntiDistillMiddleware(echo_app, guard=guard), guard, stats
 
 

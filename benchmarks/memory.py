@@ -78,7 +78,7 @@ def sizes(guard: Any) -> dict[str, int]:
     out = {name: len(getattr(st, attr)) for name, attr in (
         ("identities", "_identities"), ("features", "_features"), ("buckets", "_buckets"),
         ("clusters", "_clusters"))}
-    out["guard_cache"] = len(guard._identities)
+    out["guard_cache"] = len(guard.identities._cache)
     return out
 
 
@@ -108,11 +108,11 @@ async def drive_fast(guard: Any, start: int, stop: int) -> None:
     from antidistill.policy.floods import new_key_specs
     from antidistill.storage import ApplyBatch, BucketSpec, ObserveBatch
 
-    store, pseudo, budgets = guard.store, guard.pseudonymize, guard._default_budgets
+    store, pseudo, budgets = guard.store, guard.pseudonymize, guard.budgets.default
     shared = [f"s:pg2:{pseudo('seg', str(k))[-16:]}" for k in range(5)]
     client = "c:cf1:" + pseudo("cf", "client")[-16:]
     for i in range(start, stop):
-        ident, _ = guard.resolve_identity(scope(i))
+        ident, _ = guard.identities.resolve(scope(i))
         now = guard.clock()
         tpl = "pt1:" + pseudo("tpl", str(i))[-16:]
         net = "4:" + ".".join(ident.ip.split(".")[:3]) + ".0/24"
@@ -124,7 +124,7 @@ async def drive_fast(guard: Any, start: int, stop: int) -> None:
                                                {}, checks), now)
         specs = [BucketSpec("rq:" + iid, budgets.request_capacity,
                             budgets.request_refill_per_second)]
-        specs += new_key_specs(ident, obs.identity.requests > 0, guard.new_keys, pseudo)
+        specs += new_key_specs(ident, obs.identity.requests > 0, guard.budgets.new_keys, pseudo)
         specs.append(BucketSpec("tk:" + iid, budgets.token_capacity,
                                 budgets.token_refill_per_second, 60.0))
         await store.apply(ApplyBatch(iid, specs, fields={"rf": 0.1, "rs": 0.2, "hd": 3.0,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from antidistill.scoring.pipeline import Features, benign_evidence, choose_cluster
+from antidistill.signals.pipeline import Features, benign_evidence, choose_cluster
 
 from antidistill.context import RequestContext
 from antidistill.signals.churn import PREFIX_VALUE
