@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from antidistill.signals.pipeline import Features, benign_evidence, choose_cluster
-
 from antidistill.context import RequestContext
 from antidistill.signals.churn import PREFIX_VALUE
 from antidistill.signals.fanout import FanoutConfig
+from antidistill.signals.pipeline import Features, benign_evidence, choose_cluster
 from antidistill.storage.base import ClusterStats, FeatureStats, IdentityStats, ObserveResult
 
 NOW = 1_780_000_000.0

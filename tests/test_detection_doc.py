@@ -18,8 +18,8 @@ def test_detection_doc_table_is_the_generated_one() -> None:
 
 def test_table_covers_every_weight_threshold_and_family() -> None:
     from antidistill.policy.actions import DEFAULT_THRESHOLDS
-    from antidistill.signals.families import FAMILIES
     from antidistill.scoring.combine import DEFAULT_WEIGHTS
+    from antidistill.signals.families import FAMILIES
 
     names = {(where.rsplit(".", 1)[-1], name) for where, name, _ in rows()}
     for table, keys in (("DEFAULT_WEIGHTS", DEFAULT_WEIGHTS), ("DEFAULT_THRESHOLDS",
