@@ -244,9 +244,7 @@ class Guard:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
         if usage is not None and usage.answer and "continuity" in self.detectors:
-            members = answer_members(ctx.identity.id, usage.answer, self.pseudonymize.uncached)
-            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
-                                   for m in members))
+            await self._remember_answer(ctx, usage.answer)
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
         shared = decision.cluster if any(
@@ -255,6 +253,19 @@ class Guard:
         if specs:
             await self.store.buckets(specs, self.clock())
             self.counters["tokens_reconciled"] += 1
+
+    async def _remember_answer(self, ctx: RequestContext, answer: str) -> None:
+        """Session continuity's record of what was answered: bookkeeping, so it is skipped
+        while storage is degraded and never fails (or logs for) a request."""
+        if getattr(self.store, "degraded", False):
+            self.counters["answers_dropped"] += 1
+            return
+        members = answer_members(ctx.identity.id, answer, self.pseudonymize.uncached)
+        try:
+            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
+                                   for m in members))
+        except Exception:
+            self.counters["answers_dropped"] += 1
 
     async def deny_response(self, ctx: RequestContext, decision: Decision) -> ErrorBody:
         """The 429/403 answer: the ``error_response`` hook's, else the OpenAI error shape."""

@@ -14,7 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 
 from antidistill.context import RequestContext
-from antidistill.decision import Signal
+from antidistill.decision import Action, Signal
 from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner
 from antidistill.identity import IDENTITY_MISMATCH
@@ -119,9 +119,12 @@ class Assessor:
     def _reasoning_extraction(self, found: Assessment, signals: list[Signal]) -> None:
         """A confident request for the model's hidden reasoning is answered degraded (its
         reasoning withheld) on that evidence alone, and kept out of history (issue #13)."""
+        before = found.action
         rx = reasoning_extraction_floor(found.action, found.reasons, self.rx_threshold)
         found.action = self.policy.allowed(rx.action)
-        if rx.exempt:
+        # Only when this evidence alone made the degrade: with corroboration (shared content
+        # across accounts, say) it is a campaign's evidence and counts like any other.
+        if rx.exempt and before.severity < Action.DEGRADE.severity:
             rest = [x for x in signals if x.name != REASONING_EXTRACTION_SIGNAL]
             fresh = combine(rest, self.weights)[0] if rest else 0.0
             found.risk_add = fresh if fresh >= RISK_FLOOR else 0.0

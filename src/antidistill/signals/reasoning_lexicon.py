@@ -219,6 +219,8 @@ RX_CONCEPTS: dict[str, tuple[str, ...]] = {
     "rx_use": (
         "use your", "using your", "rely on your", "apply your", "employ your",
         "leverage your", "draw on your", "use its", "用你的", "利用你的",
+        # "Use chain of thought!" at the end of an operator prompt asks for a method.
+        "use chain", "using chain", "use a chain", "apply chain", "with chain",
     ),
 }
 
