@@ -254,14 +254,10 @@ def build_guard(
         settings = Settings(max_delay=0.0)
         if mode:
             settings = settings.model_copy(update={"mode": mode})
+    from antidistill.demo.report import capture_last
+
     guard = Guard(settings, clock=clock, load_env_hooks=False)
-    last: dict[str, Decision] = {}
-
-    @guard.on_decision
-    def capture(ctx: Any, decision: Decision) -> None:
-        last["d"] = decision
-
-    return guard, last
+    return guard, capture_last(guard)
 
 
 def iter_lines(f: IO[bytes]) -> Iterator[bytes]:

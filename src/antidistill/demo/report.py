@@ -4,9 +4,12 @@ benchmarks."""
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from antidistill.decision import Decision
+
+if TYPE_CHECKING:
+    from antidistill.guard import Guard
 
 
 def demo_guard(clock: Any, mode: str, **overrides: Any) -> tuple[Any, dict[str, Decision]]:
@@ -25,13 +28,18 @@ def demo_guard(clock: Any, mode: str, **overrides: Any) -> tuple[Any, dict[str, 
         **overrides,  # e.g. the harder day's network databases (benchmarks/detection.py)
     })
     guard = Guard(settings, clock=clock, load_env_hooks=False)
+    return guard, capture_last(guard)
+
+
+def capture_last(guard: Guard) -> dict[str, Decision]:
+    """A dict that holds the guard's decision in flight under ``"d"`` (an on_decision hook)."""
     last: dict[str, Decision] = {}
 
     @guard.on_decision
     def capture(ctx: Any, decision: Decision) -> None:
         last["d"] = decision
 
-    return guard, last
+    return last
 
 
 def explain(console: Any, report: Any, cohort: str, limit: int = 5) -> None:

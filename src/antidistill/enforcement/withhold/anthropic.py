@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import insort
 from typing import Any
 
-from antidistill.enforcement.withhold.plan import Out, WithholdPlan, drop_index
+from antidistill.enforcement.withhold.plan import Out, WithholdPlan, drop_index, keep_and_fix
 
 __all__ = ["AnthropicStream", "filter_message"]
 
@@ -27,12 +27,10 @@ def filter_message(doc: dict[str, Any], plan: WithholdPlan) -> bool:
     content = doc.get("content")
     if not isinstance(content, list):
         return False
-    kept = [b for b in content if not (plan.reasoning and isinstance(b, dict)
-                                       and b.get("type") in THINKING)]
-    changed = len(kept) != len(content)
-    for block in kept:
-        if isinstance(block, dict):
-            changed |= _seal_block(block, plan)
+    kept, changed = keep_and_fix(
+        content,
+        lambda b: plan.reasoning and isinstance(b, dict) and b.get("type") in THINKING,
+        lambda b: _seal_block(b, plan))
     if changed:
         doc["content"] = kept
     return changed

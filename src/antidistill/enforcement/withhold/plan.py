@@ -54,3 +54,15 @@ def drop_index(dropped: list[int], index: int) -> int:
     from bisect import bisect_left
 
     return index - bisect_left(dropped, index)
+
+
+def keep_and_fix(
+    items: list[Any], drop: Callable[[Any], bool], fix: Callable[[Any], bool],
+) -> tuple[list[Any], bool]:
+    """The items not dropped, each passed to ``fix``; and whether anything changed."""
+    kept = [it for it in items if not drop(it)]
+    changed = len(kept) != len(items)
+    for it in kept:
+        if isinstance(it, dict):
+            changed |= fix(it)
+    return kept, changed

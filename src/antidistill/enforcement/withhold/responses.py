@@ -5,7 +5,7 @@ from __future__ import annotations
 from bisect import insort
 from typing import Any
 
-from antidistill.enforcement.withhold.plan import Out, WithholdPlan, drop_index
+from antidistill.enforcement.withhold.plan import Out, WithholdPlan, drop_index, keep_and_fix
 
 __all__ = ["ResponsesStream", "filter_response"]
 
@@ -39,12 +39,10 @@ def filter_response(doc: dict[str, Any], plan: WithholdPlan) -> bool:
     output = doc.get("output")
     if not isinstance(output, list):
         return False
-    kept = [it for it in output if not (plan.reasoning and isinstance(it, dict)
-                                        and it.get("type") == "reasoning")]
-    changed = len(kept) != len(output)
-    for item in kept:
-        if isinstance(item, dict):
-            changed |= _item(item, plan)
+    kept, changed = keep_and_fix(
+        output,
+        lambda it: plan.reasoning and isinstance(it, dict) and it.get("type") == "reasoning",
+        lambda it: _item(it, plan))
     if changed:
         doc["output"] = kept
     return changed
