@@ -161,6 +161,33 @@ async def test_finding_2_degrade_of_an_unhashable_role_is_not_a_500() -> None:
     assert out["max_tokens"] == 256 and out["n"] == 1
 
 
+def _forced_degrade() -> Guard:
+    guard = make_guard()
+
+    @guard.on_decision
+    def force(ctx: Any, decision: Decision) -> Decision:
+        return replace(decision, action=Action.DEGRADE, enforced=True)
+
+    return guard
+
+
+async def test_a_body_too_deep_to_rewrite_is_refused_not_served_whole() -> None:
+    # Python's parser stops near depth 1,000; other parsers (the app's) may read it all and
+    # serve the unchanged max_tokens, n and logprobs.
+    body = (b'{"messages":[{"role":"user","content":"hi"}],"max_tokens":100000,"n":8,'
+            b'"logprobs":true,"x":' + b"[" * 100_000 + b"]" * 100_000 + b"}")
+    assert degrade_body(body, DegradePlan()).unreadable
+    status, got = await _post(_forced_degrade(), body, "/echo")
+    assert status == 400 and got["error"]["type"] == "invalid_request_body", got
+
+
+async def test_an_unreadable_non_json_body_is_not_refused_by_degrade() -> None:
+    # Only what looks like JSON is refused: a form or audio upload has nothing to rewrite.
+    assert not degrade_body(b"field=value&max_tokens=9", DegradePlan()).unreadable
+    status, got = await _post(_forced_degrade(), b"field=value&max_tokens=9", "/echo")
+    assert status == 200 and got == b"field=value&max_tokens=9"
+
+
 # -- finding 13 (degrade half): 1e400 was written back as Infinity ---------------------------
 
 

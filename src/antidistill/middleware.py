@@ -18,7 +18,7 @@ from typing import Any
 
 from antidistill.context import RequestContext, current_decision
 from antidistill.decision import Action, Decision
-from antidistill.enforcement.apply import refused_oversize
+from antidistill.enforcement.apply import OVERSIZE, refusal
 from antidistill.enforcement.responses import ErrorBody, encode, simple_error
 from antidistill.enforcement.sending import ResponseSender
 from antidistill.enforcement.withholding import Withholding
@@ -36,6 +36,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 _TOO_LARGE = simple_error(413, "request_too_large", "Request body exceeds the size limit.")
+_UNREADABLE = simple_error(400, "invalid_request_body", "Request body could not be read.")
 _UNAVAILABLE = simple_error(503, "service_unavailable",
                             "Usage checks are unavailable; try again shortly.")
 # Framing headers that no longer describe a replaced body.
@@ -122,8 +123,8 @@ class _Responder:
             if action.is_denied():
                 await _respond(await self.guard.deny_response(self.ctx, decision), self.send)
                 return
-            if refused_oversize(decision):
-                await _respond(_TOO_LARGE, self.send)
+            if (refused := refusal(decision)) is not None:
+                await _respond(_TOO_LARGE if refused == OVERSIZE else _UNREADABLE, self.send)
                 return
             if action is Action.DELAY and decision.delay_seconds:
                 await asyncio.sleep(min(decision.delay_seconds, self.guard.settings.max_delay))

@@ -3,7 +3,9 @@
 Runs after ``on_decision`` hooks (so a hook's DEGRADE is enforced too) and before reporting
 (so events and the dashboard list the rewrites actually applied). A body over the analysis
 cap is read to its end for the rewrite, up to ``degrade_max_body_bytes``; beyond that the
-request cannot be rewritten and is refused with 413 rather than served whole.
+request cannot be rewritten and is refused with 413 rather than served whole. A JSON body the
+rewrite cannot read (invalid, or nested deeper than the parser goes; the app's parser may read
+it all the same) is refused with 400 for the same reason.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from antidistill.decision import Action, Decision
 from antidistill.enforcement.degrade import DegradePlan, degrade_body
 
 OVERSIZE = "oversize:refused"
+UNREADABLE = "unreadable:refused"
 
 
 class RequestBody(Protocol):
@@ -41,11 +44,16 @@ async def apply_action(
     if not body.complete and not await body.read_rest(max_body):
         return replace(decision, degrade=(OVERSIZE,))
     result = degrade_body(body.body, plan, api_format=api_format)
+    if result.unreadable:
+        return replace(decision, degrade=(UNREADABLE,))
     if not result.changes:
         return decision
     body.replace(result.body)
     return replace(decision, degrade=result.changes)
 
 
-def refused_oversize(decision: Decision) -> bool:
-    return decision.degrade == (OVERSIZE,)
+def refusal(decision: Decision) -> str | None:
+    """``OVERSIZE`` or ``UNREADABLE`` when the degrade rewrite refused the request."""
+    if decision.degrade in ((OVERSIZE,), (UNREADABLE,)):
+        return decision.degrade[0]
+    return None

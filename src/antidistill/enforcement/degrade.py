@@ -74,6 +74,10 @@ class DegradeResult:
 
     body: bytes
     changes: tuple[str, ...]
+    # The body looks like JSON (starts with "{" or "[") but cannot be read: invalid, truncated
+    # or nested deeper than the parser goes. It cannot be rewritten; another parser may still
+    # read it, so the caller refuses it rather than pass it whole.
+    unreadable: bool = False
 
 
 def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = None) -> DegradeResult:
@@ -85,8 +89,8 @@ def degrade_body(body: bytes, plan: DegradePlan, *, api_format: str | None = Non
     ``ensure_ascii=False``; number literals a float cannot hold, such as
     ``1e400`` or a 5,000-digit integer, are written back as they came). The output is always
     strict JSON: ``NaN``/``Infinity`` literals (not JSON) become ``null``. Invalid JSON, a
-    non-object or a truncated body comes back unchanged with ``changes=()``; this function
-    never raises.
+    non-object or a truncated body comes back unchanged with ``changes=()`` (``unreadable``
+    set when it looked like JSON but could not be read); this function never raises.
     """
     try:
         return _degrade(body, plan, api_format)
@@ -100,7 +104,7 @@ def _degrade(body: bytes, plan: DegradePlan, api_format: str | None) -> DegradeR
     try:
         obj = _load(body, raw)
     except (ValueError, RecursionError, TypeError):
-        return unchanged
+        return DegradeResult(body, (), unreadable=body.lstrip()[:1] in (b"{", b"["))
     if not isinstance(obj, dict):
         return unchanged
     fmt = api_format if api_format in API_FORMATS else detect_format(obj)
