@@ -36,6 +36,8 @@ async def identity_of(guard: Guard, headers: dict[str, str] | None = None,
     {"authorization": f"Bearer {KEY}"},
     {"authorization": f"bearer   {KEY}  "},
     {"x-api-key": KEY},
+    {"x-goog-api-key": KEY},  # the Gemini SDKs
+    {"api-key": KEY},  # Azure OpenAI
 ])
 async def test_api_key_headers_give_the_same_pseudonymous_identity(
     headers: dict[str, str]

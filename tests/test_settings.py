@@ -17,7 +17,7 @@ def _clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults() -> None:
     s = Settings()
     assert s.mode == "enforce" and s.storage_uri == "memory://"
-    assert s.api_key_headers == ["authorization", "x-api-key"]
+    assert s.api_key_headers == ["authorization", "x-api-key", "x-goog-api-key", "api-key"]
     assert s.trusted_proxies == [] and s.routes == {} and s.secret is None
 
 

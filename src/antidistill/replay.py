@@ -50,7 +50,7 @@ from antidistill.decision import Action, Decision
 
 DEFAULT_METHOD = "POST"
 DEFAULT_PATH = "/v1/chat/completions"
-_KEY_HEADERS = ("authorization", "x-api-key", "api-key")
+_KEY_HEADERS = ("authorization", "x-api-key", "x-goog-api-key", "api-key")
 
 
 @dataclass(frozen=True, slots=True)

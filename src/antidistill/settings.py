@@ -73,7 +73,8 @@ class Settings(BaseSettings):
     degrade_max_body_bytes: int = Field(default=33_554_432, ge=0)
 
     # -- identity -------------------------------------------------------------------------
-    api_key_headers: StrList = Field(default_factory=lambda: ["authorization", "x-api-key"])
+    api_key_headers: StrList = Field(
+        default_factory=lambda: ["authorization", "x-api-key", "x-goog-api-key", "api-key"])
     account_header: str = ""
     trusted_proxies: StrList = Field(default_factory=list)
     forwarded_header: Literal["auto", "x-forwarded-for", "forwarded"] = "auto"
