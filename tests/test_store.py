@@ -369,19 +369,26 @@ async def test_key_hygiene(store_factory: StoreFactory) -> None:
         else:
             assert ttl > 0, key
     assert persistent <= set(keys)
-    # every key of one entity shares its hash tag, so each script call is single-slot
+    # every key of one entity shares its hash tag, so each script call is single-slot on
+    # Cluster (one call per feature or bucket; the scripts derive the entity's other keys
+    # from its base key); standalone batches them into one call per script
     cmds = [
-        store._feature_cmd("tpl:k1", "id-k", 1000.0),  # type: ignore[attr-defined]
-        store._bucket_cmd(bucket("req:id-k"), 1000.0),  # type: ignore[attr-defined]
+        *store._feature_cmds(["tpl:k1", "tpl:k2"], "id-k", 1000.0),  # type: ignore[attr-defined]
+        *store._bucket_cmds([bucket("req:id-k"), bucket("tok:id-k")], 1000.0),  # type: ignore[attr-defined]
         store._risk_cmd("c", "cl-k", 1.0, touch=True, risk_add=1, member="id-k"),  # type: ignore[attr-defined]
         store._risk_cmd("i", "id-k", 1.0, touch=True, risk_add=1),  # type: ignore[attr-defined]
     ]
+    cluster = store_backend_is_cluster(store)
+    assert len(cmds) == (6 if cluster else 4)
     for cmd in cmds:
         slots = {key_slot(k.encode()) for k in cmd.keys}
-        if store_backend_is_cluster(store):
+        if cluster:
             assert len(slots) == 1, cmd.keys
-        else:  # standalone also updates the global ranking set inside the script
+        else:  # batched calls, and the global ranking set updated inside the script
             assert len(slots) <= 2
+    for key in keys:  # every stored key is in its entity's slot
+        tag = key[key.index("{") : key.index("}") + 1]
+        assert key_slot(key.encode()) == key_slot(tag[1:-1].encode()), key
     feature_keys = [k for k in keys if "{f:tpl:k1}" in k]
     assert {k.rsplit(":", 2)[-2] if ":s:" in k or ":l:" in k else "m" for k in feature_keys} >= {
         "m",

@@ -179,6 +179,8 @@ class RedisStore(Store):
         self._lists_read = -math.inf
         self.round_trips = 0
         self.slot_batches = 0
+        self._consts: tuple[Any, ...] = ()
+        self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
         self._feature = reg(_lua("feature_observe"))
@@ -267,48 +269,70 @@ class RedisStore(Store):
         return results
 
     # -- script calls ------------------------------------------------------------------------
-    def _bucket_cmd(self, spec: BucketSpec, now: float) -> _Cmd:
-        if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
-            raise ValueError("bucket capacity must be finite and > 0")
-        if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
-            raise ValueError("bucket refill_per_second must be finite and >= 0")
-        debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
-        return _Cmd(
-            self._bucket,
-            [self._key("b", spec.key)],
-            [
-                _num(spec.capacity),
-                _num(spec.refill_per_second),
-                _num(spec.cost),
-                int(spec.force),
-                int(spec.peek),
-                _num(debt),
-                _num(now),
-                _ms(self.config.identity_ttl),
-            ],
-        )
-
-    def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
-        return [self._bucket_cmd(spec, now) for spec in specs]
+    def _batched(
+        self, script: AsyncScript, keys: Sequence[str], shared: Sequence[Any],
+        each: Sequence[Sequence[Any]] | None = None,
+    ) -> list[_Cmd]:
+        """One call of a multi-key script for ``keys`` (per-key arguments ``each`` after the
+        ``shared`` ones); on Cluster one call per key, since each key is its own slot."""
+        if not keys:
+            return []
+        if self.cluster_mode:
+            if each is None:
+                return [_Cmd(script, (k,), shared) for k in keys]
+            return [_Cmd(script, (k,), [*shared, *e]) for k, e in zip(keys, each, strict=True)]
+        args = list(shared) if each is None else [*shared, *(x for e in each for x in e)]
+        return [_Cmd(script, keys, args)]
 
     @staticmethod
-    def _bucket_result(raw: Sequence[Any]) -> BucketResult:
-        return BucketResult(bool(int(raw[0])), float(raw[1]), float(raw[2]), float(raw[3]))
+    def _unbatched(results: Sequence[Any], width: int) -> list[Sequence[Any]]:
+        """The per-key rows of the results of :meth:`_batched` calls (``width`` values each)."""
+        if not results:
+            return []
+        flat = results[0] if len(results) == 1 else [x for r in results for x in r]
+        return [flat[i : i + width] for i in range(0, len(flat), width)]
 
-    def _feature_cmd(self, feature: str, identity: str, now: float) -> _Cmd:
+    def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
+        each: list[tuple[Any, ...]] = []
+        for spec in specs:
+            if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
+                raise ValueError("bucket capacity must be finite and > 0")
+            if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
+                raise ValueError("bucket refill_per_second must be finite and >= 0")
+            debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
+            each.append((_num(spec.capacity), _num(spec.refill_per_second), _num(spec.cost),
+                         int(spec.force), int(spec.peek), _num(debt)))
+        keys = [self._key("b", spec.key) for spec in specs]
+        return self._batched(self._bucket, keys, (_num(now), _ms(self.config.identity_ttl)),
+                             each)
+
+    def _bucket_results(self, raw: Sequence[Any]) -> list[BucketResult]:
+        return [
+            BucketResult(bool(int(r[0])), float(r[1]), float(r[2]), float(r[3]))
+            for r in self._unbatched(raw, 4)
+        ]
+
+    def _feature_cmds(self, features: Sequence[str], identity: str, now: float) -> list[_Cmd]:
         cfg = self.config
-        sb = window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS)
-        lb = window_bucket(now, cfg.long_window, LONG_SUBBUCKETS)
-        keys = [self._key("f", feature, "m")]
-        keys += [self._key("f", feature, f"s:{sb - i}") for i in range(SHORT_SUBBUCKETS)]
-        keys += [self._key("f", feature, f"l:{lb - i}") for i in range(LONG_SUBBUCKETS)]
-        short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
-        long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
-        return _Cmd(
-            self._feature,
-            keys,
-            [identity, _num(now), SHORT_SUBBUCKETS, _ms(long_ttl), _ms(short_ttl), _ms(long_ttl)],
+        shared = (
+            identity,
+            _num(now),
+            window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS),
+            window_bucket(now, cfg.long_window, LONG_SUBBUCKETS),
+            *self._feature_consts(),
         )
+        return self._batched(self._feature, [self._key("f", f) for f in features], shared)
+
+    def _feature_consts(self) -> tuple[Any, ...]:
+        """Sub-bucket counts and TTLs of the feature script, encoded once per config."""
+        cfg = self.config
+        if self._consts_for is not cfg:
+            short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
+            long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
+            self._consts = (SHORT_SUBBUCKETS, LONG_SUBBUCKETS, _ms(long_ttl), _ms(short_ttl),
+                            _ms(long_ttl))
+            self._consts_for = cfg
+        return self._consts
 
     def _risk_cmd(
         self,
@@ -323,11 +347,8 @@ class RedisStore(Store):
         fields: Mapping[str, float] | None = None,
     ) -> _Cmd:
         cfg = self.config
-        keys = [self._key(kind, key, "s")]
-        if member is not None:
-            keys.append(self._key(kind, key, "m"))
-        in_script_rank = not self.cluster_mode
-        if in_script_rank:
+        keys = [self._key(kind, key)]
+        if not self.cluster_mode:  # on Cluster the ranking set is another slot: see apply
             keys.append(self._rank_key(kind))
         args: list[Any] = [
             _num(now),
@@ -339,8 +360,6 @@ class RedisStore(Store):
             _ms(cfg.identity_ttl),
             cfg.top_k,
             key,
-            int(member is not None),
-            int(in_script_rank),
         ]
         for name, value in (fields or {}).items():
             args += [name, _num(value)]
@@ -382,17 +401,14 @@ class RedisStore(Store):
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
         """See :meth:`Store.observe`."""
         cfg = self.config
-        names = list(batch.identity_values)
-        cmds = [
-            _Cmd(
-                self._ident_observe,
-                [self._key("i", batch.identity, "s")]
-                + [self._key("i", batch.identity, f"v:{n}") for n in names],
-                [_ms(cfg.identity_ttl)] + [batch.identity_values[n] for n in names],
-            )
-        ]
+        values_in = batch.identity_values
+        ident_args: list[Any] = [_ms(cfg.identity_ttl)]
+        for n, v in values_in.items():
+            ident_args += [n, v]
+        cmds = [_Cmd(self._ident_observe, (self._key("i", batch.identity),), ident_args)]
         features = list(dict.fromkeys(batch.features))
-        cmds += [self._feature_cmd(f, batch.identity, now) for f in features]
+        fcmds = self._feature_cmds(features, batch.identity, now)
+        cmds += fcmds
         checks = await self._lists_to_check(batch.list_checks)
         cmds += [_Cmd(None, (), ("ZSCORE", self._key("l", name), m)) for name, m in checks]
         wanted = list(dict.fromkeys(batch.clusters))
@@ -401,15 +417,15 @@ class RedisStore(Store):
         res = await self._execute(cmds)
 
         flat, counts = res[0]
-        values = {n: int(c) for n, c in zip(names, counts, strict=True)}
+        values = {n: int(c) for n, c in zip(values_in, counts, strict=True)}
         istats = self._identity_stats(flat, values, now) or IdentityStats(
             now, now, 0, 0.0, None, values, {}
         )
         fstats: dict[str, FeatureStats] = {}
-        for i, f in enumerate(features, start=1):
-            short, long, fs, cl = res[i]
+        rows = self._unbatched(res[1 : 1 + len(fcmds)], 4) if fcmds else []
+        for f, (short, long, fs, cl) in zip(features, rows, strict=True):
             fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None)
-        pos = 1 + len(features)
+        pos = 1 + len(fcmds)
         wall = self._wall()
         listed = frozenset(
             check
@@ -461,17 +477,15 @@ class RedisStore(Store):
                 )
             )
             ttl = _ms(cfg.long_window * (1 + 1 / LONG_SUBBUCKETS))
-            cmds += [
-                _Cmd(self._link, [self._key("f", f, "m")], [batch.cluster, _num(now), ttl])
-                for f in dict.fromkeys(batch.link_features)
-            ]
+            links = [self._key("f", f) for f in dict.fromkeys(batch.link_features)]
+            cmds += self._batched(self._link, links, (batch.cluster, _num(now), ttl))
         res = await self._execute(cmds)
         if self.cluster_mode:
             ranked = [("i", batch.identity, res[nb])]
             if batch.cluster is not None:
                 ranked.append(("c", batch.cluster, res[nb + 1]))
             await self._rank_followup(ranked, [batch.risk_add, batch.cluster_risk_add])
-        return [self._bucket_result(r) for r in res[:nb]]
+        return self._bucket_results(res[:nb]) if nb else []
 
     async def _rank_followup(
         self, ranked: Iterable[tuple[str, str, Sequence[Any]]], adds: Sequence[float]
@@ -494,7 +508,7 @@ class RedisStore(Store):
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
         """See :meth:`Store.buckets`."""
-        return [self._bucket_result(r) for r in await self._execute(self._bucket_cmds(specs, now))]
+        return self._bucket_results(await self._execute(self._bucket_cmds(specs, now)))
 
     async def _lists_to_check(
         self, checks: Sequence[tuple[str, str]]

@@ -1,10 +1,13 @@
 -- Read an identity's state and count its distinct values; keys share the identity's tag.
--- KEYS[1]: state HASH; KEYS[2..]: one HLL per value name
--- ARGV[1]: ttl_ms; ARGV[2..]: the values, in KEYS order
+-- KEYS[1]: base key P:{i:<identity>} of the state HASH <base>:s and of one HLL
+--          <base>:v:<name> per value name
+-- ARGV[1]: ttl_ms; then name, value pairs
+local base = KEYS[1]
 local counts = {}
-for i = 2, #KEYS do
-  redis.call('PFADD', KEYS[i], ARGV[i])
-  redis.call('PEXPIRE', KEYS[i], ARGV[1])
-  counts[i - 1] = redis.call('PFCOUNT', KEYS[i])
+for i = 2, #ARGV, 2 do
+  local key = base .. ':v:' .. ARGV[i]
+  redis.call('PFADD', key, ARGV[i + 1])
+  redis.call('PEXPIRE', key, ARGV[1])
+  counts[#counts + 1] = redis.call('PFCOUNT', key)
 end
-return {redis.call('HGETALL', KEYS[1]), counts}
+return {redis.call('HGETALL', base .. ':s'), counts}
