@@ -1,0 +1,139 @@
+"""The Redis backends' hot path: how little is sent per request, and that it stays correct.
+
+Scripts get an entity's hash-tagged base key and derive its other keys (so a feature costs one
+key, not its 13 sub-window keys); standalone Redis batches a request's features, buckets and
+links into one script call each (Cluster: one per slot); concurrent list additions share one
+round trip; commands are written and read on one connection without redis-py's pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from antidistill.errors import StorageError
+from antidistill.storage import ApplyBatch, BucketSpec, ObserveBatch, Store, storage_from_uri
+from antidistill.storage import redis as redis_store
+
+StoreFactory = Callable[..., Awaitable[Store]]
+REDIS_BACKENDS = ["redis", "redis_cluster"]
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int, int]]:
+    """(command, keys, arguments after the keys) of every command queued."""
+    sent: list[tuple[str, int, int]] = []
+    original = redis_store._Cmd.queue
+
+    def spy(cmd: Any, pipe: Any) -> None:
+        if cmd.script is None:
+            sent.append((str(cmd.args[0]), 0, len(cmd.args) - 1))
+        else:
+            sent.append(("EVALSHA", len(cmd.keys), len(cmd.args)))
+        original(cmd, pipe)
+
+    monkeypatch.setattr(redis_store._Cmd, "queue", spy)
+    return sent
+
+
+@pytest.mark.parametrize("store_backend", REDIS_BACKENDS, indirect=True)
+async def test_a_request_sends_base_keys_not_sub_window_keys(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = await store_factory()
+    features = [f"tpl:{i}" for i in range(8)]
+    # scripts loaded (NOSCRIPT re-sends would count twice), which lists exist read once
+    await store.observe(ObserveBatch("id-w", features=["tpl:w"]), 1.0)
+    await store.apply(ApplyBatch("id-w", buckets=[BucketSpec("bw", 10.0, 1.0)],
+                                 cluster="cl-w", link_features=["tpl:w"]), 1.0)
+    sent = _spy(monkeypatch)
+    await store.observe(ObserveBatch("id-a", features=features, identity_values={"t": "1"}),
+                        2.0)
+    buckets = [BucketSpec(f"b{i}", 10.0, 1.0) for i in range(3)]
+    await store.apply(ApplyBatch("id-a", buckets=buckets, risk_add=0.5, cluster="cl-a",
+                                 cluster_risk_add=0.5, link_features=features), 2.0)
+    scripts = [s for s in sent if s[0] == "EVALSHA"]
+    sent.clear()
+    if getattr(store, "cluster_mode", False):
+        # one call per slot: 1 identity + 8 features, 3 buckets + 2 risk + 8 links
+        assert len(scripts) == 22
+        assert all(keys == 1 for _, keys, _ in scripts)
+    else:
+        assert len(scripts) == 6  # identity, features; buckets, 2 risk updates, links
+        assert [k for _, k, _ in scripts] == [1, 8, 3, 2, 2, 8]
+    # the old layout sent 14 keys and 6 arguments per feature (160 for these 8 alone) and
+    # about 250 for the whole request on either backend
+    assert sum(k + a for _, k, a in scripts) <= (170 if len(scripts) == 22 else 80)
+    res = await store.observe(ObserveBatch("id-b", features=features[:2]), 3.0)
+    assert {f: (s.short, s.long, s.cluster) for f, s in res.features.items()} == {
+        f: (2, 2, "cl-a") for f in features[:2]}
+
+
+@pytest.mark.parametrize("store_backend", REDIS_BACKENDS, indirect=True)
+async def test_concurrent_list_additions_share_one_round_trip(
+    store_factory: StoreFactory,
+) -> None:
+    store = await store_factory()
+    before = store.round_trips  # type: ignore[attr-defined]
+    await asyncio.gather(store.list_add("watch:a", "m1", 60.0),
+                         store.list_add("watch:a", "m2", 60.0),
+                         store.list_add("watch:b", "m3"))
+    assert store.round_trips - before == 1  # type: ignore[attr-defined]
+    assert sorted(await store.list_members("watch:a")) == ["m1", "m2"]
+    assert await store.list_members("watch:b") == ["m3"]
+    await store.list_add("watch:a", "m1", 0.001)  # re-added: the new expiry wins
+    await asyncio.sleep(0.01)
+    assert await store.list_members("watch:a") == ["m2"]
+
+
+async def test_a_failed_list_addition_reaches_every_caller(dedicated_redis: Any) -> None:
+    store = storage_from_uri(dedicated_redis.url, prefix="la", socket_timeout=0.3)
+    try:
+        await store.list_add("watch:x", "m0")
+        dedicated_redis.stop()
+        got = await asyncio.gather(store.list_add("watch:x", "m1"),
+                                   store.list_add("watch:x", "m2"), return_exceptions=True)
+        assert [type(g) for g in got] == [StorageError, StorageError]
+    finally:
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_an_error_reply_stays_in_place_and_the_connection_stays_in_step(
+    redis_url: str,
+) -> None:
+    store: Any = storage_from_uri(redis_url, prefix="er", socket_timeout=2.0)
+    cmd = redis_store._Cmd
+    try:
+        key = store._key("l", "x")
+        with pytest.raises(StorageError, match="ResponseError"):
+            await store._execute([cmd(None, (), ("ZADD", key, "1", "a")),
+                                  cmd(None, (), ("ZADD", key, "not-a-number", "b")),
+                                  cmd(None, (), ("ZADD", key, "2", "c"))])
+        got = await store._execute([cmd(None, (), ("ZSCORE", key, "a")),
+                                    cmd(None, (), ("ZSCORE", key, "c"))])
+        assert [float(g) for g in got] == [1.0, 2.0]
+    finally:
+        await store.clear()
+        await store.close()
+
+
+@pytest.mark.redis
+async def test_a_cancelled_call_leaves_no_reply_for_the_next(redis_url: str) -> None:
+    store: Any = storage_from_uri(redis_url, prefix="cx", socket_timeout=5.0,
+                                  max_connections=1)
+    cmd = redis_store._Cmd
+    try:
+        key = store._key("l", "y")
+        await store._execute([cmd(None, (), ("ZADD", key, "3", "a"))])
+        # the server holds the reply for a second: the caller gives up first
+        with pytest.raises(asyncio.TimeoutError):
+            await asyncio.wait_for(store._execute(
+                [cmd(None, (), ("BLPOP", store._key("q", "empty"), "1"))]), 0.2)
+        got = await store._execute([cmd(None, (), ("ZSCORE", key, "a"))])
+        assert float(got[0]) == 3.0
+    finally:
+        await store.clear()
+        await store.close()
