@@ -325,8 +325,9 @@ def print_profile(lanes: Sequence[Lane]) -> None:
     for lane in lanes:
         if lane.profiler is not None:
             print(f"\nprofile of lane {lane.label!r} (cProfile, cumulative, top 40):")
-            pstats.Stats(lane.profiler, stream=sys.stdout).sort_stats("cumulative") \
-                .print_stats(40)
+            st = pstats.Stats(lane.profiler, stream=sys.stdout)
+            st.sort_stats("cumulative").print_stats(40)
+            st.sort_stats("tottime").print_stats(30)
 
 
 def report_memory(lanes: Sequence[Lane], d: Driven, seconds: float) -> dict[str, Any]:

@@ -123,11 +123,11 @@ async def test_an_error_reply_stays_in_place_and_the_connection_stays_in_step(
 @pytest.mark.redis
 async def test_a_cancelled_call_leaves_no_reply_for_the_next(redis_url: str) -> None:
     store: Any = storage_from_uri(redis_url, prefix="cx", socket_timeout=5.0,
-                                  max_connections=1)
+                                  max_connections=4)
     cmd = redis_store._Cmd
     try:
         key = store._key("l", "y")
-        await store._execute([cmd(None, (), ("ZADD", key, "3", "a"))])
+        await store._execute([cmd(None, (), ("ZADD", key, "3", "a"))])  # a connection kept
         # the server holds the reply for a second: the caller gives up first
         with pytest.raises(asyncio.TimeoutError):
             await asyncio.wait_for(store._execute(

@@ -148,9 +148,9 @@ class _Cmd:
 
 class _Batch:
     """Commands for one connection, written at once and answered in order: what redis-py's
-    non-transactional pipeline does, without its per-command bookkeeping (about a third of
-    a round trip's client CPU). Replies are raw (no response callbacks); error replies are
-    returned in place, like ``execute(raise_on_error=False)``."""
+    non-transactional pipeline does, without its per-command bookkeeping. Replies are raw
+    (no response callbacks); error replies are returned in place, like
+    ``execute(raise_on_error=False)``."""
 
     __slots__ = ("commands",)
 
@@ -160,23 +160,58 @@ class _Batch:
     def execute_command(self, *args: Any) -> None:
         self.commands.append(args)
 
-    async def send(self, pool: Any) -> list[Any]:
-        conn = await pool.get_connection()
-        try:
-            await conn.send_packed_command(conn.pack_commands(self.commands))
-            out: list[Any] = []
-            for _ in self.commands:
-                try:
-                    out.append(await conn.read_response())
-                except rexc.ResponseError as exc:
-                    out.append(exc)
-        except BaseException:
-            # unread replies (a timeout, a cancellation) must not reach the next user
-            await conn.disconnect()
-            raise
-        finally:
-            await pool.release(conn)
+    async def send(self, conn: Any) -> list[Any]:
+        await conn.send_packed_command(conn.pack_commands(self.commands))
+        out: list[Any] = []
+        for _ in self.commands:
+            try:
+                out.append(await conn.read_response())
+            except rexc.ResponseError as exc:
+                out.append(exc)
         return out
+
+
+class _Connections:
+    """Connections a standalone store keeps checked out of redis-py's pool between calls.
+
+    A pool checkout costs about as much client CPU as the round trip itself (a lock, usage
+    counters, a readiness probe of the socket); a connection whose last call read every
+    reply is ready by construction. One that failed or was cancelled mid-call is
+    disconnected and handed back to the pool.
+    """
+
+    KEEP = 32  # idle connections kept; more concurrent calls check out of the pool
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.idle: list[Any] = []
+        # half of a bounded pool at most: the client's own calls (script loads, pings,
+        # scans) check out of the same pool
+        self.keep = min(self.KEEP, int(getattr(pool, "max_connections", 2**31)) // 2)
+
+    async def run(self, batch: _Batch) -> list[Any]:
+        conn = self.idle.pop() if self.idle else await self.pool.get_connection()
+        try:
+            out = await batch.send(conn)
+        except BaseException:
+            # unread replies (a timeout, a cancellation) must not reach the next call
+            await conn.disconnect()
+            await self.pool.release(conn)
+            raise
+        if len(self.idle) < self.keep:
+            self.idle.append(conn)
+        else:
+            await self.pool.release(conn)
+        return out
+
+    async def drop(self) -> None:
+        """Disconnect and hand back every idle connection (outage recovery, close)."""
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            try:
+                await conn.disconnect()
+            finally:
+                await self.pool.release(conn)
 
 
 def _no_retry() -> Retry:
@@ -214,6 +249,7 @@ class RedisStore(Store):
         self.slot_batches = 0
         self._consts: tuple[Any, ...] = ()
         self._pending_adds: list[tuple[str, str, str]] = []  # list_add of this loop turn
+        self._conns: _Connections | None = None  # standalone only
         self._adds_flush: asyncio.Future[None] | None = None
         self._consts_for: StateConfig | None = None
         reg = client.register_script
@@ -284,7 +320,9 @@ class RedisStore(Store):
         batch = _Batch()
         for cmd in cmds:
             cmd.queue(batch)
-        return await batch.send(self.client.connection_pool)
+        if self._conns is None:
+            self._conns = _Connections(self.client.connection_pool)
+        return await self._conns.run(batch)
 
     async def _execute(self, cmds: Sequence[_Cmd]) -> list[Any]:
         if not cmds:
@@ -691,6 +729,8 @@ class RedisStore(Store):
 
     async def reset_connections(self) -> None:
         """Disconnect the pool's idle connections (they reconnect on their next use)."""
+        if self._conns is not None:
+            await self._conns.drop()
         await reset_pool(self.client)
 
     async def keys(self) -> list[str]:
@@ -710,6 +750,8 @@ class RedisStore(Store):
     async def close(self) -> None:
         """Close the connection pool."""
         try:
+            if self._conns is not None:
+                await self._conns.drop()
             await self.client.aclose()
         except _DRIVER_ERRORS:
             pass
