@@ -137,3 +137,28 @@ async def test_a_cancelled_call_leaves_no_reply_for_the_next(redis_url: str) -> 
     finally:
         await store.clear()
         await store.close()
+
+
+@pytest.mark.redis_cluster
+async def test_a_redirected_command_runs_once_on_the_right_node(redis_cluster_url: str) -> None:
+    """A stale slot table (after a resharding or a failover): the node that is asked answers
+    MOVED without running the command, which then goes to the owner, once."""
+    from redis.crc import key_slot
+
+    store: Any = storage_from_uri(redis_cluster_url, prefix="mv", socket_timeout=2.0)
+    try:
+        spec = BucketSpec("moved", 10.0, 0.0)
+        assert (await store.buckets([spec], 1.0))[0].remaining == 9.0
+        manager = store.client.nodes_manager
+        slot = key_slot(store._key("b", "moved").encode())
+        owner = manager.slots_cache[slot][0]
+        wrong = next(n for n in manager.nodes_cache.values()
+                     if n.name != owner.name and n.server_type == "primary")
+        manager.slots_cache[slot] = [wrong]
+        (res,) = await store.buckets([spec], 2.0)
+        assert res.remaining == 8.0  # charged once
+        assert manager.slots_cache[slot][0].name == owner.name  # the table was corrected
+        assert (await store.buckets([spec], 3.0))[0].remaining == 7.0
+    finally:
+        await store.clear()
+        await store.close()

@@ -87,6 +87,8 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-:]{1,64}")
 # Seconds between reads of which allow/deny/watch lists exist (see _lists_to_check).
 LIST_REFRESH = 5.0
 _DRIVER_ERRORS = (rexc.RedisError, OSError, asyncio.TimeoutError)
+# Cluster replies that mean "not executed here, ask another node"
+_REDIRECTS = (rexc.MovedError, rexc.AskError, rexc.TryAgainError)
 
 
 async def reset_pool(client: Any) -> None:
@@ -310,12 +312,6 @@ class RedisStore(Store):
     # -- execution ---------------------------------------------------------------------------
     async def _send(self, cmds: Sequence[_Cmd]) -> list[Any]:
         self.round_trips += 1
-        if self.cluster_mode:
-            pipe = self.client.pipeline(transaction=False)
-            for cmd in cmds:
-                cmd.queue(pipe)
-            self.slot_batches += len({key_slot(k.encode()) for c in cmds if (k := c.slot_key())})
-            return list(await pipe.execute(raise_on_error=False))
         self.slot_batches += 1
         batch = _Batch()
         for cmd in cmds:
@@ -796,6 +792,64 @@ class RedisClusterStore(RedisStore):
         except (ValueError, TypeError, rexc.RedisError) as exc:
             raise ConfigurationError(f"invalid Redis Cluster storage URI: {exc}") from None
         return cls(client, config, prefix=prefix)
+
+    async def _send(self, cmds: Sequence[_Cmd]) -> list[Any]:
+        """The commands grouped by the node that owns their slot, one batch per node, the
+        nodes in parallel (one latency). Commands a node redirects (the topology changed)
+        go again through redis-py's cluster pipeline, which follows the redirection and
+        refreshes the slot table; they were not executed, so nothing runs twice."""
+        self.round_trips += 1
+        client = self.client
+        keys = [cmd.slot_key() for cmd in cmds]
+        if None in keys:
+            return await self._pipeline(cmds)
+        if client._initialize:
+            await client.initialize()
+        slots = [key_slot(client.encoder.encode(k)) for k in keys]
+        self.slot_batches += len(set(slots))
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, slot in enumerate(slots):
+            node = client.nodes_manager.get_node_from_slot(slot)
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        results: list[Any] = [None] * len(cmds)
+        done = await asyncio.gather(
+            *(self._node_batch(node, [cmds[i] for i in idx]) for node, idx in groups.values()),
+            return_exceptions=True,
+        )
+        for (_node, idx), out in zip(groups.values(), done, strict=True):
+            if isinstance(out, BaseException):
+                if not isinstance(out, Exception):
+                    raise out  # a cancellation
+                out = [out] * len(idx)
+            for i, r in zip(idx, out, strict=True):
+                results[i] = r
+        moved = [i for i, r in enumerate(results) if isinstance(r, _REDIRECTS)]
+        if moved:
+            again = await self._pipeline([cmds[i] for i in moved])
+            for i, r in zip(moved, again, strict=True):
+                results[i] = r
+        return results
+
+    @staticmethod
+    async def _node_batch(node: Any, cmds: Sequence[_Cmd]) -> list[Any]:
+        batch = _Batch()
+        for cmd in cmds:
+            cmd.queue(batch)
+        conn = node.acquire_connection()
+        try:
+            out = await batch.send(conn)
+        except BaseException:
+            await conn.disconnect()  # unread replies must not reach the next call
+            node.release(conn)
+            raise
+        node.release(conn)
+        return out
+
+    async def _pipeline(self, cmds: Sequence[_Cmd]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for cmd in cmds:
+            cmd.queue(pipe)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def ping(self) -> bool:
         """True when every node of the cluster answers PING."""
