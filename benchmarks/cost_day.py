@@ -44,6 +44,7 @@ import asyncio
 import gc
 import heapq
 import json
+import signal
 import statistics
 import sys
 import tempfile
@@ -583,6 +584,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    # stopped from outside: unwind, so the redis-servers started here are stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     env = common.environment(PACKAGES)
     common.print_environment(env)
     started = time.perf_counter()
