@@ -15,7 +15,14 @@ from typing import Any
 import pytest
 
 from antidistill.errors import StorageError
-from antidistill.storage import ApplyBatch, BucketSpec, ObserveBatch, Store, storage_from_uri
+from antidistill.storage import (
+    ApplyBatch,
+    BucketSpec,
+    MemoryStore,
+    ObserveBatch,
+    Store,
+    storage_from_uri,
+)
 from antidistill.storage import redis as redis_store
 
 StoreFactory = Callable[..., Awaitable[Store]]
@@ -162,3 +169,22 @@ async def test_a_redirected_command_runs_once_on_the_right_node(redis_cluster_ur
     finally:
         await store.clear()
         await store.close()
+
+
+async def test_list_checks_many_members_one_call_per_list(store: Store) -> None:
+    """Continuity asks the answers list about every assistant turn of a history: one script
+    call per list on Redis, the same answers as memory:// (absent, listed, expired)."""
+    for i in range(0, 12, 2):
+        await store.list_add("watch:answers", f"a{i}", 3600.0)
+    await store.list_add("watch:answers", "gone", 0.001)
+    await store.list_add("deny:identity", "id-l")
+    await asyncio.sleep(0.01)
+    checks = [("watch:answers", f"a{i}") for i in range(12)] + [
+        ("watch:answers", "gone"), ("deny:identity", "id-l"), ("deny:identity", "id-m")]
+    res = await store.observe(ObserveBatch("id-l", list_checks=checks), 1.0)
+    assert res.listed == {("watch:answers", f"a{i}") for i in range(0, 12, 2)} | {
+        ("deny:identity", "id-l")}
+    if not isinstance(store, MemoryStore):
+        before = store.round_trips  # type: ignore[attr-defined]
+        await store.observe(ObserveBatch("id-l", list_checks=checks), 2.0)
+        assert store.round_trips - before == 1  # type: ignore[attr-defined]

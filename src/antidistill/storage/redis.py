@@ -22,22 +22,33 @@ in a list are wall-clock expiry scores, pruned lazily). Feature meta and long HL
 two ranking sets are global keys, i.e. one slot each: on Cluster the node that owns them
 gets every risk update (only requests that *add* risk write there).
 
-Hot path: ``observe`` is one pipeline (identity script, one script per feature, list
-ZSCOREs, cached clusters); a second one follows only when a feature or the identity points
-to a cluster the caller did not pass in ``ObserveBatch.clusters``. List checks go only to
-lists that exist: which do is read (``EXISTS``) at most every ``LIST_REFRESH`` seconds, so
-with the usual mostly empty lists a request sends 12 commands instead of 21 (measured in
-``docs/storage.md``); a list another instance creates counts here within that interval.
-``apply`` is one pipeline
-(bucket scripts, identity and cluster risk scripts, feature links); on Cluster the ranking
-ZADDs, which live in another slot, follow in a second pipeline when risk was added. On
-Cluster a pipeline is split per node and sent in parallel (one latency). ``round_trips``
-counts sequential pipeline executions; ``slot_batches`` counts the distinct slots they hit.
+Scripts get an entity's hash-tagged *base* key (``P:{f:<feature>}``, ``P:{i:<identity>}``,
+...) and derive its other keys themselves (the feature script builds its 13 sub-window HLL
+keys from the current sub-bucket indexes), so the derived keys share the slot of the declared
+one. On standalone Redis a request's features, buckets, links and each list's members go in
+one multi-key script call each; on Cluster, where every entity is its own slot, one call per
+key.
 
-Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA in
-the pipeline and, after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and
-re-sent for the failed commands only. (redis-py's own pipeline support sends SCRIPT EXISTS
-before every pipeline, an extra round trip per request.)
+Hot path: ``observe`` is one round trip (identity script, feature script, one list script
+per list that exists, cached clusters); a second one follows only when a feature or the
+identity points to a cluster the caller did not pass in ``ObserveBatch.clusters``. List
+checks go only to lists that exist: which do is read (``EXISTS``) at most every
+``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
+``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
+links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
+risk was added. List additions started in the same event-loop turn share one round trip.
+``round_trips`` counts sequential round trips; ``slot_batches`` the distinct slots they hit.
+
+A round trip's commands are written to one connection at once and their replies read in
+order (redis-py's pipeline without its per-command bookkeeping); standalone stores keep
+their connections checked out between calls. On Cluster the commands are grouped by the
+node that owns their slot and the nodes are written in parallel (one latency); a command
+answered MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster
+pipeline, which follows the redirection and refreshes the slot table.
+
+Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA and,
+after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and re-sent for the
+failed commands only.
 
 Every time is the caller's ``now`` (virtual clocks work; Redis ``TIME`` is never used),
 except list expiry, which is wall-clock because ``list_add`` takes no ``now``.
@@ -260,12 +271,14 @@ class RedisStore(Store):
         self._link = reg(_lua("feature_link"))
         self._ident_observe = reg(_lua("identity_observe"))
         self._risk = reg(_lua("risk_update"))
+        self._scores = reg(_lua("list_scores"))
         self._scripts: tuple[AsyncScript, ...] = (
             self._bucket,
             self._feature,
             self._link,
             self._ident_observe,
             self._risk,
+            self._scores,
         )
 
     # -- construction -----------------------------------------------------------------------
@@ -482,7 +495,11 @@ class RedisStore(Store):
         fcmds = self._feature_cmds(features, batch.identity, now)
         cmds += fcmds
         checks = await self._lists_to_check(batch.list_checks)
-        cmds += [_Cmd(None, (), ("ZSCORE", self._key("l", name), m)) for name, m in checks]
+        by_list: dict[str, list[str]] = {}
+        for name, m in checks:
+            by_list.setdefault(name, []).append(m)
+        cmds += [_Cmd(self._scores, (self._key("l", name),), members)
+                 for name, members in by_list.items()]
         wanted = list(dict.fromkeys(batch.clusters))
         for cid in wanted:
             cmds += self._cluster_read_cmds(cid)
@@ -500,11 +517,14 @@ class RedisStore(Store):
         pos = 1 + len(fcmds)
         wall = self._wall()
         listed = frozenset(
-            check
-            for check, score in zip(checks, res[pos : pos + len(checks)], strict=True)
+            (name, m)
+            for (name, members), scores in zip(
+                by_list.items(), res[pos : pos + len(by_list)], strict=True
+            )
+            for m, score in zip(members, scores, strict=True)
             if score is not None and float(score) > wall
         )
-        pos += len(checks)
+        pos += len(by_list)
         clusters: dict[str, ClusterStats] = {}
         for j, cid in enumerate(wanted):
             cs = self._cluster_stats(res[pos + 2 * j], res[pos + 2 * j + 1], now)
