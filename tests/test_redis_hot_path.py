@@ -72,7 +72,7 @@ async def test_a_request_sends_base_keys_not_sub_window_keys(
         assert [k for _, k, _ in scripts] == [1, 8, 3, 2, 2, 8]
     # the old layout sent 14 keys and 6 arguments per feature (160 for these 8 alone) and
     # about 250 for the whole request on either backend
-    assert sum(k + a for _, k, a in scripts) <= (170 if len(scripts) == 22 else 80)
+    assert sum(k + a for _, k, a in scripts) <= (180 if len(scripts) == 22 else 80)
     res = await store.observe(ObserveBatch("id-b", features=features[:2]), 3.0)
     assert {f: (s.short, s.long, s.cluster) for f, s in res.features.items()} == {
         f: (2, 2, "cl-a") for f in features[:2]}
@@ -188,3 +188,23 @@ async def test_list_checks_many_members_one_call_per_list(store: Store) -> None:
         before = store.round_trips  # type: ignore[attr-defined]
         await store.observe(ObserveBatch("id-l", list_checks=checks), 2.0)
         assert store.round_trips - before == 1  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("store_backend", REDIS_BACKENDS, indirect=True)
+async def test_a_cluster_found_through_a_feature_or_the_identity(
+    store_factory: StoreFactory,
+) -> None:
+    """A feature or the identity pointing to a cluster the caller did not ask about: its
+    state comes back all the same (standalone: read in the same script call, one round
+    trip; Cluster: a second round trip)."""
+    store = await store_factory()
+    await store.apply(ApplyBatch("id-c", risk_add=1.0, cluster="cl-c", cluster_risk_add=2.0,
+                                 link_features=["tpl:c"]), 10.0)
+    for batch in (ObserveBatch("id-new", features=["tpl:c"]), ObserveBatch("id-c")):
+        before = store.round_trips  # type: ignore[attr-defined]
+        res = await store.observe(batch, 11.0)
+        rts = store.round_trips - before  # type: ignore[attr-defined]
+        assert set(res.clusters) == {"cl-c"}
+        cs = res.clusters["cl-c"]
+        assert cs.members == 1 and cs.first_seen == 10.0 and 1.9 < cs.risk <= 2.0
+        assert rts == (2 if getattr(store, "cluster_mode", False) else 1)

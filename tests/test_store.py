@@ -420,13 +420,15 @@ async def test_round_trips_per_request(store_factory: StoreFactory) -> None:
     assert store.round_trips - before == 1  # type: ignore[attr-defined]
     await store.apply(ApplyBatch("id-rt", buckets=[bucket("r1"), bucket("r2")]), 2.0)
     assert store.round_trips - before == 2  # type: ignore[attr-defined]
-    # an uncached cluster found through a feature costs one more round trip...
+    # an uncached cluster found through a feature costs one more round trip on Cluster (its
+    # state is another slot; standalone reads it in the same script call)...
     res = await store.observe(ObserveBatch("id-rt", features=["tpl:q"]), 3.0)
     assert "cl-q" in res.clusters
-    assert store.round_trips - before == 4  # type: ignore[attr-defined]
+    extra = 1 if store_backend_is_cluster(store) else 0
+    assert store.round_trips - before == 3 + extra  # type: ignore[attr-defined]
     # ...which the caller avoids by passing the clusters it cached
     await store.observe(ObserveBatch("id-rt", features=["tpl:q"], clusters=["cl-q"]), 3.0)
-    assert store.round_trips - before == 5  # type: ignore[attr-defined]
+    assert store.round_trips - before == 4 + extra  # type: ignore[attr-defined]
     if store_backend_is_cluster(store):
         # one pipeline, fanned out per slot: many slots, still one round trip
         assert store.slot_batches > 10  # type: ignore[attr-defined]

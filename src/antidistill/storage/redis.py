@@ -272,6 +272,7 @@ class RedisStore(Store):
         self._ident_observe = reg(_lua("identity_observe"))
         self._risk = reg(_lua("risk_update"))
         self._scores = reg(_lua("list_scores"))
+        self._cread = reg(_lua("cluster_read"))
         self._scripts: tuple[AsyncScript, ...] = (
             self._bucket,
             self._feature,
@@ -279,6 +280,7 @@ class RedisStore(Store):
             self._ident_observe,
             self._risk,
             self._scores,
+            self._cread,
         )
 
     # -- construction -----------------------------------------------------------------------
@@ -415,9 +417,14 @@ class RedisStore(Store):
             short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
             long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
             self._consts = (SHORT_SUBBUCKETS, LONG_SUBBUCKETS, _ms(long_ttl), _ms(short_ttl),
-                            _ms(long_ttl))
+                            _ms(long_ttl), self._cluster_prefix())
             self._consts_for = cfg
         return self._consts
+
+    def _cluster_prefix(self) -> str:
+        """What the observe scripts prepend to a cluster id (then ``}``) to read its state in
+        the same call: standalone only, since on Cluster it is another slot."""
+        return "" if self.cluster_mode else f"{self.prefix}:{{c:"
 
     def _risk_cmd(
         self,
@@ -450,16 +457,14 @@ class RedisStore(Store):
             args += [name, _num(value)]
         return _Cmd(self._risk, keys, args)
 
-    def _cluster_read_cmds(self, cluster: str) -> list[_Cmd]:
-        return [
-            _Cmd(None, (), ("HMGET", self._key("c", cluster, "s"), "fs", "ls", "r", "rt")),
-            _Cmd(None, (), ("PFCOUNT", self._key("c", cluster, "m"))),
-        ]
+    def _cluster_read_cmds(self, clusters: Sequence[str]) -> list[_Cmd]:
+        return self._batched(self._cread, [self._key("c", c) for c in clusters], ())
 
-    def _cluster_stats(self, raw: Sequence[Any], members: Any, now: float) -> ClusterStats | None:
-        fs, ls, r, rt = raw
-        if fs is None:
+    def _cluster_stats(self, raw: Sequence[Any] | None, now: float) -> ClusterStats | None:
+        """From the cluster script's ``fs, ls, r, rt, members`` (None: not read)."""
+        if not raw or raw[0] is None:
             return None
+        fs, ls, r, rt, members = raw
         risk = decayed(_float(r), _float(rt, now), now, self.config.risk_half_life)
         return ClusterStats(risk, int(members), float(fs), float(ls or fs))
 
@@ -487,7 +492,7 @@ class RedisStore(Store):
         """See :meth:`Store.observe`."""
         cfg = self.config
         values_in = batch.identity_values
-        ident_args: list[Any] = [_ms(cfg.identity_ttl)]
+        ident_args: list[Any] = [_ms(cfg.identity_ttl), self._cluster_prefix()]
         for n, v in values_in.items():
             ident_args += [n, v]
         cmds = [_Cmd(self._ident_observe, (self._key("i", batch.identity),), ident_args)]
@@ -501,19 +506,25 @@ class RedisStore(Store):
         cmds += [_Cmd(self._scores, (self._key("l", name),), members)
                  for name, members in by_list.items()]
         wanted = list(dict.fromkeys(batch.clusters))
-        for cid in wanted:
-            cmds += self._cluster_read_cmds(cid)
+        ccmds = self._cluster_read_cmds(wanted)
+        cmds += ccmds
         res = await self._execute(cmds)
 
-        flat, counts = res[0]
+        flat, counts, icluster = res[0]
         values = {n: int(c) for n, c in zip(values_in, counts, strict=True)}
         istats = self._identity_stats(flat, values, now) or IdentityStats(
             now, now, 0, 0.0, None, values, {}
         )
         fstats: dict[str, FeatureStats] = {}
-        rows = self._unbatched(res[1 : 1 + len(fcmds)], 4) if fcmds else []
-        for f, (short, long, fs, cl) in zip(features, rows, strict=True):
+        read: dict[str, Any] = {}  # cluster states the observe scripts read (standalone)
+        if istats.cluster:
+            read[istats.cluster] = icluster
+        for f, (short, long, fs, cl, cstate) in zip(
+            features, self._unbatched(res[1 : 1 + len(fcmds)], 5), strict=True
+        ):
             fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None)
+            if cl:
+                read[cl] = cstate
         pos = 1 + len(fcmds)
         wall = self._wall()
         listed = frozenset(
@@ -526,19 +537,18 @@ class RedisStore(Store):
         )
         pos += len(by_list)
         clusters: dict[str, ClusterStats] = {}
-        for j, cid in enumerate(wanted):
-            cs = self._cluster_stats(res[pos + 2 * j], res[pos + 2 * j + 1], now)
-            if cs is not None:
+        for cid, raw in zip(wanted, self._unbatched(res[pos : pos + len(ccmds)], 5),
+                            strict=True):
+            if (cs := self._cluster_stats(raw, now)) is not None:
                 clusters[cid] = cs
-        # clusters discovered in this round trip cost a second one
-        found = [istats.cluster] + [s.cluster for s in fstats.values()]
-        extra = list(dict.fromkeys(c for c in found if c and c not in wanted))
-        if extra:
-            more = await self._execute([c for cid in extra for c in self._cluster_read_cmds(cid)])
-            for j, cid in enumerate(extra):
-                cs = self._cluster_stats(more[2 * j], more[2 * j + 1], now)
-                if cs is not None:
-                    clusters[cid] = cs
+        extra = [c for c in read if c not in clusters and c not in wanted]
+        if self.cluster_mode and extra:
+            # clusters discovered in this round trip cost a second one (another slot)
+            more = await self._execute(self._cluster_read_cmds(extra))
+            read.update(zip(extra, self._unbatched(more, 5), strict=True))
+        for cid in extra:
+            if (cs := self._cluster_stats(read[cid], now)) is not None:
+                clusters[cid] = cs
         return ObserveResult(istats, fstats, clusters, listed)
 
     async def apply(self, batch: ApplyBatch, now: float) -> list[BucketResult]:
@@ -733,8 +743,8 @@ class RedisStore(Store):
 
     async def cluster_state(self, cluster: str, now: float) -> ClusterStats | None:
         """The cluster's state, or None."""
-        res = await self._execute(self._cluster_read_cmds(cluster))
-        return self._cluster_stats(res[0], res[1], now)
+        res = await self._execute(self._cluster_read_cmds([cluster]))
+        return self._cluster_stats(self._unbatched(res, 5)[0], now)
 
     async def ping(self) -> bool:
         """True when the server answers PING."""

@@ -4,8 +4,12 @@
 --   <base>:m      HASH {fs = first seen, fi = first identity, pr = promoted, cl = cluster}
 --   <base>:s:<n>  short-window HLL of sub-bucket n;  <base>:l:<n>  long-window HLL
 -- ARGV: identity, now, current short sub-bucket, current long sub-bucket, short sub-buckets,
---       long sub-buckets, meta_ttl_ms, short_ttl_ms, long_ttl_ms
--- Returns {short, long, first seen, cluster or false} per key, flat, in KEYS order.
+--       long sub-buckets, meta_ttl_ms, short_ttl_ms, long_ttl_ms, cluster key prefix
+-- Returns {short, long, first seen, cluster or false, its state} per key, flat, in KEYS
+-- order. The state {fs, ls, r, rt, members} of the feature's cluster is read here when a
+-- cluster key prefix (P:{c:) is given, i.e. on standalone Redis, where another slot is no
+-- obstacle: a feature pointing to a cluster the caller did not ask about then costs no second
+-- round trip. Otherwise (Cluster) the state is false.
 -- Long-window HLLs are only written once a second distinct identity shows up (the feature
 -- is then "promoted" and the first identity is added too): most features are one-offs and
 -- would otherwise cost a long HLL each.
@@ -15,6 +19,11 @@ local sb = tonumber(ARGV[3])
 local lb = tonumber(ARGV[4])
 local ns = tonumber(ARGV[5])
 local nl = tonumber(ARGV[6])
+local function cluster_state(base)
+  local st = redis.call('HMGET', base .. ':s', 'fs', 'ls', 'r', 'rt')
+  return {st[1], st[2], st[3], st[4], redis.call('PFCOUNT', base .. ':m')}
+end
+
 local out = {}
 for k = 1, #KEYS do
   local base = KEYS[k]
@@ -53,10 +62,14 @@ for k = 1, #KEYS do
   end
   if long < short then long = short end
   redis.call('PEXPIRE', meta, ARGV[7])
-  local j = 4 * (k - 1)
+  local j = 5 * (k - 1)
   out[j + 1] = short
   out[j + 2] = long
   out[j + 3] = fs
   out[j + 4] = m[4] or false
+  out[j + 5] = false
+  if m[4] and ARGV[10] ~= '' then
+    out[j + 5] = cluster_state(ARGV[10] .. m[4] .. '}')
+  end
 end
 return out
