@@ -526,15 +526,7 @@ class RedisStore(Store):
             if cl:
                 read[cl] = cstate
         pos = 1 + len(fcmds)
-        wall = self._wall()
-        listed = frozenset(
-            (name, m)
-            for (name, members), scores in zip(
-                by_list.items(), res[pos : pos + len(by_list)], strict=True
-            )
-            for m, score in zip(members, scores, strict=True)
-            if score is not None and float(score) > wall
-        )
+        listed = self._listed(by_list, res[pos : pos + len(by_list)])
         pos += len(by_list)
         clusters: dict[str, ClusterStats] = {}
         for cid, raw in zip(wanted, self._unbatched(res[pos : pos + len(ccmds)], 5),
@@ -550,6 +542,18 @@ class RedisStore(Store):
             if (cs := self._cluster_stats(read[cid], now)) is not None:
                 clusters[cid] = cs
         return ObserveResult(istats, fstats, clusters, listed)
+
+    def _listed(
+        self, by_list: Mapping[str, Sequence[str]], results: Sequence[Any]
+    ) -> frozenset[tuple[str, str]]:
+        """The ``(list, member)`` checks whose member is listed and unexpired."""
+        wall = self._wall()
+        return frozenset(
+            (name, m)
+            for (name, members), scores in zip(by_list.items(), results, strict=True)
+            for m, score in zip(members, scores, strict=True)
+            if score is not None and float(score) > wall
+        )
 
     async def apply(self, batch: ApplyBatch, now: float) -> list[BucketResult]:
         """See :meth:`Store.apply`."""
