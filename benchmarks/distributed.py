@@ -32,7 +32,9 @@ Sections:
                Plus the store's round trips per request: the hot path (observe + apply,
                and a refund when a budget refuses), the usage settlement after the
                response, and the occasional settings reads (run-time mode every 5 s, the
-               deployment epoch on an instance's first request), counted separately.
+               deployment epoch on an instance's first request), counted separately;
+               and the commands and arguments written per request, counted at the
+               connection (``cost_day.py``'s counting wrapper, installed here only).
 
 Reads no external data (the demo corpus ships with the package).
 """
@@ -61,6 +63,7 @@ sys.path.insert(1, str(ROOT / "src"))
 sys.path.insert(2, str(ROOT / "tests"))
 
 import _common as common  # noqa: E402
+from cost_day import WIRE  # noqa: E402  # connection-level command and argument counts
 
 PACKAGES = ("antidistill", "redis", "uvicorn", "httpx", "starlette")
 SECTIONS = ("exactness", "detection", "cost")
@@ -309,6 +312,16 @@ class Variant:
     cpu: list[float] = field(default_factory=list)  # this process, µs/request per round
     server_cpu: float = 0.0  # redis-server processes, seconds over the measured rounds
     server_pids: list[int] = field(default_factory=list)
+    ports: tuple[int, ...] = ()  # the store's server ports (connection-level counts)
+    wire: list[int] = field(default_factory=lambda: [0] * 6)  # cost_day.Wire.snapshot sums
+
+
+def uri_ports(uri: str) -> tuple[int, ...]:
+    """The server ports of a ``redis://`` or ``redis+cluster://`` URI (none for memory)."""
+    if uri.startswith("memory"):
+        return ()
+    hosts = uri.split("://", 1)[1].split("/", 1)[0].split("?", 1)[0].rsplit("@", 1)[-1]
+    return tuple(int(h.rsplit(":", 1)[1]) if ":" in h else 6379 for h in hosts.split(","))
 
 
 async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
@@ -333,7 +346,8 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
         meter = RoundTripMeter(guard) if not uri.startswith("memory") else None
         variants.append(Variant(f"+ antidistill, {label}", AntiDistillMiddleware(
             create_app(), guard=guard), guard, meter, prefix, uri,
-            server_pids=b.pids.get(uri, [])))
+            server_pids=b.pids.get(uri, []), ports=uri_ports(uri)))
+    WIRE.install()
     reqs = overhead.chat_requests(args.warmup + args.rounds * args.per_round, seed=3)
     print(f"\n[cost] in-process, all detectors, {len(reqs)} requests of "
           f"{sum(len(r.body) for r in reqs) / len(reqs) / 1024:.1f} KB (mean) over 200 keys, "
@@ -345,6 +359,7 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
         times: list[float] = []
         cpu0 = time.process_time()
         srv0 = [common.proc_cpu_seconds(pid) or 0.0 for pid in v.server_pids]
+        w0 = WIRE.snapshot(v.ports)
         for i in range(start, start + n):
             req = reqs[i % len(reqs)]
             send = overhead._Send()
@@ -362,6 +377,8 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
             v.cpu.append(1e6 * (time.process_time() - cpu0) / n)
             srv1 = [common.proc_cpu_seconds(pid) or 0.0 for pid in v.server_pids]
             v.server_cpu += sum(srv1) - sum(srv0)
+            v.wire = [a + b - c for a, b, c in zip(v.wire, WIRE.snapshot(v.ports), w0,
+                                                   strict=True)]
             v.samples.extend(times)
             v.round_medians.append(common.median(times))
 
@@ -407,13 +424,15 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
         rt = v.meter.rt
         n = max(rt.requests, 1)
         hot_mean = sum(rt.hot) / n
+        w, calls = v.wire, max(v.wire[3], 1)
         rt_rows.append([
             v.label.removeprefix("+ antidistill, "), rt.requests,
             f"{common.median(rt.hot):.0f} / {hot_mean:.2f} / {max(rt.hot, default=0)}",
             ", ".join(f"{k}:{c}" for k, c in sorted(rt.observe.items())),
             ", ".join(f"{k}:{c}" for k, c in sorted(rt.apply.items())),
             rt.refund, f"{sum(rt.settle) / n:.2f}", rt.settings, rt.first_request,
-            f"{sum(rt.slot_batches) / n:.1f}",
+            f"{sum(rt.slot_batches) / n:.1f}", f"{w[1] / n:.1f}", f"{w[2] / n:.0f}",
+            f"{w[4] / calls:.1f}",
         ])
         out["variants"][v.label]["round_trips"] = {
             "requests": rt.requests, "hot_median": common.median(rt.hot), "hot_mean": hot_mean,
@@ -422,11 +441,13 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
             "settings": rt.settings, "first_request": rt.first_request,
             "first_request_by_phase": dict(v.meter.first or {}),
             "slot_batches_mean": sum(rt.slot_batches) / n,
+            "commands_per_request": w[1] / n, "args_per_request": w[2] / n,
+            "script_calls_per_request": w[3] / n, "args_per_script_call": w[4] / calls,
         }
     common.print_table(
         ["store", "requests", "hot path med/mean/max", "observe (RTs:reqs)",
          "apply (RTs:reqs)", "refunds", "settle/req (after resp.)", "settings reads",
-         "1st request", "slots/req"],
+         "1st request", "slots/req", "commands/req", "args/req", "args/script call"],
         rt_rows, title="Store round trips per request (measured requests; the hot path "
                        "excludes settlement and settings reads)")
     for v in variants:

@@ -22,22 +22,33 @@ in a list are wall-clock expiry scores, pruned lazily). Feature meta and long HL
 two ranking sets are global keys, i.e. one slot each: on Cluster the node that owns them
 gets every risk update (only requests that *add* risk write there).
 
-Hot path: ``observe`` is one pipeline (identity script, one script per feature, list
-ZSCOREs, cached clusters); a second one follows only when a feature or the identity points
-to a cluster the caller did not pass in ``ObserveBatch.clusters``. List checks go only to
-lists that exist: which do is read (``EXISTS``) at most every ``LIST_REFRESH`` seconds, so
-with the usual mostly empty lists a request sends 12 commands instead of 21 (measured in
-``docs/storage.md``); a list another instance creates counts here within that interval.
-``apply`` is one pipeline
-(bucket scripts, identity and cluster risk scripts, feature links); on Cluster the ranking
-ZADDs, which live in another slot, follow in a second pipeline when risk was added. On
-Cluster a pipeline is split per node and sent in parallel (one latency). ``round_trips``
-counts sequential pipeline executions; ``slot_batches`` counts the distinct slots they hit.
+Scripts get an entity's hash-tagged *base* key (``P:{f:<feature>}``, ``P:{i:<identity>}``,
+...) and derive its other keys themselves (the feature script builds its 13 sub-window HLL
+keys from the current sub-bucket indexes), so the derived keys share the slot of the declared
+one. On standalone Redis a request's features, buckets, links and each list's members go in
+one multi-key script call each; on Cluster, where every entity is its own slot, one call per
+key.
 
-Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA in
-the pipeline and, after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and
-re-sent for the failed commands only. (redis-py's own pipeline support sends SCRIPT EXISTS
-before every pipeline, an extra round trip per request.)
+Hot path: ``observe`` is one round trip (identity script, feature script, one list script
+per list that exists, cached clusters); a second one follows only when a feature or the
+identity points to a cluster the caller did not pass in ``ObserveBatch.clusters``. List
+checks go only to lists that exist: which do is read (``EXISTS``) at most every
+``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
+``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
+links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
+risk was added. List additions started in the same event-loop turn share one round trip.
+``round_trips`` counts sequential round trips; ``slot_batches`` the distinct slots they hit.
+
+A round trip's commands are written to one connection at once and their replies read in
+order (redis-py's pipeline without its per-command bookkeeping); standalone stores keep
+their connections checked out between calls. On Cluster the commands are grouped by the
+node that owns their slot and the nodes are written in parallel (one latency); a command
+answered MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster
+pipeline, which follows the redirection and refreshes the slot table.
+
+Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA and,
+after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and re-sent for the
+failed commands only.
 
 Every time is the caller's ``now`` (virtual clocks work; Redis ``TIME`` is never used),
 except list expiry, which is wall-clock because ``list_add`` takes no ``now``.
@@ -87,6 +98,8 @@ _PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-:]{1,64}")
 # Seconds between reads of which allow/deny/watch lists exist (see _lists_to_check).
 LIST_REFRESH = 5.0
 _DRIVER_ERRORS = (rexc.RedisError, OSError, asyncio.TimeoutError)
+# Cluster replies that mean "not executed here, ask another node"
+_REDIRECTS = (rexc.MovedError, rexc.AskError, rexc.TryAgainError)
 
 
 async def reset_pool(client: Any) -> None:
@@ -146,6 +159,74 @@ class _Cmd:
         return str(self.args[1]) if len(self.args) > 1 else None
 
 
+class _Batch:
+    """Commands for one connection, written at once and answered in order: what redis-py's
+    non-transactional pipeline does, without its per-command bookkeeping. Replies are raw
+    (no response callbacks); error replies are returned in place, like
+    ``execute(raise_on_error=False)``."""
+
+    __slots__ = ("commands",)
+
+    def __init__(self) -> None:
+        self.commands: list[tuple[Any, ...]] = []
+
+    def execute_command(self, *args: Any) -> None:
+        self.commands.append(args)
+
+    async def send(self, conn: Any) -> list[Any]:
+        await conn.send_packed_command(conn.pack_commands(self.commands))
+        out: list[Any] = []
+        for _ in self.commands:
+            try:
+                out.append(await conn.read_response())
+            except rexc.ResponseError as exc:
+                out.append(exc)
+        return out
+
+
+class _Connections:
+    """Connections a standalone store keeps checked out of redis-py's pool between calls.
+
+    A pool checkout costs about as much client CPU as the round trip itself (a lock, usage
+    counters, a readiness probe of the socket); a connection whose last call read every
+    reply is ready by construction. One that failed or was cancelled mid-call is
+    disconnected and handed back to the pool.
+    """
+
+    KEEP = 32  # idle connections kept; more concurrent calls check out of the pool
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+        self.idle: list[Any] = []
+        # half of a bounded pool at most: the client's own calls (script loads, pings,
+        # scans) check out of the same pool
+        self.keep = min(self.KEEP, int(getattr(pool, "max_connections", 2**31)) // 2)
+
+    async def run(self, batch: _Batch) -> list[Any]:
+        conn = self.idle.pop() if self.idle else await self.pool.get_connection()
+        try:
+            out = await batch.send(conn)
+        except BaseException:
+            # unread replies (a timeout, a cancellation) must not reach the next call
+            await conn.disconnect()
+            await self.pool.release(conn)
+            raise
+        if len(self.idle) < self.keep:
+            self.idle.append(conn)
+        else:
+            await self.pool.release(conn)
+        return out
+
+    async def drop(self) -> None:
+        """Disconnect and hand back every idle connection (outage recovery, close)."""
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            try:
+                await conn.disconnect()
+            finally:
+                await self.pool.release(conn)
+
+
 def _no_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
@@ -179,18 +260,27 @@ class RedisStore(Store):
         self._lists_read = -math.inf
         self.round_trips = 0
         self.slot_batches = 0
+        self._consts: tuple[Any, ...] = ()
+        self._pending_adds: list[tuple[str, str, str]] = []  # list_add of this loop turn
+        self._conns: _Connections | None = None  # standalone only
+        self._adds_flush: asyncio.Future[None] | None = None
+        self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
         self._feature = reg(_lua("feature_observe"))
         self._link = reg(_lua("feature_link"))
         self._ident_observe = reg(_lua("identity_observe"))
         self._risk = reg(_lua("risk_update"))
+        self._scores = reg(_lua("list_scores"))
+        self._cread = reg(_lua("cluster_read"))
         self._scripts: tuple[AsyncScript, ...] = (
             self._bucket,
             self._feature,
             self._link,
             self._ident_observe,
             self._risk,
+            self._scores,
+            self._cread,
         )
 
     # -- construction -----------------------------------------------------------------------
@@ -236,15 +326,14 @@ class RedisStore(Store):
 
     # -- execution ---------------------------------------------------------------------------
     async def _send(self, cmds: Sequence[_Cmd]) -> list[Any]:
-        pipe = self.client.pipeline(transaction=False)
-        for cmd in cmds:
-            cmd.queue(pipe)
         self.round_trips += 1
-        if self.cluster_mode:
-            self.slot_batches += len({key_slot(k.encode()) for c in cmds if (k := c.slot_key())})
-        else:
-            self.slot_batches += 1
-        return list(await pipe.execute(raise_on_error=False))
+        self.slot_batches += 1
+        batch = _Batch()
+        for cmd in cmds:
+            cmd.queue(batch)
+        if self._conns is None:
+            self._conns = _Connections(self.client.connection_pool)
+        return await self._conns.run(batch)
 
     async def _execute(self, cmds: Sequence[_Cmd]) -> list[Any]:
         if not cmds:
@@ -267,48 +356,75 @@ class RedisStore(Store):
         return results
 
     # -- script calls ------------------------------------------------------------------------
-    def _bucket_cmd(self, spec: BucketSpec, now: float) -> _Cmd:
-        if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
-            raise ValueError("bucket capacity must be finite and > 0")
-        if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
-            raise ValueError("bucket refill_per_second must be finite and >= 0")
-        debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
-        return _Cmd(
-            self._bucket,
-            [self._key("b", spec.key)],
-            [
-                _num(spec.capacity),
-                _num(spec.refill_per_second),
-                _num(spec.cost),
-                int(spec.force),
-                int(spec.peek),
-                _num(debt),
-                _num(now),
-                _ms(self.config.identity_ttl),
-            ],
-        )
-
-    def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
-        return [self._bucket_cmd(spec, now) for spec in specs]
+    def _batched(
+        self, script: AsyncScript, keys: Sequence[str], shared: Sequence[Any],
+        each: Sequence[Sequence[Any]] | None = None,
+    ) -> list[_Cmd]:
+        """One call of a multi-key script for ``keys`` (per-key arguments ``each`` after the
+        ``shared`` ones); on Cluster one call per key, since each key is its own slot."""
+        if not keys:
+            return []
+        if self.cluster_mode:
+            if each is None:
+                return [_Cmd(script, (k,), shared) for k in keys]
+            return [_Cmd(script, (k,), [*shared, *e]) for k, e in zip(keys, each, strict=True)]
+        args = list(shared) if each is None else [*shared, *(x for e in each for x in e)]
+        return [_Cmd(script, keys, args)]
 
     @staticmethod
-    def _bucket_result(raw: Sequence[Any]) -> BucketResult:
-        return BucketResult(bool(int(raw[0])), float(raw[1]), float(raw[2]), float(raw[3]))
+    def _unbatched(results: Sequence[Any], width: int) -> list[Sequence[Any]]:
+        """The per-key rows of the results of :meth:`_batched` calls (``width`` values each)."""
+        if not results:
+            return []
+        flat = results[0] if len(results) == 1 else [x for r in results for x in r]
+        return [flat[i : i + width] for i in range(0, len(flat), width)]
 
-    def _feature_cmd(self, feature: str, identity: str, now: float) -> _Cmd:
+    def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
+        each: list[tuple[Any, ...]] = []
+        for spec in specs:
+            if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
+                raise ValueError("bucket capacity must be finite and > 0")
+            if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
+                raise ValueError("bucket refill_per_second must be finite and >= 0")
+            debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
+            each.append((_num(spec.capacity), _num(spec.refill_per_second), _num(spec.cost),
+                         int(spec.force), int(spec.peek), _num(debt)))
+        keys = [self._key("b", spec.key) for spec in specs]
+        return self._batched(self._bucket, keys, (_num(now), _ms(self.config.identity_ttl)),
+                             each)
+
+    def _bucket_results(self, raw: Sequence[Any]) -> list[BucketResult]:
+        return [
+            BucketResult(bool(int(r[0])), float(r[1]), float(r[2]), float(r[3]))
+            for r in self._unbatched(raw, 4)
+        ]
+
+    def _feature_cmds(self, features: Sequence[str], identity: str, now: float) -> list[_Cmd]:
         cfg = self.config
-        sb = window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS)
-        lb = window_bucket(now, cfg.long_window, LONG_SUBBUCKETS)
-        keys = [self._key("f", feature, "m")]
-        keys += [self._key("f", feature, f"s:{sb - i}") for i in range(SHORT_SUBBUCKETS)]
-        keys += [self._key("f", feature, f"l:{lb - i}") for i in range(LONG_SUBBUCKETS)]
-        short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
-        long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
-        return _Cmd(
-            self._feature,
-            keys,
-            [identity, _num(now), SHORT_SUBBUCKETS, _ms(long_ttl), _ms(short_ttl), _ms(long_ttl)],
+        shared = (
+            identity,
+            _num(now),
+            window_bucket(now, cfg.short_window, SHORT_SUBBUCKETS),
+            window_bucket(now, cfg.long_window, LONG_SUBBUCKETS),
+            *self._feature_consts(),
         )
+        return self._batched(self._feature, [self._key("f", f) for f in features], shared)
+
+    def _feature_consts(self) -> tuple[Any, ...]:
+        """Sub-bucket counts and TTLs of the feature script, encoded once per config."""
+        cfg = self.config
+        if self._consts_for is not cfg:
+            short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
+            long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
+            self._consts = (SHORT_SUBBUCKETS, LONG_SUBBUCKETS, _ms(long_ttl), _ms(short_ttl),
+                            _ms(long_ttl), self._cluster_prefix())
+            self._consts_for = cfg
+        return self._consts
+
+    def _cluster_prefix(self) -> str:
+        """What the observe scripts prepend to a cluster id (then ``}``) to read its state in
+        the same call: standalone only, since on Cluster it is another slot."""
+        return "" if self.cluster_mode else f"{self.prefix}:{{c:"
 
     def _risk_cmd(
         self,
@@ -323,11 +439,8 @@ class RedisStore(Store):
         fields: Mapping[str, float] | None = None,
     ) -> _Cmd:
         cfg = self.config
-        keys = [self._key(kind, key, "s")]
-        if member is not None:
-            keys.append(self._key(kind, key, "m"))
-        in_script_rank = not self.cluster_mode
-        if in_script_rank:
+        keys = [self._key(kind, key)]
+        if not self.cluster_mode:  # on Cluster the ranking set is another slot: see apply
             keys.append(self._rank_key(kind))
         args: list[Any] = [
             _num(now),
@@ -339,23 +452,19 @@ class RedisStore(Store):
             _ms(cfg.identity_ttl),
             cfg.top_k,
             key,
-            int(member is not None),
-            int(in_script_rank),
         ]
         for name, value in (fields or {}).items():
             args += [name, _num(value)]
         return _Cmd(self._risk, keys, args)
 
-    def _cluster_read_cmds(self, cluster: str) -> list[_Cmd]:
-        return [
-            _Cmd(None, (), ("HMGET", self._key("c", cluster, "s"), "fs", "ls", "r", "rt")),
-            _Cmd(None, (), ("PFCOUNT", self._key("c", cluster, "m"))),
-        ]
+    def _cluster_read_cmds(self, clusters: Sequence[str]) -> list[_Cmd]:
+        return self._batched(self._cread, [self._key("c", c) for c in clusters], ())
 
-    def _cluster_stats(self, raw: Sequence[Any], members: Any, now: float) -> ClusterStats | None:
-        fs, ls, r, rt = raw
-        if fs is None:
+    def _cluster_stats(self, raw: Sequence[Any] | None, now: float) -> ClusterStats | None:
+        """From the cluster script's ``fs, ls, r, rt, members`` (None: not read)."""
+        if not raw or raw[0] is None:
             return None
+        fs, ls, r, rt, members = raw
         risk = decayed(_float(r), _float(rt, now), now, self.config.risk_half_life)
         return ClusterStats(risk, int(members), float(fs), float(ls or fs))
 
@@ -382,56 +491,69 @@ class RedisStore(Store):
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
         """See :meth:`Store.observe`."""
         cfg = self.config
-        names = list(batch.identity_values)
-        cmds = [
-            _Cmd(
-                self._ident_observe,
-                [self._key("i", batch.identity, "s")]
-                + [self._key("i", batch.identity, f"v:{n}") for n in names],
-                [_ms(cfg.identity_ttl)] + [batch.identity_values[n] for n in names],
-            )
-        ]
+        values_in = batch.identity_values
+        ident_args: list[Any] = [_ms(cfg.identity_ttl), self._cluster_prefix()]
+        for n, v in values_in.items():
+            ident_args += [n, v]
+        cmds = [_Cmd(self._ident_observe, (self._key("i", batch.identity),), ident_args)]
         features = list(dict.fromkeys(batch.features))
-        cmds += [self._feature_cmd(f, batch.identity, now) for f in features]
+        fcmds = self._feature_cmds(features, batch.identity, now)
+        cmds += fcmds
         checks = await self._lists_to_check(batch.list_checks)
-        cmds += [_Cmd(None, (), ("ZSCORE", self._key("l", name), m)) for name, m in checks]
+        by_list: dict[str, list[str]] = {}
+        for name, m in checks:
+            by_list.setdefault(name, []).append(m)
+        cmds += [_Cmd(self._scores, (self._key("l", name),), members)
+                 for name, members in by_list.items()]
         wanted = list(dict.fromkeys(batch.clusters))
-        for cid in wanted:
-            cmds += self._cluster_read_cmds(cid)
+        ccmds = self._cluster_read_cmds(wanted)
+        cmds += ccmds
         res = await self._execute(cmds)
 
-        flat, counts = res[0]
-        values = {n: int(c) for n, c in zip(names, counts, strict=True)}
+        flat, counts, icluster = res[0]
+        values = {n: int(c) for n, c in zip(values_in, counts, strict=True)}
         istats = self._identity_stats(flat, values, now) or IdentityStats(
             now, now, 0, 0.0, None, values, {}
         )
         fstats: dict[str, FeatureStats] = {}
-        for i, f in enumerate(features, start=1):
-            short, long, fs, cl = res[i]
+        read: dict[str, Any] = {}  # cluster states the observe scripts read (standalone)
+        if istats.cluster:
+            read[istats.cluster] = icluster
+        for f, (short, long, fs, cl, cstate) in zip(
+            features, self._unbatched(res[1 : 1 + len(fcmds)], 5), strict=True
+        ):
             fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None)
-        pos = 1 + len(features)
+            if cl:
+                read[cl] = cstate
+        pos = 1 + len(fcmds)
+        listed = self._listed(by_list, res[pos : pos + len(by_list)])
+        pos += len(by_list)
+        clusters: dict[str, ClusterStats] = {}
+        for cid, raw in zip(wanted, self._unbatched(res[pos : pos + len(ccmds)], 5),
+                            strict=True):
+            if (cs := self._cluster_stats(raw, now)) is not None:
+                clusters[cid] = cs
+        extra = [c for c in read if c not in clusters and c not in wanted]
+        if self.cluster_mode and extra:
+            # clusters discovered in this round trip cost a second one (another slot)
+            more = await self._execute(self._cluster_read_cmds(extra))
+            read.update(zip(extra, self._unbatched(more, 5), strict=True))
+        for cid in extra:
+            if (cs := self._cluster_stats(read[cid], now)) is not None:
+                clusters[cid] = cs
+        return ObserveResult(istats, fstats, clusters, listed)
+
+    def _listed(
+        self, by_list: Mapping[str, Sequence[str]], results: Sequence[Any]
+    ) -> frozenset[tuple[str, str]]:
+        """The ``(list, member)`` checks whose member is listed and unexpired."""
         wall = self._wall()
-        listed = frozenset(
-            check
-            for check, score in zip(checks, res[pos : pos + len(checks)], strict=True)
+        return frozenset(
+            (name, m)
+            for (name, members), scores in zip(by_list.items(), results, strict=True)
+            for m, score in zip(members, scores, strict=True)
             if score is not None and float(score) > wall
         )
-        pos += len(checks)
-        clusters: dict[str, ClusterStats] = {}
-        for j, cid in enumerate(wanted):
-            cs = self._cluster_stats(res[pos + 2 * j], res[pos + 2 * j + 1], now)
-            if cs is not None:
-                clusters[cid] = cs
-        # clusters discovered in this round trip cost a second one
-        found = [istats.cluster] + [s.cluster for s in fstats.values()]
-        extra = list(dict.fromkeys(c for c in found if c and c not in wanted))
-        if extra:
-            more = await self._execute([c for cid in extra for c in self._cluster_read_cmds(cid)])
-            for j, cid in enumerate(extra):
-                cs = self._cluster_stats(more[2 * j], more[2 * j + 1], now)
-                if cs is not None:
-                    clusters[cid] = cs
-        return ObserveResult(istats, fstats, clusters, listed)
 
     async def apply(self, batch: ApplyBatch, now: float) -> list[BucketResult]:
         """See :meth:`Store.apply`."""
@@ -461,17 +583,15 @@ class RedisStore(Store):
                 )
             )
             ttl = _ms(cfg.long_window * (1 + 1 / LONG_SUBBUCKETS))
-            cmds += [
-                _Cmd(self._link, [self._key("f", f, "m")], [batch.cluster, _num(now), ttl])
-                for f in dict.fromkeys(batch.link_features)
-            ]
+            links = [self._key("f", f) for f in dict.fromkeys(batch.link_features)]
+            cmds += self._batched(self._link, links, (batch.cluster, _num(now), ttl))
         res = await self._execute(cmds)
         if self.cluster_mode:
             ranked = [("i", batch.identity, res[nb])]
             if batch.cluster is not None:
                 ranked.append(("c", batch.cluster, res[nb + 1]))
             await self._rank_followup(ranked, [batch.risk_add, batch.cluster_risk_add])
-        return [self._bucket_result(r) for r in res[:nb]]
+        return self._bucket_results(res[:nb]) if nb else []
 
     async def _rank_followup(
         self, ranked: Iterable[tuple[str, str, Sequence[Any]]], adds: Sequence[float]
@@ -494,7 +614,7 @@ class RedisStore(Store):
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
         """See :meth:`Store.buckets`."""
-        return [self._bucket_result(r) for r in await self._execute(self._bucket_cmds(specs, now))]
+        return self._bucket_results(await self._execute(self._bucket_cmds(specs, now)))
 
     async def _lists_to_check(
         self, checks: Sequence[tuple[str, str]]
@@ -529,18 +649,35 @@ class RedisStore(Store):
         return [c for c in checks if c[0] in present or c[0] not in known]
 
     async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
-        """Add ``member`` to list ``name`` for ``ttl`` seconds (wall clock) or for good."""
+        """Add ``member`` to list ``name`` for ``ttl`` seconds (wall clock) or for good.
+
+        Additions started in the same event-loop turn (e.g. the continuity records of one
+        answer, gathered) share one round trip; each caller waits for it and sees its error.
+        """
         self._lists_local.add(name)
         if self._lists_present is not None:
             self._lists_present.add(name)
-        key = self._key("l", name)
         expires = "+inf" if ttl is None else _num(self._wall() + ttl)
-        await self._execute(
-            [
-                _Cmd(None, (), ("ZADD", key, expires, member)),
-                _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", _num(self._wall()))),
-            ]
-        )
+        self._pending_adds.append((self._key("l", name), expires, member))
+        if self._adds_flush is None:
+            self._adds_flush = asyncio.ensure_future(self._flush_adds())
+            # retrieved here too, so a write whose callers all timed out logs nothing
+            self._adds_flush.add_done_callback(lambda f: f.cancelled() or f.exception())
+        # shielded: one caller's timeout must not cancel the others' write
+        await asyncio.shield(self._adds_flush)
+
+    async def _flush_adds(self) -> None:
+        await asyncio.sleep(0)  # let the other additions of this turn join
+        pending, self._pending_adds, self._adds_flush = self._pending_adds, [], None
+        by_key: dict[str, list[Any]] = {}
+        for key, expires, member in pending:
+            by_key.setdefault(key, []).extend((expires, member))
+        wall = _num(self._wall())
+        cmds = []
+        for key, pairs in by_key.items():
+            cmds += [_Cmd(None, (), ("ZADD", key, *pairs)),
+                     _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", wall))]
+        await self._execute(cmds)
 
     async def list_remove(self, name: str, member: str) -> None:
         """Remove ``member`` from list ``name``."""
@@ -610,8 +747,8 @@ class RedisStore(Store):
 
     async def cluster_state(self, cluster: str, now: float) -> ClusterStats | None:
         """The cluster's state, or None."""
-        res = await self._execute(self._cluster_read_cmds(cluster))
-        return self._cluster_stats(res[0], res[1], now)
+        res = await self._execute(self._cluster_read_cmds([cluster]))
+        return self._cluster_stats(self._unbatched(res, 5)[0], now)
 
     async def ping(self) -> bool:
         """True when the server answers PING."""
@@ -622,6 +759,8 @@ class RedisStore(Store):
 
     async def reset_connections(self) -> None:
         """Disconnect the pool's idle connections (they reconnect on their next use)."""
+        if self._conns is not None:
+            await self._conns.drop()
         await reset_pool(self.client)
 
     async def keys(self) -> list[str]:
@@ -641,6 +780,8 @@ class RedisStore(Store):
     async def close(self) -> None:
         """Close the connection pool."""
         try:
+            if self._conns is not None:
+                await self._conns.drop()
             await self.client.aclose()
         except _DRIVER_ERRORS:
             pass
@@ -685,6 +826,64 @@ class RedisClusterStore(RedisStore):
         except (ValueError, TypeError, rexc.RedisError) as exc:
             raise ConfigurationError(f"invalid Redis Cluster storage URI: {exc}") from None
         return cls(client, config, prefix=prefix)
+
+    async def _send(self, cmds: Sequence[_Cmd]) -> list[Any]:
+        """The commands grouped by the node that owns their slot, one batch per node, the
+        nodes in parallel (one latency). Commands a node redirects (the topology changed)
+        go again through redis-py's cluster pipeline, which follows the redirection and
+        refreshes the slot table; they were not executed, so nothing runs twice."""
+        self.round_trips += 1
+        client = self.client
+        keys = [cmd.slot_key() for cmd in cmds]
+        if None in keys:
+            return await self._pipeline(cmds)
+        if client._initialize:
+            await client.initialize()
+        slots = [key_slot(client.encoder.encode(k)) for k in keys]
+        self.slot_batches += len(set(slots))
+        groups: dict[str, tuple[Any, list[int]]] = {}
+        for i, slot in enumerate(slots):
+            node = client.nodes_manager.get_node_from_slot(slot)
+            groups.setdefault(node.name, (node, []))[1].append(i)
+        results: list[Any] = [None] * len(cmds)
+        done = await asyncio.gather(
+            *(self._node_batch(node, [cmds[i] for i in idx]) for node, idx in groups.values()),
+            return_exceptions=True,
+        )
+        for (_node, idx), out in zip(groups.values(), done, strict=True):
+            if isinstance(out, BaseException):
+                if not isinstance(out, Exception):
+                    raise out  # a cancellation
+                out = [out] * len(idx)
+            for i, r in zip(idx, out, strict=True):
+                results[i] = r
+        moved = [i for i, r in enumerate(results) if isinstance(r, _REDIRECTS)]
+        if moved:
+            again = await self._pipeline([cmds[i] for i in moved])
+            for i, r in zip(moved, again, strict=True):
+                results[i] = r
+        return results
+
+    @staticmethod
+    async def _node_batch(node: Any, cmds: Sequence[_Cmd]) -> list[Any]:
+        batch = _Batch()
+        for cmd in cmds:
+            cmd.queue(batch)
+        conn = node.acquire_connection()
+        try:
+            out = await batch.send(conn)
+        except BaseException:
+            await conn.disconnect()  # unread replies must not reach the next call
+            node.release(conn)
+            raise
+        node.release(conn)
+        return out
+
+    async def _pipeline(self, cmds: Sequence[_Cmd]) -> list[Any]:
+        pipe = self.client.pipeline(transaction=False)
+        for cmd in cmds:
+            cmd.queue(pipe)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def ping(self) -> bool:
         """True when every node of the cluster answers PING."""

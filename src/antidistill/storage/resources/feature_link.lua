@@ -1,6 +1,9 @@
--- Link a feature to a cluster unless it already has one.
--- KEYS[1]: feature meta HASH; ARGV: cluster, now, ttl_ms
-redis.call('HSETNX', KEYS[1], 'cl', ARGV[1])
-redis.call('HSETNX', KEYS[1], 'fs', ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return redis.call('HGET', KEYS[1], 'cl')
+-- Link each feature to a cluster unless it already has one.
+-- KEYS[k]: base key P:{f:<feature>} (the meta HASH is <base>:m); ARGV: cluster, now, ttl_ms
+for k = 1, #KEYS do
+  local meta = KEYS[k] .. ':m'
+  redis.call('HSETNX', meta, 'cl', ARGV[1])
+  redis.call('HSETNX', meta, 'fs', ARGV[2])
+  redis.call('PEXPIRE', meta, ARGV[3])
+end
+return #KEYS

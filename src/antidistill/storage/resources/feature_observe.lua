@@ -1,41 +1,75 @@
--- Count one identity against one feature; all keys share the feature's hash tag.
--- KEYS[1]: meta HASH {fs = first seen, fi = first identity, pr = promoted, cl = cluster}
--- KEYS[2 .. 1+ns]: short-window HLLs, current sub-bucket first
--- KEYS[2+ns .. #KEYS]: long-window HLLs, current sub-bucket first
--- ARGV: identity, now, ns, meta_ttl_ms, short_ttl_ms, long_ttl_ms
+-- Count one identity against each feature given. A feature's keys share its hash tag, and
+-- only its base key is sent: the script derives the others (on Cluster one call per feature).
+-- KEYS[k]: base key P:{f:<feature>} of
+--   <base>:m      HASH {fs = first seen, fi = first identity, pr = promoted, cl = cluster}
+--   <base>:s:<n>  short-window HLL of sub-bucket n;  <base>:l:<n>  long-window HLL
+-- ARGV: identity, now, current short sub-bucket, current long sub-bucket, short sub-buckets,
+--       long sub-buckets, meta_ttl_ms, short_ttl_ms, long_ttl_ms, cluster key prefix
+-- Returns {short, long, first seen, cluster or false, its state} per key, flat, in KEYS
+-- order. The state {fs, ls, r, rt, members} of the feature's cluster is read here when a
+-- cluster key prefix (P:{c:) is given, i.e. on standalone Redis, where another slot is no
+-- obstacle: a feature pointing to a cluster the caller did not ask about then costs no second
+-- round trip. Otherwise (Cluster) the state is false.
 -- Long-window HLLs are only written once a second distinct identity shows up (the feature
 -- is then "promoted" and the first identity is added too): most features are one-offs and
 -- would otherwise cost a long HLL each.
 local id = ARGV[1]
 local now = ARGV[2]
-local ns = tonumber(ARGV[3])
-local m = redis.call('HMGET', KEYS[1], 'fs', 'fi', 'pr', 'cl')
-local fs = m[1]
-if not fs then
-  fs = now
-  redis.call('HSET', KEYS[1], 'fs', now)
-end
-if not m[2] then
-  redis.call('HSET', KEYS[1], 'fi', id)
+local sb = tonumber(ARGV[3])
+local lb = tonumber(ARGV[4])
+local ns = tonumber(ARGV[5])
+local nl = tonumber(ARGV[6])
+local function cluster_state(base)
+  local st = redis.call('HMGET', base .. ':s', 'fs', 'ls', 'r', 'rt')
+  return {st[1], st[2], st[3], st[4], redis.call('PFCOUNT', base .. ':m')}
 end
 
-redis.call('PFADD', KEYS[2], id)
-redis.call('PEXPIRE', KEYS[2], ARGV[5])
-local short = redis.call('PFCOUNT', unpack(KEYS, 2, 1 + ns))
+local out = {}
+for k = 1, #KEYS do
+  local base = KEYS[k]
+  local meta = base .. ':m'
+  local m = redis.call('HMGET', meta, 'fs', 'fi', 'pr', 'cl')
+  local fs = m[1]
+  if not fs then
+    fs = now
+    redis.call('HSET', meta, 'fs', now)
+  end
+  if not m[2] then
+    redis.call('HSET', meta, 'fi', id)
+  end
 
-local long_cur = 2 + ns
-local promoted = m[3] == '1'
-if (not promoted) and m[2] and m[2] ~= id then
-  promoted = true
-  redis.call('HSET', KEYS[1], 'pr', '1')
-  redis.call('PFADD', KEYS[long_cur], m[2])
+  local cur = base .. ':s:' .. sb
+  redis.call('PFADD', cur, id)
+  redis.call('PEXPIRE', cur, ARGV[8])
+  local sk = {}
+  for i = 0, ns - 1 do sk[i + 1] = base .. ':s:' .. (sb - i) end
+  local short = redis.call('PFCOUNT', unpack(sk))
+
+  local promoted = m[3] == '1'
+  local long_cur = base .. ':l:' .. lb
+  if (not promoted) and m[2] and m[2] ~= id then
+    promoted = true
+    redis.call('HSET', meta, 'pr', '1')
+    redis.call('PFADD', long_cur, m[2])
+  end
+  local long = 1
+  if promoted then
+    redis.call('PFADD', long_cur, id)
+    redis.call('PEXPIRE', long_cur, ARGV[9])
+    local lk = {}
+    for i = 0, nl - 1 do lk[i + 1] = base .. ':l:' .. (lb - i) end
+    long = redis.call('PFCOUNT', unpack(lk))
+  end
+  if long < short then long = short end
+  redis.call('PEXPIRE', meta, ARGV[7])
+  local j = 5 * (k - 1)
+  out[j + 1] = short
+  out[j + 2] = long
+  out[j + 3] = fs
+  out[j + 4] = m[4] or false
+  out[j + 5] = false
+  if m[4] and ARGV[10] ~= '' then
+    out[j + 5] = cluster_state(ARGV[10] .. m[4] .. '}')
+  end
 end
-local long = 1
-if promoted then
-  redis.call('PFADD', KEYS[long_cur], id)
-  redis.call('PEXPIRE', KEYS[long_cur], ARGV[6])
-  long = redis.call('PFCOUNT', unpack(KEYS, long_cur, #KEYS))
-end
-if long < short then long = short end
-redis.call('PEXPIRE', KEYS[1], ARGV[4])
-return {short, long, fs, m[4] or false}
+return out

@@ -1,28 +1,29 @@
 -- Update an identity or a cluster: touch, decayed risk, cluster link, member count, fields.
--- KEYS[1]: state HASH {fs, ls, n, r, rt, cl, f:<name>...}
--- KEYS[2]: member HLL when ARGV[10] == '1' (clusters count their member identities)
--- KEYS[next]: ranking ZSET when ARGV[11] == '1', only on standalone Redis (on Cluster it
---             lives in another slot and the caller adds the returned score itself)
--- ARGV: now, touch (0/1), risk_add, cluster ('' = keep), member, half_life, ttl_ms, top_k,
---       ranked id, has_members (0/1), has_rank (0/1), then field name/value pairs
+-- KEYS[1]: base key P:{i:<identity>} or P:{c:<cluster>} of the state HASH <base>:s
+--          {fs, ls, n, r, rt, cl, f:<name>...} and, when a member is given (clusters count
+--          their member identities), the member HLL <base>:m
+-- KEYS[2]: ranking ZSET, only on standalone Redis (on Cluster it lives in another slot and
+--          the caller adds the returned score itself)
+-- ARGV: now, touch (0/1), risk_add, cluster ('' = keep), member ('' = none), half_life,
+--       ttl_ms, top_k, ranked id, then field name/value pairs
 -- Returns {risk, score or false}; score = log2(risk) + rt / half_life ranks entries by
 -- their decayed risk at any later time (the decay factor is common to all of them).
 local now = tonumber(ARGV[1])
 local touch = ARGV[2] == '1'
 local add = tonumber(ARGV[3])
 local hl = tonumber(ARGV[6])
+local state = KEYS[1] .. ':s'
 local members = nil
-local rank = nil
-if ARGV[10] == '1' then members = KEYS[2] end
-if ARGV[11] == '1' then rank = KEYS[#KEYS] end
-local st = redis.call('HMGET', KEYS[1], 'fs', 'ls', 'r', 'rt')
+if ARGV[5] ~= '' then members = KEYS[1] .. ':m' end
+local rank = KEYS[2]
+local st = redis.call('HMGET', state, 'fs', 'ls', 'r', 'rt')
 if not st[1] then
-  redis.call('HSET', KEYS[1], 'fs', ARGV[1], 'ls', ARGV[1], 'n', 0)
+  redis.call('HSET', state, 'fs', ARGV[1], 'ls', ARGV[1], 'n', 0)
 end
 if touch then
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
+  redis.call('HINCRBY', state, 'n', 1)
   if (not st[2]) or now > tonumber(st[2]) then
-    redis.call('HSET', KEYS[1], 'ls', ARGV[1])
+    redis.call('HSET', state, 'ls', ARGV[1])
   end
 end
 local risk = tonumber(st[3]) or 0
@@ -35,7 +36,7 @@ local score = false
 if add ~= 0 then
   risk = risk + add
   if risk < 0 then risk = 0 end
-  redis.call('HSET', KEYS[1], 'r', string.format('%.17g', risk), 'rt', string.format('%.17g', rt))
+  redis.call('HSET', state, 'r', string.format('%.17g', risk), 'rt', string.format('%.17g', rt))
   if risk > 0 then
     score = math.log(risk) / math.log(2) + rt / hl
   end
@@ -50,15 +51,15 @@ if add ~= 0 then
   end
 end
 if ARGV[4] ~= '' then
-  redis.call('HSET', KEYS[1], 'cl', ARGV[4])
+  redis.call('HSET', state, 'cl', ARGV[4])
 end
 if members then
   redis.call('PFADD', members, ARGV[5])
   redis.call('PEXPIRE', members, ARGV[7])
 end
-for i = 12, #ARGV, 2 do
-  redis.call('HSET', KEYS[1], 'f:' .. ARGV[i], ARGV[i + 1])
+for i = 10, #ARGV, 2 do
+  redis.call('HSET', state, 'f:' .. ARGV[i], ARGV[i + 1])
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[7])
+redis.call('PEXPIRE', state, ARGV[7])
 if score then score = string.format('%.17g', score) end
 return {string.format('%.17g', risk), score}
