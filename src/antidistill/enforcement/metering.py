@@ -16,6 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from antidistill.fingerprints import jsonio
 from antidistill.fingerprints.values import safe_count
 from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 
@@ -130,6 +131,10 @@ def _last_member_usage(buf: bytearray) -> tuple[int, int] | None:
     m = _USAGE_MEMBER.match(buf, at)
     if m is None:
         return None
+    if jsonio.native_enabled():
+        found = _native_last_member(buf, m.end())
+        if found is not None:
+            return found
     try:
         text = buf[m.end():].decode("utf-8")
         usage, end = _DECODER.raw_decode(text)
@@ -138,6 +143,19 @@ def _last_member_usage(buf: bytearray) -> tuple[int, int] | None:
     if not isinstance(usage, dict) or text[end:].strip() != "}":
         return None
     return _from_usage(usage)
+
+
+def _native_last_member(buf: bytearray, start: int) -> tuple[int, int] | None:
+    """:func:`_last_member_usage` when the rest after ``start`` is an object, blanks and
+    the root's closing brace; None to let the standard library decide."""
+    rest = bytes(buf[start:]).rstrip()
+    if not rest.endswith(b"}"):
+        return None
+    try:
+        usage = jsonio.native_loads(rest[:-1])
+    except Exception:
+        return None
+    return _from_usage(usage) if isinstance(usage, dict) else None
 
 
 def _scan_tail(tail: bytes) -> tuple[tuple[int, int], bool] | None:
@@ -318,7 +336,7 @@ class ResponseMeter:
             if quick is not None:
                 return Usage(quick[0], quick[1], "json")
             try:
-                found = _from_json_value(json.loads(self._buf))
+                found = _from_json_value(jsonio.loads(self._buf))
             except (ValueError, RecursionError):
                 found = None
             if found is not None:
@@ -421,7 +439,7 @@ class ResponseMeter:
         if data[:1] != b"{" and data.lstrip()[:1] != b"{":
             return  # "[DONE]", keep-alive text, anything that is not an event object
         try:
-            event = json.loads(data)
+            event = jsonio.loads(data)
         except (ValueError, RecursionError):
             return
         if isinstance(event, dict):
@@ -573,7 +591,7 @@ def _decode_literal(raw: bytes) -> str:
     # The window may cut the literal inside an escape ("\\u00e" or a lone backslash).
     for cut in range(7):
         try:
-            text = json.loads(b'"' + raw[:len(raw) - cut] + b'"')
+            text = jsonio.loads(b'"' + raw[:len(raw) - cut] + b'"')
         except (ValueError, RecursionError):
             continue
         return text if isinstance(text, str) else ""
