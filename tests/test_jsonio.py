@@ -208,3 +208,32 @@ def test_usage_as_last_member_with_odd_numbers(native: bool) -> None:
         usage = meter.finish()
         assert usage is not None
         assert (usage.prompt_tokens, usage.completion_tokens) == expected
+
+
+@pytest.mark.parametrize("path", RESPONSES, ids=[p.name for p in RESPONSES])
+def test_meter_without_answer_reports_the_same_usage(path: Path) -> None:
+    """``keep_answer=False`` (no continuity detector): the same counts, no answer text."""
+    body = path.read_bytes()
+    ctype = "text/event-stream" if path.suffix == ".sse" else "application/json"
+    for piece in (7, 1 << 20):
+        kept = _meter(body, ctype, piece)
+        meter = ResponseMeter(ctype, keep_answer=False)
+        for i in range(0, len(body), piece):
+            meter.feed(body[i:i + piece])
+        usage = meter.finish()
+        assert kept is not None and usage is not None
+        assert kept[1], "the fixture has an answer to skip"
+        assert usage == kept[0] and usage.answer == ""
+
+
+def test_middleware_reads_answers_only_for_continuity() -> None:
+    from antidistill import AntiDistillMiddleware, Guard, Settings
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError("not called")
+
+    with_continuity = AntiDistillMiddleware(app, guard=Guard(Settings(secret="x" * 32)))
+    budgets_only = AntiDistillMiddleware(app, guard=Guard(Settings(secret="x" * 32,
+                                                                   detectors=[])))
+    assert "continuity" in with_continuity.guard.detectors and with_continuity.keep_answer
+    assert not budgets_only.keep_answer

@@ -195,6 +195,9 @@ class ResponseMeter:
     Memory is bounded: JSON keeps at most ``max_json_bytes`` plus a 4 KB tail; SSE keeps
     the current partial line and the current event's data, each capped at
     ``max_json_bytes`` (past the cap only a 4 KB tail, which is where usage sits).
+
+    ``keep_answer=False`` skips reading the answer text (``Usage.answer`` stays empty): only
+    session continuity uses it.
     """
 
     __slots__ = (
@@ -212,6 +215,7 @@ class ResponseMeter:
         "_event_over",
         "_event_tail",
         "_gemini",
+        "_keep",
         "_line",
         "_line_over",
         "_max",
@@ -229,7 +233,9 @@ class ResponseMeter:
         *,
         content_encoding: str | None = None,
         max_json_bytes: int = 1_048_576,
+        keep_answer: bool = True,
     ) -> None:
+        self._keep = keep_answer
         media = (content_type or "").split(";", 1)[0].strip().lower()
         encoding = (content_encoding or "").strip().lower()
         if encoding not in ("", "identity"):
@@ -263,7 +269,8 @@ class ResponseMeter:
         # findings
         self._chars = 0
         self._answer: list[str] = []
-        self._answer_len = 0
+        # Not kept: as if the answer were already complete, so no delta is read for it.
+        self._answer_len = 0 if self._keep else ANSWER_CHARS
         self._openai: tuple[int, int] | None = None
         self._gemini: tuple[int, int] | None = None
         self._anth_seen = False
@@ -321,7 +328,7 @@ class ResponseMeter:
 
     def _finish_json(self) -> Usage | None:
         usage = self._finish_json_usage()
-        if usage is None or self._overflow:
+        if usage is None or self._overflow or not self._keep:
             return usage
         answer = _json_answer(self._buf)
         return replace(usage, answer=answer) if answer else usage

@@ -665,7 +665,7 @@ def _parse(
 
 def _refuse(body: bytes, truncated: bool) -> ParsedPrompt | None:
     """The result for an empty or binary body, else None."""
-    if not body.strip():
+    if not body or body.isspace():  # what "not body.strip()" says, without the copy
         return _empty("empty", truncated)
     if b"\x00" in body:
         return _empty("binary", truncated, "binary: nul")
