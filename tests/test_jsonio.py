@@ -237,3 +237,27 @@ def test_middleware_reads_answers_only_for_continuity() -> None:
                                                                    detectors=[])))
     assert "continuity" in with_continuity.guard.detectors and with_continuity.keep_answer
     assert not budgets_only.keep_answer
+
+
+def test_without_msgspec_the_stdlib_path_is_complete() -> None:
+    """An install without the ``fast`` extra: no msgspec to import, everything still works."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['msgspec'] = None\n"
+        "from antidistill.fingerprints import jsonio\n"
+        "from antidistill.fingerprints.parse import parse_body\n"
+        "from antidistill.enforcement.metering import ResponseMeter\n"
+        "assert not jsonio.NATIVE and not jsonio.native_enabled()\n"
+        "assert jsonio.loads('[1, 2.5, \"x\"]') == [1, 2.5, 'x']\n"
+        "p = parse_body(b'{\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}')\n"
+        "assert (p.format, p.user) == ('openai.chat', 'hi'), p\n"
+        "m = ResponseMeter('application/json')\n"
+        "m.feed(b'{\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}')\n"
+        "u = m.finish()\n"
+        "assert u is not None and (u.prompt_tokens, u.completion_tokens) == (3, 4), u\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
