@@ -615,6 +615,10 @@ def _append_tail(tail: bytearray, piece: bytes) -> None:
         del tail[:-_TAIL_BYTES]
 
 
+# reasoning_content / reasoning: OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter).
+_DELTA_TEXT_KEYS = frozenset(("content", "refusal", "reasoning_content", "reasoning"))
+
+
 def _choice_chars(choice: dict[str, Any]) -> int:
     """Characters of generated text in one OpenAI chat (or legacy completions) choice."""
     delta = choice.get("delta")
@@ -622,18 +626,17 @@ def _choice_chars(choice: dict[str, Any]) -> int:
         text = choice.get("text")  # legacy /v1/completions stream
         return len(text) if isinstance(text, str) else 0
     n = 0
-    # reasoning_content / reasoning: OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter).
-    for key in ("content", "refusal", "reasoning_content", "reasoning"):
-        text = delta.get(key)
-        if isinstance(text, str):
-            n += len(text)
-    calls = delta.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            fn = call.get("function") if isinstance(call, dict) else None
-            args = fn.get("arguments") if isinstance(fn, dict) else None
-            if isinstance(args, str):
-                n += len(args)
+    # One pass over the delta's own keys (one or two per streamed chunk), not five lookups.
+    for key, value in delta.items():
+        if key in _DELTA_TEXT_KEYS:
+            if isinstance(value, str):
+                n += len(value)
+        elif key == "tool_calls" and isinstance(value, list):
+            for call in value:
+                fn = call.get("function") if isinstance(call, dict) else None
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if isinstance(args, str):
+                    n += len(args)
     return n
 
 
