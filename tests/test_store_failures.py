@@ -96,11 +96,9 @@ async def test_fail_open_serves_from_memory_and_recovers(
         assert pings.count == 1 and store.degraded
 
         server.start()
-        restarted = time.monotonic()
         clock.t += 1.0
         await one_request(store, 42.0)  # starts a probe in the background
         await wait_for(lambda: not store.degraded, timeout=2.0)
-        assert time.monotonic() - restarted < 2.0
         trips_before = primary.round_trips
         assert await one_request(store, 43.0)
         assert primary.round_trips > trips_before
@@ -143,11 +141,15 @@ async def test_fail_closed_raises_store_unavailable(dedicated_redis: Any) -> Non
 async def test_raw_store_wraps_driver_errors(dedicated_redis: Any) -> None:
     primary = storage_from_uri(dedicated_redis.url, prefix="raw", socket_timeout=0.2)
     try:
+        # short timeouts and no retries: the settings, not a wall-clock bound
+        pool_kwargs = primary.client.connection_pool.connection_kwargs
+        assert pool_kwargs["socket_timeout"] == 0.2
+        assert pool_kwargs["retry"].get_retries() == 0
         dedicated_redis.stop()
-        start = time.monotonic()
+        trips = primary.round_trips
         with pytest.raises(StorageError):
             await primary.apply(ApplyBatch(SECRET_ID, buckets=[spec()]), 1.0)
-        assert time.monotonic() - start < 1.0  # short timeouts, no retries
+        assert primary.round_trips == trips + 1
         assert await primary.ping() is False
     finally:
         await primary.close()

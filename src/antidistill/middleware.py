@@ -56,6 +56,8 @@ class AntiDistillMiddleware:
         self.max_body = s.max_body_bytes
         self.reject_oversize = s.oversize_action == "reject"
         self.withholding = Withholding(s, self.guard.pseudonymize, self.guard.counters)
+        # The answer text is read from responses only for session continuity.
+        self.keep_answer = "continuity" in self.guard.detectors
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -137,7 +139,7 @@ class _Responder:
         ctx = self.ctx
         meter = ResponseSender(self.mw.withholding.response_plan(decision,
                                                                  ctx.policy == "inspect"),
-                               ctx.parsed.format if ctx.parsed else None)
+                               ctx.parsed.format if ctx.parsed else None, self.mw.keep_answer)
         await self.mw.app(self.scope,
                           self.replay.receive if self.replay.consumed else self.receive,
                           meter.wrap(self.send))

@@ -16,6 +16,7 @@ import re
 from dataclasses import replace
 from typing import Any
 
+from antidistill.fingerprints import jsonio
 from antidistill.fingerprints.values import safe_count
 from antidistill.usage import Usage, estimate_request_cost, estimate_tokens
 
@@ -130,6 +131,10 @@ def _last_member_usage(buf: bytearray) -> tuple[int, int] | None:
     m = _USAGE_MEMBER.match(buf, at)
     if m is None:
         return None
+    if jsonio.native_enabled():
+        found = _native_last_member(buf, m.end())
+        if found is not None:
+            return found
     try:
         text = buf[m.end():].decode("utf-8")
         usage, end = _DECODER.raw_decode(text)
@@ -138,6 +143,19 @@ def _last_member_usage(buf: bytearray) -> tuple[int, int] | None:
     if not isinstance(usage, dict) or text[end:].strip() != "}":
         return None
     return _from_usage(usage)
+
+
+def _native_last_member(buf: bytearray, start: int) -> tuple[int, int] | None:
+    """:func:`_last_member_usage` when the rest after ``start`` is an object, blanks and
+    the root's closing brace; None to let the standard library decide."""
+    rest = bytes(buf[start:]).rstrip()
+    if not rest.endswith(b"}"):
+        return None
+    try:
+        usage = jsonio.native_loads(rest[:-1])
+    except Exception:
+        return None
+    return _from_usage(usage) if isinstance(usage, dict) else None
 
 
 def _scan_tail(tail: bytes) -> tuple[tuple[int, int], bool] | None:
@@ -177,6 +195,9 @@ class ResponseMeter:
     Memory is bounded: JSON keeps at most ``max_json_bytes`` plus a 4 KB tail; SSE keeps
     the current partial line and the current event's data, each capped at
     ``max_json_bytes`` (past the cap only a 4 KB tail, which is where usage sits).
+
+    ``keep_answer=False`` skips reading the answer text (``Usage.answer`` stays empty): only
+    session continuity uses it.
     """
 
     __slots__ = (
@@ -194,6 +215,7 @@ class ResponseMeter:
         "_event_over",
         "_event_tail",
         "_gemini",
+        "_keep",
         "_line",
         "_line_over",
         "_max",
@@ -211,7 +233,9 @@ class ResponseMeter:
         *,
         content_encoding: str | None = None,
         max_json_bytes: int = 1_048_576,
+        keep_answer: bool = True,
     ) -> None:
+        self._keep = keep_answer
         media = (content_type or "").split(";", 1)[0].strip().lower()
         encoding = (content_encoding or "").strip().lower()
         if encoding not in ("", "identity"):
@@ -245,7 +269,8 @@ class ResponseMeter:
         # findings
         self._chars = 0
         self._answer: list[str] = []
-        self._answer_len = 0
+        # Not kept: as if the answer were already complete, so no delta is read for it.
+        self._answer_len = 0 if self._keep else ANSWER_CHARS
         self._openai: tuple[int, int] | None = None
         self._gemini: tuple[int, int] | None = None
         self._anth_seen = False
@@ -303,7 +328,7 @@ class ResponseMeter:
 
     def _finish_json(self) -> Usage | None:
         usage = self._finish_json_usage()
-        if usage is None or self._overflow:
+        if usage is None or self._overflow or not self._keep:
             return usage
         answer = _json_answer(self._buf)
         return replace(usage, answer=answer) if answer else usage
@@ -318,7 +343,7 @@ class ResponseMeter:
             if quick is not None:
                 return Usage(quick[0], quick[1], "json")
             try:
-                found = _from_json_value(json.loads(self._buf))
+                found = _from_json_value(jsonio.loads(self._buf))
             except (ValueError, RecursionError):
                 found = None
             if found is not None:
@@ -421,7 +446,7 @@ class ResponseMeter:
         if data[:1] != b"{" and data.lstrip()[:1] != b"{":
             return  # "[DONE]", keep-alive text, anything that is not an event object
         try:
-            event = json.loads(data)
+            event = jsonio.loads(data)
         except (ValueError, RecursionError):
             return
         if isinstance(event, dict):
@@ -573,7 +598,7 @@ def _decode_literal(raw: bytes) -> str:
     # The window may cut the literal inside an escape ("\\u00e" or a lone backslash).
     for cut in range(7):
         try:
-            text = json.loads(b'"' + raw[:len(raw) - cut] + b'"')
+            text = jsonio.loads(b'"' + raw[:len(raw) - cut] + b'"')
         except (ValueError, RecursionError):
             continue
         return text if isinstance(text, str) else ""
@@ -590,6 +615,10 @@ def _append_tail(tail: bytearray, piece: bytes) -> None:
         del tail[:-_TAIL_BYTES]
 
 
+# reasoning_content / reasoning: OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter).
+_DELTA_TEXT_KEYS = frozenset(("content", "refusal", "reasoning_content", "reasoning"))
+
+
 def _choice_chars(choice: dict[str, Any]) -> int:
     """Characters of generated text in one OpenAI chat (or legacy completions) choice."""
     delta = choice.get("delta")
@@ -597,18 +626,17 @@ def _choice_chars(choice: dict[str, Any]) -> int:
         text = choice.get("text")  # legacy /v1/completions stream
         return len(text) if isinstance(text, str) else 0
     n = 0
-    # reasoning_content / reasoning: OpenAI-compatible servers (DeepSeek, vLLM, OpenRouter).
-    for key in ("content", "refusal", "reasoning_content", "reasoning"):
-        text = delta.get(key)
-        if isinstance(text, str):
-            n += len(text)
-    calls = delta.get("tool_calls")
-    if isinstance(calls, list):
-        for call in calls:
-            fn = call.get("function") if isinstance(call, dict) else None
-            args = fn.get("arguments") if isinstance(fn, dict) else None
-            if isinstance(args, str):
-                n += len(args)
+    # One pass over the delta's own keys (one or two per streamed chunk), not five lookups.
+    for key, value in delta.items():
+        if key in _DELTA_TEXT_KEYS:
+            if isinstance(value, str):
+                n += len(value)
+        elif key == "tool_calls" and isinstance(value, list):
+            for call in value:
+                fn = call.get("function") if isinstance(call, dict) else None
+                args = fn.get("arguments") if isinstance(fn, dict) else None
+                if isinstance(args, str):
+                    n += len(args)
     return n
 
 

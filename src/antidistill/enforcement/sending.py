@@ -23,10 +23,12 @@ Send = Callable[[Message], Awaitable[None]]
 class ResponseSender:
     """Wraps ``send``: meters usage; filters bodies when given a plan."""
 
-    __slots__ = ("api_format", "filter", "held", "meter", "plan", "status")
+    __slots__ = ("api_format", "filter", "held", "keep_answer", "meter", "plan", "status")
 
-    def __init__(self, plan: WithholdPlan | None = None, api_format: str | None = None) -> None:
+    def __init__(self, plan: WithholdPlan | None = None, api_format: str | None = None,
+                 keep_answer: bool = True) -> None:
         self.meter: ResponseMeter | None = None
+        self.keep_answer = keep_answer
         self.status = 0
         self.plan = plan
         self.api_format = api_format
@@ -43,7 +45,8 @@ class ResponseSender:
             elif lname == b"content-encoding":
                 encoding = value.decode("latin-1")
         if 200 <= self.status < 300:
-            self.meter = ResponseMeter(ctype, content_encoding=encoding)
+            self.meter = ResponseMeter(ctype, content_encoding=encoding,
+                                       keep_answer=self.keep_answer)
 
     def wrap(self, send: Send) -> Send:
         if self.plan is not None:

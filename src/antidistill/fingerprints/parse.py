@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_plus
 
+from antidistill.fingerprints import jsonio
 from antidistill.fingerprints.formats import format_from_path, format_from_shape
 
 __all__ = ["FORMATS", "ParsedPrompt", "parse_body"]
@@ -491,7 +492,7 @@ def _huge_int(literal: str) -> Any:
 
 def _loads(text: str, ex: _Extract) -> Any:
     try:
-        return json.loads(text)
+        return jsonio.loads(text)
     except json.JSONDecodeError:
         raise
     except ValueError:
@@ -507,7 +508,7 @@ def _loads(text: str, ex: _Extract) -> Any:
 def _unescape(raw: str) -> str:
     raw = _PARTIAL_ESCAPE.sub("", raw)
     try:
-        out = json.loads('"' + raw + '"')
+        out = jsonio.loads('"' + raw + '"')
     except (ValueError, RecursionError):
         return raw
     return out if isinstance(out, str) else raw
@@ -664,7 +665,7 @@ def _parse(
 
 def _refuse(body: bytes, truncated: bool) -> ParsedPrompt | None:
     """The result for an empty or binary body, else None."""
-    if not body.strip():
+    if not body or body.isspace():  # what "not body.strip()" says, without the copy
         return _empty("empty", truncated)
     if b"\x00" in body:
         return _empty("binary", truncated, "binary: nul")

@@ -206,6 +206,21 @@ _CUE_STRONG_CJK = re.compile(_CJK_CUES)
 # What "[:：]$" matches at the end of a unit ($ also matches before a final newline).
 _COLON_ENDS = (":", "：", ":\n", "：\n")
 _CUE_START = re.compile(r"(?:" + _IMPERATIVE + r")\b")
+
+
+def _cue_words(alternatives: list[str]) -> frozenset[str]:
+    # The words _CUE_START.fullmatch accepts: its one-word alternatives, "[sz]" spelled out.
+    # A set lookup per capitalised word of a name-dense text instead of a regex call.
+    words: set[str] = set()
+    for alt in alternatives:
+        if " " not in alt:
+            words.update(alt.replace("[sz]", c) for c in "sz")
+    if any(not w.replace("'", "").isalpha() for w in words):
+        raise ValueError("an imperative cue holds a pattern the word set cannot express")
+    return frozenset(words)
+
+
+_CUE_WORDS = _cue_words(_IMPERATIVE.split("|"))
 _PLACEHOLDER = re.compile(r"\{[a-z]+\}")
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
@@ -217,7 +232,7 @@ def _name(m: re.Match[str]) -> str:
         return m.group()
     words = m.group().split()
     for i, word in enumerate(words):
-        if _CUE_START.fullmatch(word.lower()):
+        if word.lower() in _CUE_WORDS:
             # "...in the dataset Think step by step": a sentence whose full stop is missing,
             # typically where a template's text meets the slot value. Restore the boundary.
             head = _wrap(words[:i]) if i and _mid_sentence(prev) else " " + " ".join(words[:i])
