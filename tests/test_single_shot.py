@@ -8,6 +8,7 @@ import pytest
 
 from antidistill import AntiDistillMiddleware, current_decision
 from antidistill.fingerprints.parse import ParsedPrompt
+from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.signals.continuity import (
     OPENING_VALUE,
     SINGLE_SHOT_MAX,
@@ -63,8 +64,11 @@ def test_single_shot_scores_relays_not_agents() -> None:
     assert single_shot_signal(4, 9, 3600.0) is None
     # an established identity that only ever sends one-shot tool calls is a known pipeline
     assert single_shot_signal(30, 30, 3 * DAY) is None
-    # alone it stays below the flag threshold (weight 0.45)
-    assert SINGLE_SHOT_MAX * 0.45 < 0.4
+    # alone it stays below the flag threshold (weight 0.45), unless from a data centre
+    w = DEFAULT_WEIGHTS["continuity"]
+    assert SINGLE_SHOT_MAX * w < 0.4
+    hosted = single_shot_signal(3, 3, 600.0, anonymous=True)
+    assert hosted is not None and hosted.score * w >= 0.4
 
 
 async def test_single_shot_end_to_end_through_the_middleware() -> None:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from antidistill.policy import actions
 from antidistill.scoring import combine
 from antidistill.scoring.assess import RISK_FLOOR
-from antidistill.signals import cadence, churn, continuity, families, fanout, pipeline
+from antidistill.signals import cadence, churn, continuity, families, fanout, material, pipeline
 
 BEGIN = "<!-- detection-table -->"
 END = "<!-- /detection-table -->"
@@ -45,6 +45,11 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "signals.continuity", "NORMALISED_CHARS", repr(continuity.NORMALISED_CHARS)
     yield "signals.continuity", "MIN_CHARS", repr(continuity.MIN_CHARS)
     yield "signals.continuity", "TTL", repr(continuity.TTL)
+    yield "signals.continuity", "SINGLE_SHOT_MAX", repr(continuity.SINGLE_SHOT_MAX)
+    yield "signals.continuity", "YOUNG_AGE", repr(continuity.YOUNG_AGE)
+    yield "signals.pipeline", "MATERIAL_WEIGHT", repr(pipeline.MATERIAL_WEIGHT)
+    yield "signals.material", "MIN_INSTRUCTION_WORDS", repr(material.MIN_INSTRUCTION_WORDS)
+    yield "signals.material", "UNCLOSED_WORDS", repr(material.UNCLOSED_WORDS)
     yield "signals.cadence", "FAST_TAU", repr(cadence.FAST_TAU)
     yield "signals.cadence", "SLOW_TAU", repr(cadence.SLOW_TAU)
     yield "signals.cadence", "YOUNG", repr(cadence.YOUNG)

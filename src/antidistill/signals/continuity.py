@@ -114,7 +114,9 @@ def continuity_signal(c: Continuity) -> Signal | None:
 # Identity-value counter (``ObserveBatch.identity_values``) of the requests that open a tool
 # session: one distinct value per opening request, so its count is the number of openings.
 OPENING_VALUE = "ss:o"
-SINGLE_SHOT_MAX = 0.8  # alone below the flag threshold: a batch job may send tools one-shot
+# Alone below the flag threshold (a new batch job may send tools one-shot), unless the
+# requests come from a hosting, VPN or proxy network.
+SINGLE_SHOT_MAX = 0.8
 YOUNG_AGE = 2 * 86400.0  # an identity older than this with openings only is a known pipeline
 OPENING_CHARS = 512  # the opening question's prefix that tells two openings apart
 
@@ -138,19 +140,21 @@ def opening_values(identity: str, parsed: ParsedPrompt | None,
     return {OPENING_VALUE: pseudonymize("so", identity + "\x00" + text)[-12:]}
 
 
-def single_shot_signal(openings: int, requests: int, age: float) -> Signal | None:
+def single_shot_signal(openings: int, requests: int, age: float,
+                       anonymous: bool = False) -> Signal | None:
     """Campaign-like evidence: a young identity whose every tool session is one request.
 
     A relay forging an agent's headers and system prompt sends each harvested question as a
     new session (a fresh session id, no history); the real agent's sessions run for several
     turns that carry the server's answers. ``openings`` counts this identity's session
-    openings (this one included), ``requests`` all its requests."""
+    openings (this one included), ``requests`` all its requests. From an ``anonymous``
+    network (hosting, VPN, proxy) it is full evidence: that is where relays run."""
     if openings < 2 or requests < 2 or age > YOUNG_AGE:
         return None
     ratio = openings / requests
     share = min(1.0, max(0.0, (ratio - 0.5) / 0.4))
     breadth = min(1.0, (openings - 1) / 2)
-    score = round(SINGLE_SHOT_MAX * share * breadth, 4)
+    score = round((1.0 if anonymous else SINGLE_SHOT_MAX) * share * breadth, 4)
     if score <= 0.0:
         return None
     return Signal("continuity", score,

@@ -241,7 +241,10 @@ def _continuity(r: _Run) -> None:
     ident = r.obs.identity
     openings = ident.values.get(OPENING_VALUE, 0)
     if openings:
-        r.add(single_shot_signal(openings, ident.requests + 1, r.ctx.now - ident.first_seen))
+        net = r.ctx.network
+        anon = net is not None and net.network_type in ANONYMOUS_NETWORKS
+        r.add(single_shot_signal(openings, ident.requests + 1, r.ctx.now - ident.first_seen,
+                                 anon))
 
 
 def _churn(r: _Run) -> None:
