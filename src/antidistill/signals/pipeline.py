@@ -193,7 +193,8 @@ def instruction_intent(text: str, max_chars: int) -> IntentMatch | None:
         mine = own.get(m.category)
         quoted = round(m.score * MATERIAL_WEIGHT, 4)
         if mine is not None and mine.score >= quoted:
-            scored.append(mine)
+            # Never above the whole text's score: a suppressor may sit inside the block.
+            scored.append(mine if mine.score <= m.score else m)
         else:
             scored.append(IntentMatch(m.category, quoted, m.evidence + " (quoted)"))
     return primary_match(tuple(sorted(scored, key=lambda m: -m.score)))
