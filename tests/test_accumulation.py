@@ -29,6 +29,7 @@ def test_strong_or_corroborated_evidence_accumulates() -> None:
     assert accumulates([Signal("harvesting", 0.8)])
     assert accumulates([Signal("fanout", 0.5), Signal("churn", 0.4)])
     assert accumulates([Signal("fanout", 0.5), Signal("churn", 0.4)], benign=True)
+    assert accumulates([Signal("my_fraud_model", 0.5)])  # an operator's hook: not capped
 
 
 def test_fleet_launch_pair_spares_identities_with_benign_evidence() -> None:

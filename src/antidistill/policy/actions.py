@@ -102,11 +102,14 @@ def accumulates(signals: Sequence[Signal], benign: bool = False, evidence: float
     it is strong: a FLAG-level hint (a weak intent cue, a template shared this hour) must not
     ratchet into the next request's score. Shared content and a shared client stack alone are
     a fleet's launch day: they count only strong, and not for an identity with benign
-    evidence of its own (session continuity, a long history, a stable network)."""
+    evidence of its own (session continuity, a long history, a stable network). An
+    operator's own scorer hook always counts, as it is not capped either."""
     best: dict[str, float] = {}
     for s in signals:
         if s.score >= evidence and s.name not in DERIVED:
             fam = family_of(s.name)
+            if fam == OPERATOR and s.name.split(":", 1)[0] not in FAMILIES:
+                return True  # an operator's own scorer hook: an explicit decision
             best[fam] = max(best.get(fam, 0.0), s.score)
     if not best:
         return False
