@@ -70,3 +70,23 @@ async def test_a_flag_level_hint_does_not_ratchet_into_the_next_request() -> Non
                               headers={"authorization": "Bearer sk-weak-hint"})
             clock.advance(5)
     assert seen[-1].identity_risk > 0.0
+
+
+def test_a_broad_clusters_risk_is_weighed_by_its_breadth() -> None:
+    from antidistill.scoring.assess import Assessment, score_request
+    from antidistill.scoring.combine import DEFAULT_WEIGHTS
+    from antidistill.storage.base import ClusterStats, IdentityStats, ObserveResult
+
+    def cluster_signal(members: int) -> float:
+        ident = IdentityStats(0.0, 0.0, 3, 0.0, "cl:x", {}, {})
+        obs = ObserveResult(ident, {}, {"cl:x": ClusterStats(2.0, members, 0.0, 0.0)},
+                            frozenset())
+        found = Assessment(cluster="cl:x")
+        score_request(found, [], obs, DEFAULT_WEIGHTS)
+        return found.cluster_risk
+
+    # a campaign's cluster of 30: a risk sum of 2 is a real share of its members
+    assert cluster_signal(30) > 0.35
+    # a thousand-member template cluster with the same sum: a handful of members
+    assert cluster_signal(1000) < 0.05
+    assert cluster_signal(30) == cluster_signal(40) > cluster_signal(80)

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 from antidistill.policy import actions
 from antidistill.scoring import combine
-from antidistill.scoring.assess import RISK_FLOOR
+from antidistill.scoring.assess import CLUSTER_MEMBERS_SCALE, RISK_FLOOR
 from antidistill.signals import cadence, churn, continuity, families, fanout, material, pipeline
 
 BEGIN = "<!-- detection-table -->"
@@ -31,6 +31,7 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "scoring.combine", "IDENTITY_RISK_SCALE", repr(combine.IDENTITY_RISK_SCALE)
     yield "scoring.combine", "CLUSTER_RISK_SCALE", repr(combine.CLUSTER_RISK_SCALE)
     yield "scoring.assess", "RISK_FLOOR", repr(RISK_FLOOR)
+    yield "scoring.assess", "CLUSTER_MEMBERS_SCALE", repr(CLUSTER_MEMBERS_SCALE)
     for name, t in actions.DEFAULT_THRESHOLDS.items():
         yield "policy.actions.DEFAULT_THRESHOLDS", name, repr(t)
     for name, fam in families.FAMILIES.items():
