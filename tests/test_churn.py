@@ -55,3 +55,18 @@ def test_stable_network_is_benign_evidence() -> None:
     assert not stable_network({PREFIX_VALUE: 2}, 4)
     assert not stable_network({PREFIX_VALUE: 9}, 25)
     assert not stable_network({}, 25)
+
+
+def test_a_new_asn_for_every_first_request_flags_alone() -> None:
+    from antidistill.scoring.combine import DEFAULT_WEIGHTS
+
+    flag = 0.4
+    every = churn_signal({PREFIX_VALUE: 3, ASN_VALUE: 3}, 3, 900.0)
+    assert every is not None and every.score * DEFAULT_WEIGHTS["churn"] >= flag
+    # one ASN repeated (a carrier's /24s, or home twice): stays below the flag threshold
+    repeat = churn_signal({PREFIX_VALUE: 3, ASN_VALUE: 2}, 3, 900.0)
+    assert repeat is not None and repeat.score * DEFAULT_WEIGHTS["churn"] < flag
+    carrier = churn_signal({PREFIX_VALUE: 3, ASN_VALUE: 1}, 3, 900.0)
+    assert carrier is not None and carrier.score * DEFAULT_WEIGHTS["churn"] < flag
+    # the same three ASNs over a day are a traveller's: no evidence
+    assert churn_signal({PREFIX_VALUE: 3, ASN_VALUE: 3}, 3, DAY) is None

@@ -94,6 +94,33 @@ def corroborated(signals: Sequence[Signal], evidence: float = EVIDENCE) -> bool:
     return len(families) >= 2 and not families <= SHARED
 
 
+def accumulates(signals: Sequence[Signal], benign: bool = False, evidence: float = EVIDENCE,
+                strong: float = STRONG) -> bool:
+    """Whether one request's own evidence may raise its identity's decayed risk.
+
+    Corroborated evidence (:func:`corroborated`) always may. One family alone may only when
+    it is strong: a FLAG-level hint (a weak intent cue, a template shared this hour) must not
+    ratchet into the next request's score. Shared content and a shared client stack alone are
+    a fleet's launch day: they count only strong, and not for an identity with benign
+    evidence of its own (session continuity, a long history, a stable network). An
+    operator's own scorer hook always counts, as it is not capped either."""
+    best: dict[str, float] = {}
+    for s in signals:
+        if s.score >= evidence and s.name not in DERIVED:
+            fam = family_of(s.name)
+            if fam == OPERATOR and s.name.split(":", 1)[0] not in FAMILIES:
+                return True  # an operator's own scorer hook: an explicit decision
+            best[fam] = max(best.get(fam, 0.0), s.score)
+    if not best:
+        return False
+    families = frozenset(best)
+    if len(families) >= 2 and not families <= SHARED:
+        return True
+    if families <= SHARED and benign:
+        return False
+    return max(best.values()) >= strong
+
+
 class ActionPolicy:
     def __init__(self, thresholds: Mapping[str, float] | None = None,
                  enabled: Sequence[str] | None = None) -> None:

@@ -19,7 +19,12 @@ from antidistill.fingerprints.run import Fingerprinter
 from antidistill.hooks import HookRegistry, HookRunner
 from antidistill.identity import IDENTITY_MISMATCH
 from antidistill.lists import IDENTITY_LISTS
-from antidistill.policy.actions import ActionPolicy, corroborated, reasoning_extraction_floor
+from antidistill.policy.actions import (
+    ActionPolicy,
+    accumulates,
+    corroborated,
+    reasoning_extraction_floor,
+)
 from antidistill.policy.lists import apply_lists
 from antidistill.scoring.assess import NOTHING_FOUND, RISK_FLOOR, Assessment, score_request
 from antidistill.scoring.combine import combine
@@ -108,15 +113,18 @@ class Assessor:
             signals.append(IDENTITY_MISMATCH)
         signals.extend(await self._scorer_signals(ctx))
         score_request(found, signals, obs, self.weights, benign=bool(benign))
+        if not accumulates(signals, bool(benign)):
+            found.risk_add = 0.0
         found.cluster_add = found.risk_add if corroborated(signals) else 0.0
         if listed:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
             found.action = self.policy.decide(found.risk, found.reasons)
-            self._reasoning_extraction(found, signals)
+            self._reasoning_extraction(found, signals, bool(benign))
         return found
 
-    def _reasoning_extraction(self, found: Assessment, signals: list[Signal]) -> None:
+    def _reasoning_extraction(self, found: Assessment, signals: list[Signal],
+                              benign: bool) -> None:
         """A confident request for the model's hidden reasoning is answered degraded (its
         reasoning withheld) on that evidence alone, and kept out of history (issue #13)."""
         before = found.action
@@ -127,7 +135,7 @@ class Assessor:
         if rx.exempt and before.severity < Action.DEGRADE.severity:
             rest = [x for x in signals if x.name != REASONING_EXTRACTION_SIGNAL]
             fresh = combine(rest, self.weights)[0] if rest else 0.0
-            found.risk_add = fresh if fresh >= RISK_FLOOR else 0.0
+            found.risk_add = fresh if fresh >= RISK_FLOOR and accumulates(rest, benign) else 0.0
             found.cluster_add = found.risk_add if corroborated(rest) else 0.0
 
     async def _scorer_signals(self, ctx: RequestContext) -> list[Signal]:

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from antidistill.policy import actions
 from antidistill.scoring import combine
-from antidistill.scoring.assess import RISK_FLOOR
-from antidistill.signals import cadence, churn, continuity, families, fanout, pipeline
+from antidistill.scoring.assess import CLUSTER_MEMBERS_SCALE, RISK_FLOOR
+from antidistill.signals import cadence, churn, continuity, families, fanout, material, pipeline
 
 BEGIN = "<!-- detection-table -->"
 END = "<!-- /detection-table -->"
@@ -31,6 +31,7 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "scoring.combine", "IDENTITY_RISK_SCALE", repr(combine.IDENTITY_RISK_SCALE)
     yield "scoring.combine", "CLUSTER_RISK_SCALE", repr(combine.CLUSTER_RISK_SCALE)
     yield "scoring.assess", "RISK_FLOOR", repr(RISK_FLOOR)
+    yield "scoring.assess", "CLUSTER_MEMBERS_SCALE", repr(CLUSTER_MEMBERS_SCALE)
     for name, t in actions.DEFAULT_THRESHOLDS.items():
         yield "policy.actions.DEFAULT_THRESHOLDS", name, repr(t)
     for name, fam in families.FAMILIES.items():
@@ -45,6 +46,11 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "signals.continuity", "NORMALISED_CHARS", repr(continuity.NORMALISED_CHARS)
     yield "signals.continuity", "MIN_CHARS", repr(continuity.MIN_CHARS)
     yield "signals.continuity", "TTL", repr(continuity.TTL)
+    yield "signals.continuity", "SINGLE_SHOT_MAX", repr(continuity.SINGLE_SHOT_MAX)
+    yield "signals.continuity", "YOUNG_AGE", repr(continuity.YOUNG_AGE)
+    yield "signals.pipeline", "MATERIAL_WEIGHT", repr(pipeline.MATERIAL_WEIGHT)
+    yield "signals.material", "MIN_INSTRUCTION_WORDS", repr(material.MIN_INSTRUCTION_WORDS)
+    yield "signals.material", "UNCLOSED_WORDS", repr(material.UNCLOSED_WORDS)
     yield "signals.cadence", "FAST_TAU", repr(cadence.FAST_TAU)
     yield "signals.cadence", "SLOW_TAU", repr(cadence.SLOW_TAU)
     yield "signals.cadence", "YOUNG", repr(cadence.YOUNG)

@@ -38,6 +38,17 @@ class Assessment:
     denied: bool = False
 
 
+# A cluster's risk saturates in proportion to its breadth beyond this many members: a broad
+# template's cluster (a browser extension's thousand users) is as risky as the *share* of its
+# members that brought corroborated evidence, not as their count.
+CLUSTER_MEMBERS_SCALE = 40
+
+
+def cluster_scale(members: int) -> float:
+    """The risk sum at which a cluster of ``members`` identities reaches 63%."""
+    return CLUSTER_RISK_SCALE * max(1.0, members / CLUSTER_MEMBERS_SCALE)
+
+
 # Shared and never mutated: the assessment of a request nothing can score.
 NOTHING_FOUND = Assessment()
 
@@ -59,7 +70,7 @@ def score_request(
     cluster = found.cluster
     if cluster is not None and cluster in obs.clusters and not benign:
         cst = obs.clusters[cluster]
-        cluster_risk = saturate(cst.risk, CLUSTER_RISK_SCALE)
+        cluster_risk = saturate(cst.risk, cluster_scale(cst.members))
         if cluster_risk >= HISTORY_MIN:
             mixed.append(Signal("cluster", cluster_risk,
                                 f"member of cluster {cluster[:14]} ({cst.members} "

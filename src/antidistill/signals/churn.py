@@ -7,8 +7,9 @@ the distinct (keyed-hashed) prefixes and ASNs per identity with the identity-val
 mechanism (``ObserveBatch.identity_values``), so this costs no extra round trip.
 
 The evidence is the *share* of requests from a network not seen before, once there are
-more networks than an honest user has; it is per-account behaviour, so alone it never
-reaches the flag threshold (see ``policy.actions``).
+more networks than an honest user has; it is per-account behaviour, so alone it reaches
+the flag threshold only for a brand-new identity whose every request so far came from
+another ASN (a rotating pool), and never more than FLAG (see ``policy.actions``).
 """
 
 from __future__ import annotations
@@ -64,7 +65,9 @@ def churn_score(distinct: int, requests: int, age: float, cfg: ChurnConfig) -> f
     # 3 networks within the hour is a pool (or a very fast traveller); 6 in 6 a pool.
     breadth = 0.4 + 0.6 * _ramp(distinct, cfg.honest_networks, cfg.full_networks)
     if fast:
-        breadth = max(breadth, cfg.fast_breadth)
+        # Every request of a brand-new identity from a network it never used: a traveller
+        # changes networks between sessions, a rotating pool on every request.
+        breadth = 1.0 if distinct >= requests else max(breadth, cfg.fast_breadth)
     return _ramp(ratio, cfg.ratio_floor, cfg.ratio_full) * breadth
 
 

@@ -16,6 +16,9 @@ store's caps.
   recorded, are campaign-like (per-account behaviour: alone never more than weak).
 
 Client identity (headers, system prompt, session ids) is never part of this: relays forge it.
+What a relay cannot forge cheaply is the sessions themselves: a young identity whose every
+tool-bearing request opens a new session (no history) is campaign-like too
+(:func:`single_shot_signal`).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from collections.abc import Callable, Sequence, Set
 from dataclasses import dataclass
 
 from antidistill.decision import Signal
+from antidistill.fingerprints.parse import ParsedPrompt
 
 LIST = "resp"
 TTL = 2 * 86400.0  # seconds an answer is remembered (wall clock, like every list entry)
@@ -103,3 +107,55 @@ def continuity_signal(c: Continuity) -> Signal | None:
     score = 0.5 if c.foreign == 1 else 0.8
     return Signal("continuity", score,
                   f"{c.foreign} of {c.turns} assistant turns never answered to this identity")
+
+
+# --- single-shot agent sessions -------------------------------------------------------------
+
+# Identity-value counter (``ObserveBatch.identity_values``) of the requests that open a tool
+# session: one distinct value per opening request, so its count is the number of openings.
+OPENING_VALUE = "ss:o"
+# Alone below the flag threshold (a new batch job may send tools one-shot), unless the
+# requests come from a hosting, VPN or proxy network.
+SINGLE_SHOT_MAX = 0.8
+YOUNG_AGE = 2 * 86400.0  # an identity older than this with openings only is a known pipeline
+OPENING_CHARS = 512  # the opening question's prefix that tells two openings apart
+
+
+def opens_tool_session(parsed: ParsedPrompt) -> bool:
+    """A request that declares tools and carries no history: the first turn of a session.
+    An agent's later turns carry its assistant turns and tool results."""
+    if not parsed.params.get("tools_count"):
+        return False
+    turns = parsed.n_messages - (1 if parsed.system else 0)
+    return not parsed.assistant and turns <= 1
+
+
+def opening_values(identity: str, parsed: ParsedPrompt | None,
+                   pseudonymize: Callable[[str, str], str]) -> dict[str, str]:
+    """The identity-value entry of a request that opens a tool session (else nothing): a
+    keyed hash of its question, so a retried opening counts once."""
+    if parsed is None or not opens_tool_session(parsed):
+        return {}
+    text = parsed.last_user[:OPENING_CHARS]
+    return {OPENING_VALUE: pseudonymize("so", identity + "\x00" + text)[-12:]}
+
+
+def single_shot_signal(openings: int, requests: int, age: float,
+                       anonymous: bool = False) -> Signal | None:
+    """Campaign-like evidence: a young identity whose every tool session is one request.
+
+    A relay forging an agent's headers and system prompt sends each harvested question as a
+    new session (a fresh session id, no history); the real agent's sessions run for several
+    turns that carry the server's answers. ``openings`` counts this identity's session
+    openings (this one included), ``requests`` all its requests. From an ``anonymous``
+    network (hosting, VPN, proxy) it is full evidence: that is where relays run."""
+    if openings < 2 or requests < 2 or age > YOUNG_AGE:
+        return None
+    ratio = openings / requests
+    share = min(1.0, max(0.0, (ratio - 0.5) / 0.4))
+    breadth = min(1.0, (openings - 1) / 2)
+    score = round((1.0 if anonymous else SINGLE_SHOT_MAX) * share * breadth, 4)
+    if score <= 0.0:
+        return None
+    return Signal("continuity", score,
+                  f"{openings} of {requests} requests open a new tool session")

@@ -17,11 +17,19 @@ from antidistill.decision import Signal
 from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.churn import churn_signal, network_values, stable_network
-from antidistill.signals.continuity import continuity, continuity_signal, history_checks
+from antidistill.signals.continuity import (
+    OPENING_VALUE,
+    continuity,
+    continuity_signal,
+    history_checks,
+    opening_values,
+    single_shot_signal,
+)
 from antidistill.signals.families import EVIDENCE, family_of
 from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
 from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
-from antidistill.signals.intent import detect_intent, primary_match
+from antidistill.signals.intent import IntentMatch, detect_intent, primary_match
+from antidistill.signals.material import instruction_part
 from antidistill.signals.sybil import sybil_signal
 from antidistill.storage.base import FeatureStats, ObserveResult
 
@@ -122,6 +130,8 @@ def build_values(ctx: RequestContext, detectors: Set[str],
         values.update(sweep_key(ctx.parsed.params))
     if "churn" in detectors:
         values.update(network_values(ctx.network, pseudonymize))
+    if "continuity" in detectors:
+        values.update(opening_values(ctx.identity.id, ctx.parsed, pseudonymize))
     return values
 
 
@@ -163,10 +173,37 @@ def _sybil(r: _Run) -> None:
     r.link.extend(strong)
 
 
+# Intent found only inside quoted or pasted material (a page, a log, a code block) is
+# someone else's words: weighed down so that alone it stays below real evidence.
+MATERIAL_WEIGHT = 0.25
+
+
+def instruction_intent(text: str, max_chars: int) -> IntentMatch | None:
+    """The request's intent: matches in its instruction part at full score, matches found
+    only inside quoted or pasted material (``signals.material``) at ``MATERIAL_WEIGHT``."""
+    matches = detect_intent(text, max_chars=max_chars)
+    if not matches:
+        return None
+    rest = instruction_part(text)
+    if rest is None:
+        return primary_match(matches)
+    own = {m.category: m for m in detect_intent(rest, max_chars=max_chars)}
+    scored = []
+    for m in matches:
+        mine = own.get(m.category)
+        quoted = round(m.score * MATERIAL_WEIGHT, 4)
+        if mine is not None and mine.score >= quoted:
+            # Never above the whole text's score: a suppressor may sit inside the block.
+            scored.append(mine if mine.score <= m.score else m)
+        else:
+            scored.append(IntentMatch(m.category, quoted, m.evidence + " (quoted)"))
+    return primary_match(tuple(sorted(scored, key=lambda m: -m.score)))
+
+
 def _intent(r: _Run) -> None:
     p = r.ctx.parsed
     if p is not None and p.user:
-        top = primary_match(detect_intent(p.user, max_chars=r.cfg.intent_max_chars))
+        top = instruction_intent(p.user, r.cfg.intent_max_chars)
         if top is not None:
             r.add(Signal("intent:" + top.category, top.score, top.evidence))
 
@@ -202,6 +239,13 @@ def _continuity(r: _Run) -> None:
         r.cont = continuity(r.feats.history, r.obs.listed)
         if r.cont is not None:
             r.add(continuity_signal(r.cont))
+    ident = r.obs.identity
+    openings = ident.values.get(OPENING_VALUE, 0)
+    if openings:
+        net = r.ctx.network
+        anon = net is not None and net.network_type in ANONYMOUS_NETWORKS
+        r.add(single_shot_signal(openings, ident.requests + 1, r.ctx.now - ident.first_seen,
+                                 anon))
 
 
 def _churn(r: _Run) -> None:
