@@ -188,7 +188,7 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
     """Finding 15: every count was bounded, yet features kept every identity that sent them
     (bounded only by max_features x feature_set_cap), so RSS grew with distinct identities.
     A forgotten identity now leaves its features on probation, and the (feature, identity)
-    pairs of all features together stay under ``max_sightings``."""
+    pairs of the protected features together stay under ``max_sightings``."""
     cfg = StateConfig(max_identities=100, max_features=400, max_sightings=1500)
     store = MemoryStore(cfg, warn_workers=False)
     shared = ["s:one", "s:two", "c:client"]
@@ -199,7 +199,11 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
         await store.apply(ApplyBatch(ident), 1000.0)
         total = sum(len(f.seen) for seg in (store._features.probation, store._features.protected)
                     for f in seg.values())
-        assert total == store._sightings <= cfg.max_sightings
+        kept = sum(len(f.seen) for f in store._features.protected.values())
+        assert total == store._sightings
+        assert kept == store._features.protected_weight <= cfg.max_sightings
+        # on probation only identities still held, each at most once per feature it sent
+        assert total - kept <= 5 * len(store._identities)
     # one-off features of forgotten identities hold nothing; a fresh one still counts
     probation = store._features.probation.values()
     assert sum(len(f.seen) for f in probation) <= cfg.max_identities

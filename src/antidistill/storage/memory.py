@@ -14,6 +14,9 @@ Design:
 * Each feature keeps at most ``feature_set_cap`` identities (the least recently seen are
   dropped), so its counts saturate there; identity value sets and cluster member sets
   saturate at the same cap.
+* Protected features together keep at most ``max_sightings`` (feature, identity) pairs
+  (default ``2 * max_identities``; the least recent protected feature goes beyond it);
+  probation's pairs leave with their identity. So RSS has a plateau (docs/storage.md).
 * Feature counts are exact below the cap: each feature maps identity -> sub-bucket of its
   last sighting, plus per-sub-bucket tallies, so counting costs O(sub-buckets), not O(set).
 * Lists and their TTLs use the wall clock (``list_add`` has no ``now``); everything else
@@ -107,11 +110,9 @@ def risk_from_score(score: float, now: float, half_life: float) -> float:
     return float(2.0 ** (score - now / half_life))
 
 
-@dataclass(slots=True)
-class _Bucket:
-    level: float
-    ts: float
-    expires: float
+# A bucket is a plain (level, ts, expires) tuple: tuples of floats are not tracked by the
+# cyclic GC, and 4 x max_identities slotted objects made every full collection slower.
+_Bucket = tuple[float, float, float]
 
 
 @dataclass(slots=True)
@@ -122,10 +123,11 @@ class _Identity:
     risk: float = 0.0
     risk_ts: float = 0.0
     cluster: str | None = None
-    fields: dict[str, float] = field(default_factory=dict)
-    values: dict[str, set[str]] = field(default_factory=dict)
+    fields: dict[str, float] | None = None  # allocated on first use, like values
+    values: dict[str, set[str]] | None = None
     expires: float = 0.0
-    features: list[str] = field(default_factory=list)  # where it was counted (most recent)
+    # where it was counted (most recent last); a tuple of strings is not GC-tracked
+    features: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -149,6 +151,10 @@ class _Cluster:
     expires: float = 0.0
 
 
+def _seen_count(feat: _Feature) -> int:
+    return len(feat.seen)
+
+
 def _decrement(tally: dict[int, int], key: int) -> None:
     n = tally.get(key, 0) - 1
     if n > 0:
@@ -163,21 +169,31 @@ class _SegmentedLRU(Generic[_V]):
     Beyond ``maxsize`` the least recent probation entry goes first, so a flood of one-off
     keys only cycles probation and cannot flush established state. Protected holds at most
     ``protected_share`` of ``maxsize``; its overflow drops back to probation (most recent).
+    With ``weigh``, ``protected_weight`` is the total weight of the protected entries (the
+    owner adds to it when a protected value grows in place).
     """
 
-    __slots__ = ("maxsize", "protected_max", "probation", "protected", "on_drop")
+    __slots__ = ("maxsize", "protected_max", "probation", "protected", "on_drop", "weigh",
+                 "protected_weight")
 
     def __init__(
         self,
         maxsize: int,
         protected_share: float = 0.8,
         on_drop: Callable[[str, _V], None] | None = None,
+        weigh: Callable[[_V], int] | None = None,
     ) -> None:
         self.maxsize = maxsize
         self.on_drop = on_drop  # called with every value removed (evicted, deleted, popped)
+        self.weigh = weigh
+        self.protected_weight = 0
         self.protected_max = max(1, int(maxsize * protected_share))
         self.probation: OrderedDict[str, _V] = OrderedDict()
         self.protected: OrderedDict[str, _V] = OrderedDict()
+
+    def _unprotect(self, value: _V) -> None:
+        if self.weigh is not None:
+            self.protected_weight -= self.weigh(value)
 
     def __len__(self) -> int:
         return len(self.probation) + len(self.protected)
@@ -193,6 +209,8 @@ class _SegmentedLRU(Generic[_V]):
         value = self.protected.pop(key, None)
         if value is None:
             value = self.probation.pop(key)
+        else:
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
 
@@ -200,18 +218,21 @@ class _SegmentedLRU(Generic[_V]):
         value = self.protected.pop(key, None)
         if value is None:
             value = self.probation.pop(key, None)
-        if value is None:
-            return default
+            if value is None:
+                return default
+        else:
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
         return value
 
     def evict(self, protected_first: bool = False) -> None:
         """Drop the least recent entry (of probation, unless ``protected_first``)."""
-        if protected_first and self.protected:
-            key, value = self.protected.popitem(last=False)
+        if self.probation and not (protected_first and self.protected):
+            key, value = self.probation.popitem(last=False)
         else:
-            key, value = (self.probation or self.protected).popitem(last=False)
+            key, value = self.protected.popitem(last=False)
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
 
@@ -225,8 +246,11 @@ class _SegmentedLRU(Generic[_V]):
     def put(self, key: str, value: _V) -> None:
         """Insert (new keys on probation) or replace; evict beyond ``maxsize``."""
         if key in self.protected:
+            self._unprotect(self.protected[key])
             self.protected[key] = value
             self.protected.move_to_end(key)
+            if self.weigh is not None:
+                self.protected_weight += self.weigh(value)
             return
         self.probation[key] = value
         self.probation.move_to_end(key)
@@ -240,13 +264,17 @@ class _SegmentedLRU(Generic[_V]):
             return
         protected = self.protected
         protected[key] = value
+        if self.weigh is not None:
+            self.protected_weight += self.weigh(value)
         if len(protected) > self.protected_max:
             old, demoted = protected.popitem(last=False)
+            self._unprotect(demoted)
             self.probation[old] = demoted
 
     def clear(self) -> None:
         self.probation.clear()
         self.protected.clear()
+        self.protected_weight = 0
 
 
 class MemoryStore(Store):
@@ -264,13 +292,14 @@ class MemoryStore(Store):
         self._wall = wall_clock
         self._identities: _SegmentedLRU[_Identity] = _SegmentedLRU(
             cfg.max_identities, on_drop=self._dropped_identity)
-        # Every feature holds the identities that sent it: their total ("sightings") is
-        # bounded too, or RSS grows with distinct identities long after every count is full.
+        # Every feature holds the identities that sent it ("sightings"); those of protected
+        # features outlive the identities, so their total is bounded too, or RSS grows with
+        # distinct identities long after every other bound is full.
         self._sightings = 0
-        self._max_sightings = cfg.max_sightings or 16 * cfg.max_identities
+        self._max_sightings = cfg.max_sightings or 2 * cfg.max_identities
         self._cur: tuple[int, int] = (-1, -1)  # shared by the sightings of one sub-bucket
         self._features: _SegmentedLRU[_Feature] = _SegmentedLRU(
-            cfg.max_features, on_drop=self._dropped_feature)
+            cfg.max_features, on_drop=self._dropped_feature, weigh=_seen_count)
         self._clusters: _SegmentedLRU[_Cluster] = _SegmentedLRU(cfg.max_identities)
         self._buckets: _SegmentedLRU[_Bucket] = _SegmentedLRU(4 * cfg.max_identities)
         self._lists: dict[str, dict[str, float]] = {}
@@ -343,7 +372,7 @@ class MemoryStore(Store):
             decayed(ident.risk, ident.risk_ts, now, self.config.risk_half_life),
             ident.cluster,
             values,
-            dict(ident.fields),
+            dict(ident.fields) if ident.fields else {},
         )
 
     def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
@@ -371,6 +400,7 @@ class MemoryStore(Store):
         feat.expires = now + self._long_window
         sb, lb = cur
         seen, short, long = feat.seen, feat.short, feat.long
+        before = len(seen)
         prev = seen.get(identity)
         if prev == cur:
             # Seen in this very sub-bucket: only the recency order changes.
@@ -399,6 +429,8 @@ class MemoryStore(Store):
             long[lb] = long.get(lb, 0) + 1
             if len(short) > 2 * SHORT_SUBBUCKETS:
                 short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+            if key in features.protected:
+                features.protected_weight += len(seen) - before
         # Most features live in one sub-bucket: skip the window filter when all are inside.
         # Sub-buckets that left a window are dropped when met, so the next request takes the
         # quick sum: they cannot count again as the clock moves on (a sighting that moves
@@ -423,6 +455,8 @@ class MemoryStore(Store):
         if batch.identity_values:
             ident = self._identity(batch.identity, now)
             cap = cfg.feature_set_cap
+            if ident.values is None:
+                ident.values = {}
             for name, value in batch.identity_values.items():
                 values = ident.values.get(name)
                 if values is None:
@@ -441,18 +475,20 @@ class MemoryStore(Store):
                 int(now // self._short_span),
                 int(now // self._long_span),
             )
-            count, identity, refs = self._count_feature, batch.identity, ident.features
+            count, identity, refs = self._count_feature, batch.identity, []
             if cur != self._cur:
                 self._cur = cur
             cur = self._cur
             for f in batch.features:
                 features[f] = count(f, identity, now, cur, refs)
-            if len(refs) > MAX_FEATURE_REFS:
-                del refs[: len(refs) - MAX_FEATURE_REFS]
-            # Over the sightings bound: the least recent protected feature goes (probation's
-            # sightings are bounded by the identities, see _dropped_identity).
-            while self._sightings > self._max_sightings and len(self._features) > 1:
-                self._features.evict(protected_first=True)
+            if refs:
+                ident.features = (*ident.features, *refs)[-MAX_FEATURE_REFS:]
+            # Over the bound on protected sightings (the history that outlives identities):
+            # the least recent protected feature goes. Probation's sightings leave with their
+            # identities (_dropped_identity), so they are bounded by max_identities.
+            feats = self._features
+            while feats.protected_weight > self._max_sightings and len(feats.protected) > 1:
+                feats.evict(protected_first=True)
         clusters: dict[str, ClusterStats] = {}
         wanted = [*batch.clusters, istats.cluster, *(fs.cluster for fs in features.values())]
         for cid in wanted:
@@ -478,7 +514,7 @@ class MemoryStore(Store):
         for spec in specs:
             b = buckets.get(spec.key)
             if b is not None:
-                if b.expires <= now:
+                if b[2] <= now:
                     del buckets[spec.key]
                     b = None
                 else:
@@ -486,7 +522,7 @@ class MemoryStore(Store):
             if b is None:
                 result, level, ts = token_bucket(spec, None, now, now)
             else:
-                result, level, ts = token_bucket(spec, b.level, b.ts, now)
+                result, level, ts = token_bucket(spec, b[0], b[1], now)
             results.append(result)
             if spec.peek:
                 continue
@@ -496,10 +532,8 @@ class MemoryStore(Store):
             ttl = max_ttl
             if spec.refill_per_second > 0:
                 ttl = min(max_ttl, result.reset_after * 2 + 1.0)
-            if b is None:
-                buckets.put(spec.key, _Bucket(level, ts, now + ttl))
-            else:  # a bucket used twice is worth keeping over a flood's one-off buckets
-                b.level, b.ts, b.expires = level, ts, now + ttl
+            buckets.put(spec.key, (level, ts, now + ttl))
+            if b is not None:  # a bucket used twice is worth keeping over a flood's one-offs
                 buckets.promote(spec.key)
         return results
 
@@ -530,7 +564,10 @@ class MemoryStore(Store):
             ident.risk_ts = max(ident.risk_ts, now)
             self._update_rank(self._rank_identities, batch.identity, ident.risk, ident.risk_ts)
         if batch.fields:
-            ident.fields.update(batch.fields)
+            if ident.fields is None:
+                ident.fields = dict(batch.fields)
+            else:
+                ident.fields.update(batch.fields)
         if ident.requests >= 2 or ident.risk > 0 or batch.cluster is not None:
             self._identities.promote(batch.identity)
         if batch.cluster is not None:
