@@ -211,6 +211,26 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
     assert obs.features["n:59"].short == 51
 
 
+async def test_default_sightings_bound_is_reached_and_keeps_live_fan_out() -> None:
+    """Finding 15 at the default bound (2 x max_identities): shared features keep their
+    history after their identities leave, so at 16 x the bound was never reached and RSS
+    grew with every distinct identity. The history of protected features is now bounded
+    and reached early, while one-off features do not count against it; the fan-out of a
+    feature still in use stays exact."""
+    cfg = StateConfig(max_identities=100, max_features=1000)
+    store = MemoryStore(cfg, warn_workers=False)
+    peak = 0
+    for i in range(5000):
+        ident = f"id-{i}"
+        await store.observe(ObserveBatch(ident, features=[f"t:{i}", f"n:{i // 40}"]), 1000.0)
+        await store.apply(ApplyBatch(ident), 1000.0)
+        peak = max(peak, store._features.protected_weight)
+    assert peak == 2 * cfg.max_identities  # reached, never passed
+    assert store._sightings <= 2 * cfg.max_identities + cfg.max_identities
+    obs = await store.observe(ObserveBatch("late", features=["n:124"]), 1000.0)
+    assert obs.features["n:124"].short == 41  # the 40 identities of that network and "late"
+
+
 async def test_new_keys_behind_a_private_hop_are_not_capped() -> None:
     """Behind a load balancer that is not a trusted proxy every caller shares its private
     address: new customers' first requests must not share one new-key budget."""

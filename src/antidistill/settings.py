@@ -287,8 +287,9 @@ DOCS: dict[str, str] = {
                                     "turns the rule off.",
     "memory_max_identities": "`memory://` bound on identities (LRU).",
     "memory_max_features": "`memory://` bound on fingerprint features (LRU).",
-    "memory_max_sightings": "`memory://` bound on (feature, identity) pairs over all features "
-                            "(fan-out history); 0: 2 x `MEMORY_MAX_IDENTITIES`.",
+    "memory_max_sightings": "`memory://` bound on the (feature, identity) pairs shared "
+                            "features keep after their identities leave (fan-out history; "
+                            "about 160 bytes each); 0: 2 x `MEMORY_MAX_IDENTITIES`.",
     "hooks": "`module:function` entries called with the Guard at start-up to register hooks.",
     "hook_timeout": "Seconds an async hook may take before it is abandoned (and counted).",
     "events": "Emit JSON decision events on the `antidistill.events` logger.",

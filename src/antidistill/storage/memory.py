@@ -475,7 +475,8 @@ class MemoryStore(Store):
                 int(now // self._short_span),
                 int(now // self._long_span),
             )
-            count, identity, refs = self._count_feature, batch.identity, []
+            count, identity = self._count_feature, batch.identity
+            refs: list[str] = []
             if cur != self._cur:
                 self._cur = cur
             cur = self._cur
