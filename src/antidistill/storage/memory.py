@@ -335,7 +335,9 @@ class MemoryStore(Store):
                 _decrement(feat.long, where[1])
                 # a dict never shrinks its table: rebuild one that lost most of its entries
                 n = len(seen)
-                if n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
+                if n == 0:  # fresh empty maps have no table (~500 B less per feature)
+                    feat.seen, feat.short, feat.long = OrderedDict(), {}, {}
+                elif n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
                     feat.seen = OrderedDict(seen)
 
     # -- entities ------------------------------------------------------------------------
