@@ -42,6 +42,15 @@ def rss_bytes() -> int:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def trimmed_rss() -> int:
+    """``--trim`` (diagnosis): RSS after glibc's ``malloc_trim(0)`` hands back free heap pages,
+    so live data and allocator high-water marks can be told apart."""
+    import ctypes
+
+    ctypes.CDLL("libc.so.6").malloc_trim(0)
+    return rss_bytes()
+
+
 def prompt(i: int) -> str:
     """A distinct, natural-looking prompt per identity (distinct templates and segments)."""
     w = [WORDS[(i >> s) % len(WORDS)] for s in (0, 4, 8, 12, 16)]
@@ -221,6 +230,8 @@ def parse_args() -> argparse.Namespace:
     ap.add_argument("--diag", type=int, default=None, metavar="N",
                     help="diagnosis per step: table sizes, object counts by type and (N > 0) "
                          "the N largest tracemalloc growth sites")
+    ap.add_argument("--trim", action="store_true",
+                    help="diagnosis: also print RSS after malloc_trim(0) at every step")
     ap.add_argument("--json", type=Path, default=None)
     return ap.parse_args()
 
@@ -288,6 +299,8 @@ def main() -> None:
                      f"{time.perf_counter() - t0:,.0f}"])
         print(f"  {k * 10:3d}%  rss {rss / 2**20:8.1f} MiB  {sz}  gc {gc_s:.2f} s "
               f"({tracked:,} tracked)", flush=True)
+        if args.trim:
+            print(f"     after malloc_trim(0): {trimmed_rss() / 2**20:8.1f} MiB", flush=True)
         if diag is not None:
             diag.step(guard)
     growth = report(args, guard, rows, points, base, full_at, snap0)
