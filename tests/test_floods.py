@@ -231,6 +231,26 @@ async def test_default_sightings_bound_is_reached_and_keeps_live_fan_out() -> No
     assert obs.features["n:124"].short == 41  # the 40 identities of that network and "late"
 
 
+def test_full_lru_settles_its_table_size_at_the_bound() -> None:
+    """Finding 15, the late step: a dict resizes to ~3 x its live entries and never reuses
+    deleted slots before that, so a full LRU's table grew once more under churn, long after
+    the bound was reached (+85 MiB at 70% of a 1M-identity run, every count flat). The
+    resize is now brought forward to just after the bound is reached."""
+    import sys
+
+    from antidistill.storage.memory import _SETTLE_KEY, _SegmentedLRU
+
+    lru: _SegmentedLRU[int] = _SegmentedLRU(12_000)
+    for i in range(13_000):  # full, then a thousand newcomers
+        lru.put(f"k{i}", i)
+    size = sys.getsizeof(lru.probation)  # before: 1.06 MB here, 1.87 MB after the churn
+    for i in range(72_000):
+        lru.put(f"c{i}", i)
+    assert sys.getsizeof(lru.probation) == size
+    assert len(lru) == 12_000 and lru.get("c71999") == 71_999 and _SETTLE_KEY not in lru
+    assert lru.get("c60000") == 60_000 and lru.get("c59999") is None  # order kept
+
+
 async def test_new_keys_behind_a_private_hop_are_not_capped() -> None:
     """Behind a load balancer that is not a trusted proxy every caller shares its private
     address: new customers' first requests must not share one new-key budget."""
