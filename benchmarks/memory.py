@@ -5,12 +5,15 @@ Usage::
     python benchmarks/memory.py                          # 1M identities at default bounds
     python benchmarks/memory.py --identities 200000 --max-identities 20000 --max-features 50000
     python benchmarks/memory.py --trace 10               # + top tracemalloc growth sites
+    python benchmarks/memory.py --identities 200000 --max-identities 20000 \
+        --max-features 50000 --diag 0                    # tables and objects per step
 
 Each request is a distinct API key from a distinct client address with its own prompt, sent
 through ``AntiDistillMiddleware`` in process (scope, receive and send built here, default
 settings: every detector, memory store), so every per-identity structure in the store and in
 the guard fills up. RSS (``/proc/self/statm``) is printed at every 10% of the run, with the
-number of entries in the store's bounded maps. Acceptance (issue #11, finding 15): once the
+number of entries in the store's bounded maps and the CPU time of one full ``gc.collect()``
+over the GC-tracked objects it walks. Acceptance (issue #11, finding 15): once the
 bounds are full, RSS between 50% and 100% of the run stays within 5%. Bytes per identity are
 the RSS growth from start to the point the identity bound fills, over the identities held.
 """
@@ -210,6 +213,8 @@ def report(args: argparse.Namespace, guard: Any, rows: list[list[Any]],
         print(f"start RSS {base / 2**20:,.1f} MiB; bound full at {full_at[0]:,} requests; "
               f"about {per:,.0f} bytes per identity held ({held:,} held, features and "
               f"buckets included)")
+    print(f"at 100%: {(end - base) / max(1, held):,.0f} bytes over the start per identity held "
+          f"(every map full: features, buckets and sightings included)")
     if args.trace and snap0 is not None:
         snap1 = tracemalloc.take_snapshot()
         print("\nlargest growth from 50% to 100% (tracemalloc):")
