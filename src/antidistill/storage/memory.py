@@ -155,6 +155,18 @@ def _seen_count(feat: _Feature) -> int:
     return len(feat.seen)
 
 
+def _windowed(feat: _Feature, sb: int, lb: int) -> FeatureStats:
+    """The feature's counts in the short and long windows ending at sub-buckets sb / lb."""
+    short, long = feat.short, feat.long
+    if min(short) <= sb - SHORT_SUBBUCKETS:
+        short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+    n_short = sum(short.values())
+    if min(long) <= lb - LONG_SUBBUCKETS:
+        long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
+    n_long = sum(long.values())
+    return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
+
+
 def _decrement(tally: dict[int, int], key: int) -> None:
     n = tally.get(key, 0) - 1
     if n > 0:
@@ -471,13 +483,7 @@ class MemoryStore(Store):
         # sub-bucket behind may miss the boundary one, as with the size trim above.
         if len(seen) >= 2 or feat.cluster is not None:
             features.promote(key)  # shared by two identities: fan-out history to keep
-        if min(short) <= sb - SHORT_SUBBUCKETS:
-            short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
-        n_short = sum(short.values())
-        if min(long) <= lb - LONG_SUBBUCKETS:
-            long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
-        n_long = sum(long.values())
-        return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
+        return _windowed(feat, sb, lb)
 
     # -- Store API ------------------------------------------------------------------------
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
