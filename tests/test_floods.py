@@ -188,7 +188,7 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
     """Finding 15: every count was bounded, yet features kept every identity that sent them
     (bounded only by max_features x feature_set_cap), so RSS grew with distinct identities.
     A forgotten identity now leaves its features on probation, and the (feature, identity)
-    pairs of all features together stay under ``max_sightings``."""
+    pairs of the protected features together stay under ``max_sightings``."""
     cfg = StateConfig(max_identities=100, max_features=400, max_sightings=1500)
     store = MemoryStore(cfg, warn_workers=False)
     shared = ["s:one", "s:two", "c:client"]
@@ -199,12 +199,56 @@ async def test_memory_plateaus_sightings_are_bounded() -> None:
         await store.apply(ApplyBatch(ident), 1000.0)
         total = sum(len(f.seen) for seg in (store._features.probation, store._features.protected)
                     for f in seg.values())
-        assert total == store._sightings <= cfg.max_sightings
+        kept = sum(len(f.seen) for f in store._features.protected.values())
+        assert total == store._sightings
+        assert kept == store._features.protected_weight <= cfg.max_sightings
+        # on probation only identities still held, each at most once per feature it sent
+        assert total - kept <= 5 * len(store._identities)
     # one-off features of forgotten identities hold nothing; a fresh one still counts
     probation = store._features.probation.values()
     assert sum(len(f.seen) for f in probation) <= cfg.max_identities
     obs = await store.observe(ObserveBatch("late", features=["s:one", "n:59"]), 1000.0)
     assert obs.features["n:59"].short == 51
+
+
+async def test_default_sightings_bound_is_reached_and_keeps_live_fan_out() -> None:
+    """Finding 15 at the default bound (2 x max_identities): shared features keep their
+    history after their identities leave, so at 16 x the bound was never reached and RSS
+    grew with every distinct identity. The history of protected features is now bounded
+    and reached early, while one-off features do not count against it; the fan-out of a
+    feature still in use stays exact."""
+    cfg = StateConfig(max_identities=100, max_features=1000)
+    store = MemoryStore(cfg, warn_workers=False)
+    peak = 0
+    for i in range(5000):
+        ident = f"id-{i}"
+        await store.observe(ObserveBatch(ident, features=[f"t:{i}", f"n:{i // 40}"]), 1000.0)
+        await store.apply(ApplyBatch(ident), 1000.0)
+        peak = max(peak, store._features.protected_weight)
+    assert peak == 2 * cfg.max_identities  # reached, never passed
+    assert store._sightings <= 2 * cfg.max_identities + cfg.max_identities
+    obs = await store.observe(ObserveBatch("late", features=["n:124"]), 1000.0)
+    assert obs.features["n:124"].short == 41  # the 40 identities of that network and "late"
+
+
+def test_full_lru_settles_its_table_size_at_the_bound() -> None:
+    """Finding 15, the late step: a dict resizes to ~3 x its live entries and never reuses
+    deleted slots before that, so a full LRU's table grew once more under churn, long after
+    the bound was reached (+85 MiB at 70% of a 1M-identity run, every count flat). The
+    resize is now brought forward to just after the bound is reached."""
+    import sys
+
+    from antidistill.storage.memory import _SETTLE_KEY, _SegmentedLRU
+
+    lru: _SegmentedLRU[int] = _SegmentedLRU(12_000)
+    for i in range(13_000):  # full, then a thousand newcomers
+        lru.put(f"k{i}", i)
+    size = sys.getsizeof(lru.probation)  # before: 1.06 MB here, 1.87 MB after the churn
+    for i in range(72_000):
+        lru.put(f"c{i}", i)
+    assert sys.getsizeof(lru.probation) == size
+    assert len(lru) == 12_000 and lru.get("c71999") == 71_999 and _SETTLE_KEY not in lru
+    assert lru.get("c60000") == 60_000 and lru.get("c59999") is None  # order kept
 
 
 async def test_new_keys_behind_a_private_hop_are_not_capped() -> None:

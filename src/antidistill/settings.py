@@ -129,6 +129,7 @@ class Settings(BaseSettings):
     # -- memory store bounds --------------------------------------------------------------
     memory_max_identities: int = Field(default=200_000, ge=100)
     memory_max_features: int = Field(default=500_000, ge=100)
+    memory_max_sightings: int = Field(default=0, ge=0)
 
     # -- hooks and reporting --------------------------------------------------------------
     hooks: StrList = Field(default_factory=list)
@@ -287,6 +288,9 @@ DOCS: dict[str, str] = {
                                     "turns the rule off.",
     "memory_max_identities": "`memory://` bound on identities (LRU).",
     "memory_max_features": "`memory://` bound on fingerprint features (LRU).",
+    "memory_max_sightings": "`memory://` bound on the (feature, identity) pairs shared "
+                            "features keep after their identities leave (fan-out history; "
+                            "about 160 bytes each); 0: 2 x `MEMORY_MAX_IDENTITIES`.",
     "hooks": "`module:function` entries called with the Guard at start-up to register hooks.",
     "hook_timeout": "Seconds an async hook may take before it is abandoned (and counted).",
     "events": "Emit JSON decision events on the `antidistill.events` logger.",

@@ -148,7 +148,7 @@ class StateConfig:
     max_identities: int = 200_000  # memory backend: LRU bound on identities
     max_features: int = 500_000  # memory backend: LRU bound on features
     # memory backend: bound on (feature, identity) pairs over all features (a request adds
-    # about 8); 0: 8 x max_identities
+    # about 8, most of them on probation and dropped with the identity); 0: 2 x max_identities
     max_sightings: int = 0
     top_k: int = 1000  # ranking sets (top identities/clusters) keep this many
 

@@ -28,7 +28,8 @@ def state_config(settings: Settings) -> StateConfig:
     s = settings
     return StateConfig(short_window=s.short_window, long_window=s.long_window,
                        risk_half_life=s.risk_half_life, max_identities=s.memory_max_identities,
-                       max_features=s.memory_max_features)
+                       max_features=s.memory_max_features,
+                       max_sightings=s.memory_max_sightings)
 
 
 def check_secret(settings: Settings, storage_uri: str | None = None) -> None:

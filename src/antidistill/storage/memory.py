@@ -14,6 +14,9 @@ Design:
 * Each feature keeps at most ``feature_set_cap`` identities (the least recently seen are
   dropped), so its counts saturate there; identity value sets and cluster member sets
   saturate at the same cap.
+* Protected features together keep at most ``max_sightings`` (feature, identity) pairs
+  (default ``2 * max_identities``; the least recent protected feature goes beyond it);
+  probation's pairs leave with their identity. So RSS has a plateau (docs/storage.md).
 * Feature counts are exact below the cap: each feature maps identity -> sub-bucket of its
   last sighting, plus per-sub-bucket tallies, so counting costs O(sub-buckets), not O(set).
 * Lists and their TTLs use the wall clock (``list_add`` has no ``now``); everything else
@@ -107,11 +110,9 @@ def risk_from_score(score: float, now: float, half_life: float) -> float:
     return float(2.0 ** (score - now / half_life))
 
 
-@dataclass(slots=True)
-class _Bucket:
-    level: float
-    ts: float
-    expires: float
+# A bucket is a plain (level, ts, expires) tuple: tuples of floats are not tracked by the
+# cyclic GC, and 4 x max_identities slotted objects made every full collection slower.
+_Bucket = tuple[float, float, float]
 
 
 @dataclass(slots=True)
@@ -122,10 +123,11 @@ class _Identity:
     risk: float = 0.0
     risk_ts: float = 0.0
     cluster: str | None = None
-    fields: dict[str, float] = field(default_factory=dict)
-    values: dict[str, set[str]] = field(default_factory=dict)
+    fields: dict[str, float] | None = None  # allocated on first use, like values
+    values: dict[str, set[str]] | None = None
     expires: float = 0.0
-    features: list[str] = field(default_factory=list)  # where it was counted (most recent)
+    # where it was counted (most recent last); a tuple of strings is not GC-tracked
+    features: tuple[str, ...] = ()
 
 
 @dataclass(slots=True)
@@ -149,6 +151,22 @@ class _Cluster:
     expires: float = 0.0
 
 
+def _seen_count(feat: _Feature) -> int:
+    return len(feat.seen)
+
+
+def _windowed(feat: _Feature, sb: int, lb: int) -> FeatureStats:
+    """The feature's counts in the short and long windows ending at sub-buckets sb / lb."""
+    short, long = feat.short, feat.long
+    if min(short) <= sb - SHORT_SUBBUCKETS:
+        short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+    n_short = sum(short.values())
+    if min(long) <= lb - LONG_SUBBUCKETS:
+        long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
+    n_long = sum(long.values())
+    return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
+
+
 def _decrement(tally: dict[int, int], key: int) -> None:
     n = tally.get(key, 0) - 1
     if n > 0:
@@ -157,27 +175,61 @@ def _decrement(tally: dict[int, int], key: int) -> None:
         tally.pop(key, None)
 
 
+_SETTLE_KEY = "\x00settle"  # never a real key: those are prefixed ("rq:", "key:", ...)
+_SETTLE_STEP = 32  # extra slots used per insert while settling (a few microseconds)
+
+
+def _settle_step(od: OrderedDict[str, _V], size: int) -> bool:
+    """One step towards the table size ``od`` keeps under LRU churn; True once it resized.
+
+    A dict never reuses a deleted slot before it resizes, and it resizes to about 3 x its
+    live entries: filling up leaves a smaller table than churn at the bound settles on
+    later, so RSS stepped up (+85 MiB at the default bounds, 70% into a run of 1M
+    identities) long after every map was full. Using a few extra slots per insert brings
+    that resize forward, so the plateau starts at the bound.
+    """
+    if not od or sys.getsizeof(od) != size:
+        return True
+    value = next(iter(od.values()))
+    for _ in range(_SETTLE_STEP):
+        od[_SETTLE_KEY] = value
+        del od[_SETTLE_KEY]
+    return sys.getsizeof(od) != size
+
+
 class _SegmentedLRU(Generic[_V]):
     """A two-segment LRU: newcomers enter *probation*; :meth:`promote` moves an entry that
     proved itself (a second request, risk, a cluster, a second identity) to *protected*.
     Beyond ``maxsize`` the least recent probation entry goes first, so a flood of one-off
     keys only cycles probation and cannot flush established state. Protected holds at most
     ``protected_share`` of ``maxsize``; its overflow drops back to probation (most recent).
+    With ``weigh``, ``protected_weight`` is the total weight of the protected entries (the
+    owner adds to it when a protected value grows in place).
     """
 
-    __slots__ = ("maxsize", "protected_max", "probation", "protected", "on_drop")
+    __slots__ = ("maxsize", "protected_max", "probation", "protected", "on_drop", "weigh",
+                 "protected_weight", "settling")
 
     def __init__(
         self,
         maxsize: int,
         protected_share: float = 0.8,
         on_drop: Callable[[str, _V], None] | None = None,
+        weigh: Callable[[_V], int] | None = None,
     ) -> None:
         self.maxsize = maxsize
         self.on_drop = on_drop  # called with every value removed (evicted, deleted, popped)
+        self.weigh = weigh
+        self.protected_weight = 0
+        # tables not yet at their steady-state size (None: the bound was never reached)
+        self.settling: list[tuple[OrderedDict[str, _V], int]] | None = None
         self.protected_max = max(1, int(maxsize * protected_share))
         self.probation: OrderedDict[str, _V] = OrderedDict()
         self.protected: OrderedDict[str, _V] = OrderedDict()
+
+    def _unprotect(self, value: _V) -> None:
+        if self.weigh is not None:
+            self.protected_weight -= self.weigh(value)
 
     def __len__(self) -> int:
         return len(self.probation) + len(self.protected)
@@ -193,6 +245,8 @@ class _SegmentedLRU(Generic[_V]):
         value = self.protected.pop(key, None)
         if value is None:
             value = self.probation.pop(key)
+        else:
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
 
@@ -200,18 +254,21 @@ class _SegmentedLRU(Generic[_V]):
         value = self.protected.pop(key, None)
         if value is None:
             value = self.probation.pop(key, None)
-        if value is None:
-            return default
+            if value is None:
+                return default
+        else:
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
         return value
 
     def evict(self, protected_first: bool = False) -> None:
         """Drop the least recent entry (of probation, unless ``protected_first``)."""
-        if protected_first and self.protected:
-            key, value = self.protected.popitem(last=False)
+        if self.probation and not (protected_first and self.protected):
+            key, value = self.probation.popitem(last=False)
         else:
-            key, value = (self.probation or self.protected).popitem(last=False)
+            key, value = self.protected.popitem(last=False)
+            self._unprotect(value)
         if self.on_drop is not None:
             self.on_drop(key, value)
 
@@ -225,13 +282,23 @@ class _SegmentedLRU(Generic[_V]):
     def put(self, key: str, value: _V) -> None:
         """Insert (new keys on probation) or replace; evict beyond ``maxsize``."""
         if key in self.protected:
+            self._unprotect(self.protected[key])
             self.protected[key] = value
             self.protected.move_to_end(key)
+            if self.weigh is not None:
+                self.protected_weight += self.weigh(value)
             return
         self.probation[key] = value
         self.probation.move_to_end(key)
-        while len(self.probation) + len(self.protected) > self.maxsize:
-            self.evict()
+        if len(self.probation) + len(self.protected) > self.maxsize:
+            settling = self.settling
+            if settling is None:
+                settling = self.settling = [(od, sys.getsizeof(od))
+                                            for od in (self.probation, self.protected)]
+            if settling:
+                settling[:] = [(od, n) for od, n in settling if not _settle_step(od, n)]
+            while len(self.probation) + len(self.protected) > self.maxsize:
+                self.evict()
 
     def promote(self, key: str) -> None:
         """Move ``key`` from probation to protected (no-op if absent or protected)."""
@@ -240,13 +307,17 @@ class _SegmentedLRU(Generic[_V]):
             return
         protected = self.protected
         protected[key] = value
+        if self.weigh is not None:
+            self.protected_weight += self.weigh(value)
         if len(protected) > self.protected_max:
             old, demoted = protected.popitem(last=False)
+            self._unprotect(demoted)
             self.probation[old] = demoted
 
     def clear(self) -> None:
         self.probation.clear()
         self.protected.clear()
+        self.protected_weight = 0
 
 
 class MemoryStore(Store):
@@ -264,13 +335,14 @@ class MemoryStore(Store):
         self._wall = wall_clock
         self._identities: _SegmentedLRU[_Identity] = _SegmentedLRU(
             cfg.max_identities, on_drop=self._dropped_identity)
-        # Every feature holds the identities that sent it: their total ("sightings") is
-        # bounded too, or RSS grows with distinct identities long after every count is full.
+        # Every feature holds the identities that sent it ("sightings"); those of protected
+        # features outlive the identities, so their total is bounded too, or RSS grows with
+        # distinct identities long after every other bound is full.
         self._sightings = 0
-        self._max_sightings = cfg.max_sightings or 16 * cfg.max_identities
+        self._max_sightings = cfg.max_sightings or 2 * cfg.max_identities
         self._cur: tuple[int, int] = (-1, -1)  # shared by the sightings of one sub-bucket
         self._features: _SegmentedLRU[_Feature] = _SegmentedLRU(
-            cfg.max_features, on_drop=self._dropped_feature)
+            cfg.max_features, on_drop=self._dropped_feature, weigh=_seen_count)
         self._clusters: _SegmentedLRU[_Cluster] = _SegmentedLRU(cfg.max_identities)
         self._buckets: _SegmentedLRU[_Bucket] = _SegmentedLRU(4 * cfg.max_identities)
         self._lists: dict[str, dict[str, float]] = {}
@@ -306,7 +378,9 @@ class MemoryStore(Store):
                 _decrement(feat.long, where[1])
                 # a dict never shrinks its table: rebuild one that lost most of its entries
                 n = len(seen)
-                if n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
+                if n == 0:  # fresh empty maps have no table (~500 B less per feature)
+                    feat.seen, feat.short, feat.long = OrderedDict(), {}, {}
+                elif n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
                     feat.seen = OrderedDict(seen)
 
     # -- entities ------------------------------------------------------------------------
@@ -343,7 +417,7 @@ class MemoryStore(Store):
             decayed(ident.risk, ident.risk_ts, now, self.config.risk_half_life),
             ident.cluster,
             values,
-            dict(ident.fields),
+            dict(ident.fields) if ident.fields else {},
         )
 
     def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
@@ -371,6 +445,7 @@ class MemoryStore(Store):
         feat.expires = now + self._long_window
         sb, lb = cur
         seen, short, long = feat.seen, feat.short, feat.long
+        before = len(seen)
         prev = seen.get(identity)
         if prev == cur:
             # Seen in this very sub-bucket: only the recency order changes.
@@ -399,6 +474,8 @@ class MemoryStore(Store):
             long[lb] = long.get(lb, 0) + 1
             if len(short) > 2 * SHORT_SUBBUCKETS:
                 short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+            if key in features.protected:
+                features.protected_weight += len(seen) - before
         # Most features live in one sub-bucket: skip the window filter when all are inside.
         # Sub-buckets that left a window are dropped when met, so the next request takes the
         # quick sum: they cannot count again as the clock moves on (a sighting that moves
@@ -406,13 +483,7 @@ class MemoryStore(Store):
         # sub-bucket behind may miss the boundary one, as with the size trim above.
         if len(seen) >= 2 or feat.cluster is not None:
             features.promote(key)  # shared by two identities: fan-out history to keep
-        if min(short) <= sb - SHORT_SUBBUCKETS:
-            short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
-        n_short = sum(short.values())
-        if min(long) <= lb - LONG_SUBBUCKETS:
-            long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
-        n_long = sum(long.values())
-        return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
+        return _windowed(feat, sb, lb)
 
     # -- Store API ------------------------------------------------------------------------
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
@@ -423,6 +494,8 @@ class MemoryStore(Store):
         if batch.identity_values:
             ident = self._identity(batch.identity, now)
             cap = cfg.feature_set_cap
+            if ident.values is None:
+                ident.values = {}
             for name, value in batch.identity_values.items():
                 values = ident.values.get(name)
                 if values is None:
@@ -441,18 +514,21 @@ class MemoryStore(Store):
                 int(now // self._short_span),
                 int(now // self._long_span),
             )
-            count, identity, refs = self._count_feature, batch.identity, ident.features
+            count, identity = self._count_feature, batch.identity
+            refs: list[str] = []
             if cur != self._cur:
                 self._cur = cur
             cur = self._cur
             for f in batch.features:
                 features[f] = count(f, identity, now, cur, refs)
-            if len(refs) > MAX_FEATURE_REFS:
-                del refs[: len(refs) - MAX_FEATURE_REFS]
-            # Over the sightings bound: the least recent protected feature goes (probation's
-            # sightings are bounded by the identities, see _dropped_identity).
-            while self._sightings > self._max_sightings and len(self._features) > 1:
-                self._features.evict(protected_first=True)
+            if refs:
+                ident.features = (*ident.features, *refs)[-MAX_FEATURE_REFS:]
+            # Over the bound on protected sightings (the history that outlives identities):
+            # the least recent protected feature goes. Probation's sightings leave with their
+            # identities (_dropped_identity), so they are bounded by max_identities.
+            feats = self._features
+            while feats.protected_weight > self._max_sightings and len(feats.protected) > 1:
+                feats.evict(protected_first=True)
         clusters: dict[str, ClusterStats] = {}
         wanted = [*batch.clusters, istats.cluster, *(fs.cluster for fs in features.values())]
         for cid in wanted:
@@ -478,7 +554,7 @@ class MemoryStore(Store):
         for spec in specs:
             b = buckets.get(spec.key)
             if b is not None:
-                if b.expires <= now:
+                if b[2] <= now:
                     del buckets[spec.key]
                     b = None
                 else:
@@ -486,7 +562,7 @@ class MemoryStore(Store):
             if b is None:
                 result, level, ts = token_bucket(spec, None, now, now)
             else:
-                result, level, ts = token_bucket(spec, b.level, b.ts, now)
+                result, level, ts = token_bucket(spec, b[0], b[1], now)
             results.append(result)
             if spec.peek:
                 continue
@@ -496,10 +572,8 @@ class MemoryStore(Store):
             ttl = max_ttl
             if spec.refill_per_second > 0:
                 ttl = min(max_ttl, result.reset_after * 2 + 1.0)
-            if b is None:
-                buckets.put(spec.key, _Bucket(level, ts, now + ttl))
-            else:  # a bucket used twice is worth keeping over a flood's one-off buckets
-                b.level, b.ts, b.expires = level, ts, now + ttl
+            buckets.put(spec.key, (level, ts, now + ttl))
+            if b is not None:  # a bucket used twice is worth keeping over a flood's one-offs
                 buckets.promote(spec.key)
         return results
 
@@ -530,7 +604,10 @@ class MemoryStore(Store):
             ident.risk_ts = max(ident.risk_ts, now)
             self._update_rank(self._rank_identities, batch.identity, ident.risk, ident.risk_ts)
         if batch.fields:
-            ident.fields.update(batch.fields)
+            if ident.fields is None:
+                ident.fields = dict(batch.fields)
+            else:
+                ident.fields.update(batch.fields)
         if ident.requests >= 2 or ident.risk > 0 or batch.cluster is not None:
             self._identities.promote(batch.identity)
         if batch.cluster is not None:
