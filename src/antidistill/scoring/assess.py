@@ -36,6 +36,7 @@ class Assessment:
     fields: dict[str, float] = field(default_factory=dict)
     allowlisted: bool = False
     denied: bool = False
+    mature: list[str] = field(default_factory=list)  # ApplyBatch.mature_features
 
 
 # Shared and never mutated: the assessment of a request nothing can score.

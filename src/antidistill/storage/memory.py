@@ -51,6 +51,7 @@ from antidistill.storage.base import (
     Store,
     decayed,
 )
+from antidistill.storage.mature import MatureSets  # detect-spread addition
 
 logger = logging.getLogger("antidistill")
 
@@ -277,6 +278,8 @@ class MemoryStore(Store):
         self._settings: dict[str, str] = {}
         self._rank_identities: dict[str, float] = {}
         self._rank_clusters: dict[str, float] = {}
+        # detect-spread addition: FeatureStats.mature (ApplyBatch.mature_features)
+        self._mature = MatureSets(cfg.max_features, cfg.feature_set_cap, cfg.long_window)
         self.round_trips = 0  # always 0: kept so benchmarks can treat backends alike
         # Window arithmetic hoisted out of the per-feature loop (base.window_bucket()).
         self._short_span = cfg.short_window / SHORT_SUBBUCKETS
@@ -447,6 +450,9 @@ class MemoryStore(Store):
             cur = self._cur
             for f in batch.features:
                 features[f] = count(f, identity, now, cur, refs)
+            if len(self._mature):  # detect-spread addition
+                for f, fst in features.items():
+                    fst.mature = self._mature.count(f, now)
             if len(refs) > MAX_FEATURE_REFS:
                 del refs[: len(refs) - MAX_FEATURE_REFS]
             # Over the sightings bound: the least recent protected feature goes (probation's
@@ -558,6 +564,8 @@ class MemoryStore(Store):
                 if feat.cluster is None:
                     feat.cluster = batch.cluster
                 self._features.promote(key)
+        if batch.mature_features:  # detect-spread addition
+            self._mature.add(batch.identity, batch.mature_features, now)
         return results
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
@@ -667,6 +675,7 @@ class MemoryStore(Store):
             self._settings,
             self._rank_identities,
             self._rank_clusters,
+            self._mature,  # detect-spread addition
         ):
             d.clear()
         self._sightings = 0

@@ -302,6 +302,7 @@ class RedisStore(Store):
         keys = [self._key("f", feature, "m")]
         keys += [self._key("f", feature, f"s:{sb - i}") for i in range(SHORT_SUBBUCKETS)]
         keys += [self._key("f", feature, f"l:{lb - i}") for i in range(LONG_SUBBUCKETS)]
+        keys.append(self._key("f", feature, "mt"))  # detect-spread addition
         short_ttl = cfg.short_window * (1 + 1 / SHORT_SUBBUCKETS)
         long_ttl = cfg.long_window * (1 + 1 / LONG_SUBBUCKETS)
         return _Cmd(
@@ -407,8 +408,8 @@ class RedisStore(Store):
         )
         fstats: dict[str, FeatureStats] = {}
         for i, f in enumerate(features, start=1):
-            short, long, fs, cl = res[i]
-            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None)
+            short, long, fs, cl, mature = res[i]
+            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None, int(mature))
         pos = 1 + len(features)
         wall = self._wall()
         listed = frozenset(
@@ -465,6 +466,13 @@ class RedisStore(Store):
                 _Cmd(self._link, [self._key("f", f, "m")], [batch.cluster, _num(now), ttl])
                 for f in dict.fromkeys(batch.link_features)
             ]
+        # -- detect-spread addition: mature identities per feature (HLL, long-window TTL)
+        mature_ttl = _ms(cfg.long_window)
+        for f in dict.fromkeys(batch.mature_features):
+            key = self._key("f", f, "mt")
+            cmds += [_Cmd(None, (), ("PFADD", key, batch.identity)),
+                     _Cmd(None, (), ("PEXPIRE", key, mature_ttl))]
+        # -- end detect-spread addition
         res = await self._execute(cmds)
         if self.cluster_mode:
             ranked = [("i", batch.identity, res[nb])]
