@@ -22,7 +22,7 @@ from antidistill.signals.families import EVIDENCE, family_of
 from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
 from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
 from antidistill.signals.intent import detect_intent, primary_match
-from antidistill.signals.spread import SpreadConfig, hour_key, spread_signals, standing
+from antidistill.signals.spread import SpreadConfig, hour_keys, spread_signals, standing
 from antidistill.signals.sybil import sybil_signal
 from antidistill.storage.base import FeatureStats, ObserveResult
 
@@ -40,7 +40,7 @@ class Features:
     client: list[str]
     lists: list[tuple[str, str]]  # includes ``history``
     history: list[tuple[str, str]] = field(default_factory=list)  # continuity checks
-    cohort: list[str] = field(default_factory=list)  # the identity's hour (signals.spread)
+    cohort: list[str] = field(default_factory=list)  # the identity's hours (signals.spread)
 
     @property
     def all(self) -> list[str]:
@@ -114,7 +114,7 @@ def build_features(ctx: RequestContext, detectors: Set[str],
             and ctx.parsed.assistant:
         history = history_checks(ident, ctx.parsed.assistant, pseudonymize)
         lists += history
-    cohort = [hour_key(ctx.identity.created_at, ctx.now)] if "spread" in detectors and \
+    cohort = hour_keys(ctx.identity.created_at, ctx.now) if "spread" in detectors and \
         p is not None and p.informative else []
     return Features(templates, segments, client, lists, history, cohort)
 
@@ -221,14 +221,12 @@ def _spread(r: _Run) -> None:
     keys = list(r.feats.templates)
     if p is not None and p.anchor is not None and r.feats.segments:
         keys.append("s:" + p.anchor)
-    hour = r.feats.cohort[0] if r.feats.cohort else None
     who = standing(r.obs.identity, r.ctx.identity.created_at, r.ctx.now, cfg)
-    for sig in spread_signals(feats, keys, hour, who, cfg, r.ctx.now - r.epoch):
+    for sig in spread_signals(feats, keys, r.feats.cohort, who, cfg, r.ctx.now - r.epoch):
         r.add(sig)
     if who.mature:  # counted on shared features only: one-offs get no mature set
         r.mature = [k for k in keys if (st := feats.get(k)) is not None and st.long >= 2]
-        if hour is not None:
-            r.mature.append(hour)
+        r.mature += r.feats.cohort
 
 
 def _lists(r: _Run) -> None:

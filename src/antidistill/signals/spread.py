@@ -29,6 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from antidistill.decision import Signal
+from antidistill.signals.families import EVIDENCE
 from antidistill.storage.base import FeatureStats, IdentityStats
 
 HOUR = 3600.0
@@ -45,8 +46,10 @@ class SpreadConfig:
     mature_ceiling: float = 0.15  # ... and from which it carries no evidence
     life_min: int = 20  # life: young identities in the hour, log scale from here ...
     life_saturate: int = 200  # ... to full
-    life_share_floor: float = 0.5  # share of the hour's identities that are young, from ...
-    life_share_full: float = 0.8  # ... here to full
+    # Share of the hour's identities that are young: honest hours after the first day stay
+    # at or below 0.11 (benchmarks/calibrate.py's cohorts; docs/detection.md).
+    life_share_floor: float = 0.15  # from here ...
+    life_share_full: float = 0.4  # ... to full
 
 
 @dataclass(slots=True)
@@ -71,9 +74,11 @@ def standing(ident: IdentityStats, created_at: float | None, now: float,
     return Standing(age, requests, mature, young)
 
 
-def hour_key(created_at: float | None, now: float) -> str:
-    """The store feature of the identity's hour: its creation hour when known."""
-    return f"h:{int((created_at if created_at is not None else now) // HOUR)}"
+def hour_keys(created_at: float | None, now: float) -> list[str]:
+    """The store features of the identity's hour (its creation hour when known) and of the
+    hour before: both are counted, so a crowd does not vanish at the top of the hour."""
+    hour = int((created_at if created_at is not None else now) // HOUR)
+    return [f"h:{hour}", f"h:{hour - 1}"]
 
 
 def _log_ramp(n: int, lo: int, hi: int) -> float:
@@ -94,10 +99,10 @@ def spread_score(st: FeatureStats, cfg: SpreadConfig) -> float:
     return _log_ramp(st.long, cfg.min_identities, cfg.saturate) * rare
 
 
-def life_score(hour: FeatureStats, cfg: SpreadConfig) -> tuple[float, int]:
-    """How crowded with young identities the identity's hour is (score, young count)."""
-    total = max(hour.long, hour.short)
-    young = max(0, total - hour.mature)
+def life_score(hours: Sequence[FeatureStats], cfg: SpreadConfig) -> tuple[float, int]:
+    """How crowded with young identities the identity's hours are (score, young count)."""
+    total = sum(max(h.long, h.short) for h in hours)
+    young = max(0, total - sum(h.mature for h in hours))
     if total <= 0:
         return 0.0, 0
     share = _ramp(young / total, cfg.life_share_floor, cfg.life_share_full)
@@ -105,7 +110,7 @@ def life_score(hour: FeatureStats, cfg: SpreadConfig) -> tuple[float, int]:
 
 
 def spread_signals(
-    features: Mapping[str, FeatureStats], keys: Sequence[str], hour: str | None,
+    features: Mapping[str, FeatureStats], keys: Sequence[str], hours: Sequence[str],
     who: Standing, cfg: SpreadConfig, seen_for: float,
 ) -> list[Signal]:
     """``spread`` for the best of ``keys`` and, beside it, ``life`` (``seen_for``: seconds
@@ -124,8 +129,8 @@ def spread_signals(
     st = features[best_key]
     out = [Signal("spread", best, f"{best_key[2:18]} sent by {st.long} identities, "
                                   f"{st.mature} of them established")]
-    hst = features.get(hour) if hour is not None else None
-    if hst is not None:
+    hst = [st for h in hours if (st := features.get(h)) is not None]
+    if hst and best >= EVIDENCE:
         score, young = life_score(hst, cfg)
         if score > 0.0:
             out.append(Signal("life", score, f"young account ({who.requests} requests), "
