@@ -167,3 +167,35 @@ async def test_spread_thin_accounts_are_degraded_and_new_honest_users_are_not() 
     assert all(d.action.severity >= Action.DEGRADE.severity for d in late)
     # fresh users of yesterday's template: its senders came back, it is no campaign's
     assert all("spread" not in _names(d) and d.action is Action.ALLOW for d in honest)
+
+
+async def test_identity_resolver_gives_the_account_creation_time() -> None:
+    clock = FakeClock()
+    guard = make_guard(clock, detectors=["fanout", "spread"])
+    created = {"org_old": clock.now - 365 * DAY, "org_bad": float("nan"), "org_str": "2019"}
+    got: list[Any] = []
+
+    @guard.identity_resolver
+    def org(ctx: Any) -> tuple[str, Any]:
+        name = (ctx.header("authorization") or "").removeprefix("Bearer ")
+        return name, created[name]
+
+    @guard.on_decision
+    def keep(ctx: Any, decision: Decision) -> None:
+        got.append(ctx.identity)
+
+    mw = AntiDistillMiddleware(make_starlette_app()[0], guard=guard)
+    async with asgi_client(mw) as client:
+        for name in created:
+            r = await client.post("/v1/chat/completions",
+                                  headers={"authorization": f"Bearer {name}"},
+                                  json={"model": "m", "messages": [
+                                      {"role": "user", "content": _question(3)}]})
+            assert r.status_code == 200
+    assert [i.kind for i in got] == ["account"] * 3
+    assert got[0].created_at == created["org_old"]
+    # anything but a finite number is ignored: the account still resolves, aged from its
+    # first request
+    assert got[1].created_at is None and got[2].created_at is None
+    # a year-old account is established on its first request
+    assert standing(ident(clock.now, 0), got[0].created_at, clock.now, CFG).mature
