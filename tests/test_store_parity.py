@@ -96,7 +96,9 @@ def random_ops(seed: int) -> list[tuple[str, float, Any]]:
                 cluster_risk_add=rng.uniform(0, 1.0) if cluster else 0.0,
                 link_features=rng.sample(FEATURES, rng.randint(0, 2)) if cluster else (),
                 fields={"rf": round(rng.uniform(0, 1), 6)} if rng.random() < 0.5 else {},
-                touch=rng.random() < 0.9)
+                touch=rng.random() < 0.9,
+                mature_features=rng.sample(FEATURES, rng.randint(0, 2))
+                if rng.random() < 0.4 else ())
         elif kind == "buckets":
             args = [BucketSpec(f"tk:{ident}", 500.0, 0.5, rng.uniform(-50, 300), force=True),
                     BucketSpec(f"rq:{ident}", 5.0, 0.01, peek=True)]
@@ -149,6 +151,7 @@ def assert_same(kind: str, want: Any, got: Any, where: str) -> None:
             gf = got.features[f]
             assert hll_close(wf.short, gf.short) and hll_close(wf.long, gf.long), (where, f,
                                                                                    wf, gf)
+            assert hll_close(wf.mature, gf.mature), (where, f, wf, gf)
             assert wf.cluster == gf.cluster and close(wf.first_seen, gf.first_seen), (where,
                                                                                       wf, gf)
         assert want.clusters.keys() == got.clusters.keys(), where

@@ -229,7 +229,8 @@ class Guard:
         results = await self.store.apply(ApplyBatch(
             identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
             cluster=found.cluster, cluster_risk_add=found.cluster_add if found.cluster else 0.0,
-            link_features=found.link, fields=found.fields), ctx.now)
+            link_features=found.link, fields=found.fields, mature_features=found.mature),
+            ctx.now)
         self.assessor.remember_cluster(found.cluster)
         windows = await self.windows.hit(ctx.identity.id) if self.windows is not None else []
         outcome = self.budgets.outcome(specs, results, windows, resolved=resolved is not None,

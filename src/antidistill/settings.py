@@ -108,7 +108,7 @@ class Settings(BaseSettings):
     detectors: StrList = Field(
         default_factory=lambda: [
             "fanout", "sybil", "intent", "harvesting", "cadence", "shift", "churn",
-            "continuity", "lists",
+            "continuity", "spread", "lists",
         ]
     )
     weights: FloatMap = Field(default_factory=dict)
@@ -257,7 +257,8 @@ DOCS: dict[str, str] = {
                          '`{"gpt-x": 16384}`. `max_tokens` at a stated cap is a weak '
                          "harvesting hint; a model without a stated cap gives none.",
     "detectors": "Built-in detectors to run: `fanout`, `sybil`, `intent`, `harvesting`, "
-                 "`cadence`, `shift`, `churn`, `continuity`, `lists`. `[]` runs budgets only: "
+                 "`cadence`, `shift`, `churn`, `continuity`, `spread`, `lists`. `[]` runs "
+                 "budgets only: "
                  "identity allow/deny lists still apply, no detection history is read (unless a "
                  "scorer hook is registered).",
     "weights": "JSON map detector -> weight in the noisy-OR combination.",

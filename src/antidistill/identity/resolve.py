@@ -159,3 +159,6 @@ class Identity:
     ip: str | None = field(default=None, repr=False, compare=False)
     #: The request's API-key headers disagreed (see :class:`KeyResult`).
     key_mismatch: bool = False
+    #: When the account was created (clock seconds, the guard's clock), if the host's
+    #: identity resolver knows it; else detection ages an identity from its first request.
+    created_at: float | None = None

@@ -6,6 +6,7 @@ the request context exists (:meth:`IdentityResolver.apply_hook`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, MutableMapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -78,10 +79,22 @@ class IdentityResolver:
         return ANONYMOUS
 
     async def apply_hook(self, ctx: RequestContext, hook: Hook, runner: HookRunner) -> None:
-        """Let the host's resolver name the account (a string) or return a whole Identity."""
+        """Let the host's resolver name the account (a string), name it with its creation
+        time (``(account, created_at)``, the guard's clock) or return a whole Identity."""
         result = await runner.call(hook, ctx)
+        created: float | None = None
+        if isinstance(result, tuple) and len(result) == 2:
+            result, created = result[0], _created_at(result[1])
         if isinstance(result, Identity):
             ctx.identity = result
         elif isinstance(result, str) and result:
             acct = self.pseudonymize("acct", result)
-            ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct)
+            ctx.identity = replace(ctx.identity, id=acct, kind="account", account_id=acct,
+                                   created_at=created)
+
+
+def _created_at(value: object) -> float | None:
+    """A creation time from the host's resolver; anything but a finite number is ignored."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None

@@ -109,6 +109,7 @@ class Assessor:
                                 epoch if epoch is not None else ctx.now, self._detector_failed)
             signals, found.cluster, found.link = det.signals, det.cluster, det.link
             benign = det.benign
+            found.mature = det.mature
         if inspect and ctx.identity.key_mismatch:
             signals.append(IDENTITY_MISMATCH)
         signals.extend(await self._scorer_signals(ctx))

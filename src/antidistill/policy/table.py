@@ -12,7 +12,16 @@ from collections.abc import Iterator
 from antidistill.policy import actions
 from antidistill.scoring import combine
 from antidistill.scoring.assess import CLUSTER_MEMBERS_SCALE, RISK_FLOOR
-from antidistill.signals import cadence, churn, continuity, families, fanout, material, pipeline
+from antidistill.signals import (
+    cadence,
+    churn,
+    continuity,
+    families,
+    fanout,
+    material,
+    pipeline,
+    spread,
+)
 
 BEGIN = "<!-- detection-table -->"
 END = "<!-- /detection-table -->"
@@ -43,6 +52,7 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "signals.pipeline", "ESTABLISHED_REQUESTS", repr(pipeline.ESTABLISHED_REQUESTS)
     yield from _dataclass_rows("signals.fanout.FanoutConfig", fanout.FanoutConfig())
     yield from _dataclass_rows("signals.churn.ChurnConfig", churn.ChurnConfig())
+    yield from _dataclass_rows("signals.spread.SpreadConfig", spread.SpreadConfig())
     yield "signals.continuity", "NORMALISED_CHARS", repr(continuity.NORMALISED_CHARS)
     yield "signals.continuity", "MIN_CHARS", repr(continuity.MIN_CHARS)
     yield "signals.continuity", "TTL", repr(continuity.TTL)

@@ -36,6 +36,7 @@ class Assessment:
     fields: dict[str, float] = field(default_factory=dict)
     allowlisted: bool = False
     denied: bool = False
+    mature: list[str] = field(default_factory=list)  # ApplyBatch.mature_features
 
 
 # A cluster's risk saturates in proportion to its breadth beyond this many members: a broad

@@ -14,6 +14,7 @@ from antidistill.decision import Reason, Signal
 
 DEFAULT_WEIGHTS: dict[str, float] = {
     "fanout": 0.85,
+    "spread": 0.85,  # fan-out over a day among young accounts (signals.spread)
     "sybil": 0.55,
     "cluster": 0.9,
     "identity": 0.6,
@@ -30,6 +31,7 @@ DEFAULT_WEIGHTS: dict[str, float] = {
     "cadence": 0.25,
     "shift": 0.45,
     "churn": 0.5,
+    "life": 0.5,  # a young account in a crowd of young ones; only beside ``spread``
     "continuity": 0.45,
     "shared_indicator": 0.7,
     # Two different API keys in one request: no SDK does that; a client rotating a junk key

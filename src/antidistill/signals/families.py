@@ -10,6 +10,7 @@ from __future__ import annotations
 # Signal name (before ":") -> independent evidence family.
 FAMILIES: dict[str, str] = {
     "fanout": "content",  # one template/segment shared across accounts
+    "spread": "content",  # ... by many accounts over a day, almost none established
     "cluster": "content",  # a cluster is grouped around shared content (or a client stack)
     "sybil": "shared_client",  # one client stack / network shared across accounts
     "cadence": "behaviour",
@@ -17,6 +18,7 @@ FAMILIES: dict[str, str] = {
     "churn": "behaviour",
     "continuity": "behaviour",
     "identity_mismatch": "behaviour",  # key headers that disagree: one client, two keys
+    "life": "behaviour",  # a young, low-volume account born among many young ones
     "intent": "intent",
     "harvesting": "harvesting",
     "shared_indicator": "operator",

@@ -30,6 +30,7 @@ from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
 from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
 from antidistill.signals.intent import IntentMatch, detect_intent, primary_match
 from antidistill.signals.material import instruction_part
+from antidistill.signals.spread import SpreadConfig, hour_keys, spread_signals, standing
 from antidistill.signals.sybil import sybil_signal
 from antidistill.storage.base import FeatureStats, ObserveResult
 
@@ -47,10 +48,11 @@ class Features:
     client: list[str]
     lists: list[tuple[str, str]]  # includes ``history``
     history: list[tuple[str, str]] = field(default_factory=list)  # continuity checks
+    cohort: list[str] = field(default_factory=list)  # the identity's hours (signals.spread)
 
     @property
     def all(self) -> list[str]:
-        return self.templates + self.segments + self.client
+        return self.templates + self.segments + self.client + self.cohort
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,7 @@ class DetectorConfig:
     fanout: FanoutConfig
     intent_max_chars: int
     output_caps: Mapping[str, int] = field(default_factory=dict)  # model -> stated cap
+    spread: SpreadConfig = field(default_factory=SpreadConfig)
 
 
 @dataclass(slots=True)
@@ -67,6 +70,7 @@ class Detection:
     cluster: str | None  # the cluster this request belongs to (existing or new)
     link: list[str]  # features to link to the cluster
     benign: str = ""  # the identity's own benign evidence: cluster risk does not flow in
+    mature: list[str] = field(default_factory=list)  # features to count it mature on (apply)
 
 
 NO_FEATURES = Features([], [], [], [])
@@ -118,7 +122,9 @@ def build_features(ctx: RequestContext, detectors: Set[str],
             and ctx.parsed.assistant:
         history = history_checks(ident, ctx.parsed.assistant, pseudonymize)
         lists += history
-    return Features(templates, segments, client, lists, history)
+    cohort = hour_keys(ctx.identity.created_at, ctx.now) if "spread" in detectors and \
+        p is not None and p.informative else []
+    return Features(templates, segments, client, lists, history, cohort)
 
 
 def build_values(ctx: RequestContext, detectors: Set[str],
@@ -150,6 +156,7 @@ class _Run:
     link: list[str] = field(default_factory=list)
     fan_key: str | None = None
     cont: Any = None
+    mature: list[str] = field(default_factory=list)
 
     def add(self, sig: Signal | None) -> None:
         if sig is not None:
@@ -253,6 +260,19 @@ def _churn(r: _Run) -> None:
     r.add(churn_signal(ident.values, ident.requests + 1, r.ctx.now - ident.first_seen))
 
 
+def _spread(r: _Run) -> None:
+    p, cfg, feats = r.ctx.prompt, r.cfg.spread, r.obs.features
+    keys = list(r.feats.templates)
+    if p is not None and p.anchor is not None and r.feats.segments:
+        keys.append("s:" + p.anchor)
+    who = standing(r.obs.identity, r.ctx.identity.created_at, r.ctx.now, cfg)
+    for sig in spread_signals(feats, keys, r.feats.cohort, who, cfg, r.ctx.now - r.epoch):
+        r.add(sig)
+    if who.mature:  # counted on shared features only: one-offs get no mature set
+        r.mature = [k for k in keys if (st := feats.get(k)) is not None and st.long >= 2]
+        r.mature += r.feats.cohort
+
+
 def _lists(r: _Run) -> None:
     watched = sorted(n for n in r.listed if n.startswith("watch:"))
     if watched:
@@ -268,6 +288,7 @@ DETECTORS: tuple[tuple[frozenset[str], Callable[[_Run], None]], ...] = (
     (frozenset({"cadence", "shift"}), _cadence),
     (frozenset(), _continuity),
     (frozenset({"churn"}), _churn),
+    (frozenset({"spread"}), _spread),
     (frozenset({"lists"}), _lists),
 )
 
@@ -294,7 +315,8 @@ def run_detectors(
     own = any(s.score >= EVIDENCE and family_of(s.name) != "content" for s in r.signals)
     cluster = choose_cluster(obs, feats, r.link, r.fan_key, cfg.fanout, own)
     benign = "session continuity" if r.cont is not None and r.cont.own else ""
-    return Detection(r.signals, cluster, r.link, benign or benign_evidence(ctx, obs))
+    return Detection(r.signals, cluster, r.link, benign or benign_evidence(ctx, obs),
+                     r.mature)
 
 
 # An identity with this much history of its own is an established customer, not a sybil.

@@ -76,6 +76,10 @@ class FeatureStats:
     long: int  # distinct identities in the long window (incl. the short window)
     first_seen: float  # when the feature was first counted (clock seconds)
     cluster: str | None  # cluster this feature has been linked to, if any
+    # -- detect-spread addition: distinct *mature* identities (``ApplyBatch.mature_features``)
+    # counted before this request, over the long window
+    mature: int = 0
+    # -- end detect-spread addition
 
 
 @dataclass(slots=True)
@@ -117,6 +121,9 @@ class ApplyBatch:
       finds the cluster on its first request). A feature already linked keeps its cluster.
     * ``fields``: caller-owned numeric identity state to store (replaces those fields).
     * ``touch``: record the request (requests += 1, last_seen = now, first_seen if new).
+    * ``mature_features``: features this identity sent while *mature* (established: see
+      :mod:`antidistill.signals.spread`); the identity is added to each one's distinct
+      counter of mature identities for the long window (``FeatureStats.mature``).
     """
 
     identity: str
@@ -127,6 +134,7 @@ class ApplyBatch:
     link_features: Sequence[str] = ()
     fields: Mapping[str, float] = field(default_factory=dict)
     touch: bool = True
+    mature_features: Sequence[str] = ()  # detect-spread addition
 
 
 @dataclass(slots=True)

@@ -54,6 +54,7 @@ from antidistill.storage.base import (
     Store,
     decayed,
 )
+from antidistill.storage.mature import MatureSets  # detect-spread addition
 
 logger = logging.getLogger("antidistill")
 
@@ -349,6 +350,8 @@ class MemoryStore(Store):
         self._settings: dict[str, str] = {}
         self._rank_identities: dict[str, float] = {}
         self._rank_clusters: dict[str, float] = {}
+        # detect-spread addition: FeatureStats.mature (ApplyBatch.mature_features)
+        self._mature = MatureSets(cfg.max_features, cfg.feature_set_cap, cfg.long_window)
         self.round_trips = 0  # always 0: kept so benchmarks can treat backends alike
         # Window arithmetic hoisted out of the per-feature loop (base.window_bucket()).
         self._short_span = cfg.short_window / SHORT_SUBBUCKETS
@@ -521,6 +524,9 @@ class MemoryStore(Store):
             cur = self._cur
             for f in batch.features:
                 features[f] = count(f, identity, now, cur, refs)
+            if len(self._mature):  # detect-spread addition
+                for f, fst in features.items():
+                    fst.mature = self._mature.count(f, now)
             if refs:
                 ident.features = (*ident.features, *refs)[-MAX_FEATURE_REFS:]
             # Over the bound on protected sightings (the history that outlives identities):
@@ -635,6 +641,8 @@ class MemoryStore(Store):
                 if feat.cluster is None:
                     feat.cluster = batch.cluster
                 self._features.promote(key)
+        if batch.mature_features:  # detect-spread addition
+            self._mature.add(batch.identity, batch.mature_features, now)
         return results
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
@@ -744,6 +752,7 @@ class MemoryStore(Store):
             self._settings,
             self._rank_identities,
             self._rank_clusters,
+            self._mature,  # detect-spread addition
         ):
             d.clear()
         self._sightings = 0

@@ -519,10 +519,10 @@ class RedisStore(Store):
         read: dict[str, Any] = {}  # cluster states the observe scripts read (standalone)
         if istats.cluster:
             read[istats.cluster] = icluster
-        for f, (short, long, fs, cl, cstate) in zip(
-            features, self._unbatched(res[1 : 1 + len(fcmds)], 5), strict=True
+        for f, (short, long, fs, cl, cstate, mature) in zip(
+            features, self._unbatched(res[1 : 1 + len(fcmds)], 6), strict=True
         ):
-            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None)
+            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None, int(mature))
             if cl:
                 read[cl] = cstate
         pos = 1 + len(fcmds)
@@ -585,6 +585,12 @@ class RedisStore(Store):
             ttl = _ms(cfg.long_window * (1 + 1 / LONG_SUBBUCKETS))
             links = [self._key("f", f) for f in dict.fromkeys(batch.link_features)]
             cmds += self._batched(self._link, links, (batch.cluster, _num(now), ttl))
+        # Mature identities per feature (signals.spread): an HLL per feature, long-window TTL.
+        mature_ttl = _ms(cfg.long_window)
+        for f in dict.fromkeys(batch.mature_features):
+            key = self._key("f", f, "mt")
+            cmds += [_Cmd(None, (), ("PFADD", key, batch.identity)),
+                     _Cmd(None, (), ("PEXPIRE", key, mature_ttl))]
         res = await self._execute(cmds)
         if self.cluster_mode:
             ranked = [("i", batch.identity, res[nb])]

@@ -3,9 +3,10 @@
 -- KEYS[k]: base key P:{f:<feature>} of
 --   <base>:m      HASH {fs = first seen, fi = first identity, pr = promoted, cl = cluster}
 --   <base>:s:<n>  short-window HLL of sub-bucket n;  <base>:l:<n>  long-window HLL
+--   <base>:mt     HLL of the identities that sent it while mature (written by apply)
 -- ARGV: identity, now, current short sub-bucket, current long sub-bucket, short sub-buckets,
 --       long sub-buckets, meta_ttl_ms, short_ttl_ms, long_ttl_ms, cluster key prefix
--- Returns {short, long, first seen, cluster or false, its state} per key, flat, in KEYS
+-- Returns {short, long, first seen, cluster or false, its state, mature} per key, flat, in KEYS
 -- order. The state {fs, ls, r, rt, members} of the feature's cluster is read here when a
 -- cluster key prefix (P:{c:) is given, i.e. on standalone Redis, where another slot is no
 -- obstacle: a feature pointing to a cluster the caller did not ask about then costs no second
@@ -62,7 +63,7 @@ for k = 1, #KEYS do
   end
   if long < short then long = short end
   redis.call('PEXPIRE', meta, ARGV[7])
-  local j = 5 * (k - 1)
+  local j = 6 * (k - 1)
   out[j + 1] = short
   out[j + 2] = long
   out[j + 3] = fs
@@ -71,5 +72,6 @@ for k = 1, #KEYS do
   if m[4] and ARGV[10] ~= '' then
     out[j + 5] = cluster_state(ARGV[10] .. m[4] .. '}')
   end
+  out[j + 6] = redis.call('PFCOUNT', base .. ':mt')
 end
 return out
