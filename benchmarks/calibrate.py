@@ -23,10 +23,10 @@ import asyncio
 from collections import defaultdict
 from typing import Any
 
-from antidistill.cli import _demo_guard
 from antidistill.decision import Decision
 from antidistill.demo.app import create_app
 from antidistill.demo.cohorts import VARIANTS
+from antidistill.demo.report import demo_guard
 from antidistill.demo.simulate import Clock, Population, run_day
 from antidistill.middleware import AntiDistillMiddleware
 from antidistill.policy.actions import EVIDENCE
@@ -50,7 +50,7 @@ async def honest_scores(seed: int, scale: float, harder: str | None = None
     """Per detector, every honest request's score (0 when absent); and per cohort."""
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
-    guard, last = _demo_guard(clock, "enforce")
+    guard, last = demo_guard(clock, "enforce")
     seen: list[Decision] = []
 
     @guard.on_decision

@@ -149,6 +149,17 @@ def test_corroboration_families() -> None:
     assert corroboration([Reason("plan_mismatch", 1.0, 1.0)]).cap == Action.BLOCK
 
 
+def test_a_fleet_launch_with_the_life_pattern_is_degraded_at_most() -> None:
+    # A brand-new honest fleet: one new template (spread), young accounts born together (life).
+    launch = [Reason("spread", 0.9, 0.4), Reason("life", 0.9, 0.3)]
+    assert corroboration(launch).cap == Action.DEGRADE
+    assert corroboration([*launch, Reason("sybil", 0.9, 0.3)]).cap == Action.DEGRADE
+    # Any evidence a launch does not show lifts the cap.
+    churn = corroboration([*launch, Reason("churn", 0.9, 0.3)])
+    assert churn.cap == Action.BLOCK
+    assert corroboration([*launch, Reason("intent:jailbreak", 0.8, 0.3)]).cap == Action.BLOCK
+
+
 def test_disabled_actions_step_down() -> None:
     policy = ActionPolicy(enabled=["allow", "flag", "degrade"])
     two = [Reason("fanout", 1.0, 0.6), Reason("sybil", 1.0, 0.39)]

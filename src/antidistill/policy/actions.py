@@ -12,7 +12,9 @@ risk score alone never decides an enforced action: evidence is grouped into inde
 
 Content and client stack shared across accounts are both what an honest fleet shows on the
 day a new agent version ships, so together, without evidence about the accounts themselves
-or what they ask, they allow at most DEGRADE.
+or what they ask, they allow at most DEGRADE. The same holds with the account life pattern
+beside them (``life``: young accounts born among many young ones), which a brand-new fleet's
+first day shows as well: a spread-thin campaign is degraded, never throttled, on that alone.
 
 An operator's own scorer hook (a signal name no built-in detector uses) is an explicit
 decision, like a deny list, and is not capped.
@@ -29,6 +31,7 @@ from antidistill.signals.families import (
     DERIVED,
     EVIDENCE,
     FAMILIES,
+    LAUNCH_LIKE,
     OPERATOR,
     SHARED,
     family_of,
@@ -60,6 +63,7 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
     """Group ``reasons`` into families and apply the corroboration rule."""
     best: dict[str, float] = {}
     custom = False
+    beyond_launch: set[str] = set()  # families with evidence a fleet's launch does not show
     for r in reasons:
         if r.name in DERIVED or r.score < evidence:
             continue
@@ -67,6 +71,8 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
         if fam == OPERATOR and r.name.split(":", 1)[0] not in FAMILIES:
             custom = True
         best[fam] = max(best.get(fam, 0.0), r.score)
+        if r.name.split(":", 1)[0] not in LAUNCH_LIKE:
+            beyond_launch.add(fam)
     families = frozenset(best)
     n = len(families)
     strong_n = sum(1 for v in best.values() if v >= strong)
@@ -78,7 +84,7 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
         cap = Action.DELAY
     else:
         cap = Action.FLAG
-    if not custom and families <= SHARED and cap.severity > Action.DEGRADE.severity:
+    if not custom and beyond_launch <= SHARED and cap.severity > Action.DEGRADE.severity:
         cap = Action.DEGRADE
     return Corroboration(families, cap, custom)
 

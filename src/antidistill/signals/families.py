@@ -27,6 +27,9 @@ FAMILIES: dict[str, str] = {
 DERIVED = frozenset({"identity", "budget"})
 OPERATOR = "operator"
 SHARED = frozenset({"content", "shared_client"})  # what a fleet launch also looks like
+# Behaviour that a brand-new honest fleet shows too (many young accounts, born together): with
+# only shared evidence beside it, it does not lift the launch-day cap (policy.actions).
+LAUNCH_LIKE = frozenset({"life"})
 EVIDENCE = 0.3  # a family carries "real evidence" from this score
 
 
