@@ -124,6 +124,7 @@ N_KEYS = 200
 # Store history written before the measurement (see ``history_primer``).
 HISTORY_KEYS = 2000
 HISTORY_AGE = 2 * 86400.0
+RETURN_AFTER = 7 * 3600.0  # the history keys come back this much later (established)
 SLOWAPI_LIMIT = "1000000/minute"
 TARGET_BUDGETS_RATIO = 1.0  # issue #15: budgets only, added cost no more than slowapi's
 TARGET_DETECTORS_RATIO = 2.0  # issue #15: the defaults (all detectors), at most 2.0x slowapi
@@ -563,20 +564,24 @@ def history_primer(guard: Any, base: dict[str, Any], loopback: bool,
     requests. The history goes through a guard with every detector on the same store, with a
     clock two days in the past: it is the deployment's first hour (its epoch), when fan-out
     and sybil evidence are held back, so features and identities are recorded and no risk or
-    cluster is.
+    cluster is. Each history key sends a second request seven hours after its first, so the
+    shared system prompt has established senders (signals.spread).
     """
     from antidistill import AntiDistillMiddleware, Guard, Settings
 
     async def prime() -> None:
-        past = Guard(Settings(**{**base, "events": False, "metrics": False}), store=guard.store,
-                     clock=lambda: time.time() - HISTORY_AGE)
-        app = AntiDistillMiddleware(_history_endpoint, guard=past)
-        n = history_keys
-        for req in chat_requests(n, seed=9, first_key=N_KEYS, n_keys=n):
-            scope = _scope(req)
-            if loopback:
-                scope["client"] = ("127.0.0.1", 50000)
-            await app(scope, _Receive(req.body), _Send())
+        # Each history key comes back RETURN_AFTER later, as established customers do: a
+        # template whose senders never return is what spread-thin detection looks for.
+        for age in (HISTORY_AGE, HISTORY_AGE - RETURN_AFTER):
+            past = Guard(Settings(**{**base, "events": False, "metrics": False}),
+                         store=guard.store, clock=lambda age=age: time.time() - age)
+            app = AntiDistillMiddleware(_history_endpoint, guard=past)
+            n = history_keys
+            for req in chat_requests(n, seed=9, first_key=N_KEYS, n_keys=n):
+                scope = _scope(req)
+                if loopback:
+                    scope["client"] = ("127.0.0.1", 50000)
+                await app(scope, _Receive(req.body), _Send())
 
     return prime
 
