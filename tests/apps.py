@@ -43,6 +43,21 @@ def make_guard(clock: FakeClock | None = None, **settings: Any) -> Guard:
     return Guard(Settings(**settings), clock=clock or FakeClock())
 
 
+def recording_middleware(guard: Guard) -> tuple[Any, list[Any]]:
+    """The test Starlette app behind ``guard``'s middleware, and the list the app appends
+    each request's decision (``current_decision``) to, as the app sees it."""
+    from antidistill import AntiDistillMiddleware
+
+    inner, _ = make_starlette_app()
+    seen: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen.append(current_decision.get())
+        await inner(scope, receive, send)
+
+    return AntiDistillMiddleware(app, guard=guard), seen
+
+
 def asgi_client(app: Any, client: tuple[str, int] = ("127.0.0.1", 123)) -> httpx.AsyncClient:
     """An httpx client that calls ``app`` in process; ``client`` is the peer address."""
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=client),

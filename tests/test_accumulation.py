@@ -6,10 +6,9 @@ from typing import Any
 
 import pytest
 
-from antidistill import AntiDistillMiddleware, current_decision
 from antidistill.decision import Signal
 from antidistill.policy.actions import accumulates
-from apps import FakeClock, asgi_client, clear_env, make_guard, make_starlette_app
+from apps import FakeClock, asgi_client, clear_env, make_guard, recording_middleware
 
 
 @pytest.fixture(autouse=True)
@@ -49,14 +48,7 @@ async def test_a_flag_level_hint_does_not_ratchet_into_the_next_request() -> Non
         # built-in family (content), full weight: risk 0.6, one family, below STRONG
         return Signal("fanout", hint["score"], "test", weight=1.0)
 
-    inner, _ = make_starlette_app()
-    seen: list[Any] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(current_decision.get())
-        await inner(scope, receive, send)
-
-    mw = AntiDistillMiddleware(app, guard=guard)
+    mw, seen = recording_middleware(guard)
     body = {"model": "m", "messages": [{"role": "user", "content": "hello there"}]}
     async with asgi_client(mw) as client:
         for _ in range(4):

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from antidistill import AntiDistillMiddleware, current_decision
 from antidistill.decision import Signal
 from antidistill.signals.continuity import (
     LIST,
@@ -16,7 +15,7 @@ from antidistill.signals.continuity import (
     history_checks,
     normalise,
 )
-from apps import FakeClock, asgi_client, clear_env, make_guard, make_starlette_app
+from apps import FakeClock, asgi_client, clear_env, make_guard, recording_middleware
 
 
 @pytest.fixture(autouse=True)
@@ -61,14 +60,7 @@ def test_history_checks_and_counts() -> None:
 async def test_continuity_end_to_end_through_the_middleware() -> None:
     clock = FakeClock()
     guard = make_guard(clock, detectors=["continuity"])
-    inner, _ = make_starlette_app()
-    seen: list[Any] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(current_decision.get())
-        await inner(scope, receive, send)
-
-    mw = AntiDistillMiddleware(app, guard=guard)
+    mw, seen = recording_middleware(guard)
     hdr = {"authorization": "Bearer sk-continuity-1"}
     first_q = "please tell me something about the history of the city of Lyon"
     async with asgi_client(mw) as client:

@@ -6,7 +6,6 @@ from typing import Any
 
 import pytest
 
-from antidistill import AntiDistillMiddleware, current_decision
 from antidistill.fingerprints.parse import ParsedPrompt
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.signals.continuity import (
@@ -16,7 +15,7 @@ from antidistill.signals.continuity import (
     opens_tool_session,
     single_shot_signal,
 )
-from apps import FakeClock, asgi_client, clear_env, make_guard, make_starlette_app
+from apps import FakeClock, asgi_client, clear_env, make_guard, recording_middleware
 
 DAY = 86400.0
 TOOLS = [{"type": "function", "function": {"name": "run_shell", "parameters": {}}}]
@@ -74,14 +73,7 @@ def test_single_shot_scores_relays_not_agents() -> None:
 async def test_single_shot_end_to_end_through_the_middleware() -> None:
     clock = FakeClock()
     guard = make_guard(clock, detectors=["continuity"])
-    inner, _ = make_starlette_app()
-    seen: list[Any] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        seen.append(current_decision.get())
-        await inner(scope, receive, send)
-
-    mw = AntiDistillMiddleware(app, guard=guard)
+    mw, seen = recording_middleware(guard)
 
     def body(q: str) -> dict[str, Any]:
         return {"model": "m", "tools": TOOLS, "messages": [
