@@ -199,3 +199,18 @@ async def test_identity_resolver_gives_the_account_creation_time() -> None:
     assert got[1].created_at is None and got[2].created_at is None
     # a year-old account is established on its first request
     assert standing(ident(clock.now, 0), got[0].created_at, clock.now, CFG).mature
+
+
+def test_mature_sets_are_bounded_in_total_members_not_only_in_keys() -> None:
+    from antidistill.storage.mature import MatureSets
+
+    sets = MatureSets(max_keys=1000, cap=100, ttl=3600.0, max_members=50)
+    for i in range(200):  # 200 identities on 10 features: 2,000 pairs offered
+        sets.add(f"id{i}", [f"t:{k}" for k in range(10)], now=1.0)
+    assert sets.members <= 50
+    assert sum(sets.count(f"t:{k}", 2.0) for k in range(10)) == sets.members
+    # the same identity again adds nothing; an expired feature gives its members back
+    before = sets.members
+    sets.add("id199", ["t:9"], now=2.0)
+    assert sets.members == before
+    assert sets.count("t:9", 10_000.0) == 0 and sets.members < before

@@ -4,7 +4,8 @@ Per feature, the distinct identities that sent it while mature (``signals.spread
 long window after the last one was added: the same lifetime as the Redis backend's HLL with
 that TTL. Held apart from the feature's own sightings, so evicting or expiring a feature
 does not change its mature count (nor does Redis's). Bounded: ``max_keys`` features (least
-recently added go first) of at most ``cap`` identities each.
+recently added go first) of at most ``cap`` identities each, and at most ``max_members``
+identities over all of them (the least recently added features go first).
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from collections.abc import Sequence
 class MatureSets:
     """Distinct mature identities per feature key."""
 
-    def __init__(self, max_keys: int, cap: int, ttl: float) -> None:
+    def __init__(self, max_keys: int, cap: int, ttl: float, max_members: int) -> None:
         self._sets: OrderedDict[str, tuple[set[str], float]] = OrderedDict()
         self._max_keys, self._cap, self._ttl = max_keys, cap, ttl
+        self._max_members = max_members
+        self.members = 0  # identities held over all features
 
     def __len__(self) -> int:
         return len(self._sets)
@@ -30,6 +33,7 @@ class MatureSets:
             return 0
         if entry[1] <= now:
             del self._sets[key]
+            self.members -= len(entry[0])
             return 0
         return len(entry[0])
 
@@ -38,12 +42,20 @@ class MatureSets:
         sets = self._sets
         for key in dict.fromkeys(keys):
             entry = sets.pop(key, None)
-            members = entry[0] if entry is not None and entry[1] > now else set()
-            if len(members) < self._cap:
+            if entry is not None and entry[1] > now:
+                members = entry[0]
+            else:
+                members = set()
+                if entry is not None:
+                    self.members -= len(entry[0])
+            if len(members) < self._cap and identity not in members:
                 members.add(identity)
+                self.members += 1
             sets[key] = (members, now + self._ttl)
-            if len(sets) > self._max_keys:
-                sets.popitem(last=False)
+            while len(sets) > 1 and (len(sets) > self._max_keys
+                                     or self.members > self._max_members):
+                self.members -= len(sets.popitem(last=False)[1][0])
 
     def clear(self) -> None:
         self._sets.clear()
+        self.members = 0

@@ -350,8 +350,9 @@ class MemoryStore(Store):
         self._settings: dict[str, str] = {}
         self._rank_identities: dict[str, float] = {}
         self._rank_clusters: dict[str, float] = {}
-        # detect-spread addition: FeatureStats.mature (ApplyBatch.mature_features)
-        self._mature = MatureSets(cfg.max_features, cfg.feature_set_cap, cfg.long_window)
+        # FeatureStats.mature (ApplyBatch.mature_features), bounded like the sightings
+        self._mature = MatureSets(cfg.max_features, cfg.feature_set_cap, cfg.long_window,
+                                  self._max_sightings)
         self.round_trips = 0  # always 0: kept so benchmarks can treat backends alike
         # Window arithmetic hoisted out of the per-feature loop (base.window_bucket()).
         self._short_span = cfg.short_window / SHORT_SUBBUCKETS
