@@ -504,7 +504,8 @@ def _region_score(
     return best, best_cues
 
 
-def _cap(text: str, max_chars: int) -> str:
+def cap_text(text: str, max_chars: int) -> str:
+    """The part of ``text`` intent reads: all of it, or its head and tail at ``max_chars``."""
     if max_chars <= 0 or len(text) <= max_chars:
         return text
     half = max_chars // 2
@@ -522,7 +523,7 @@ def detect_intent(
     """
     if not user_text:
         return ()
-    text = _cap(user_text, max_chars)
+    text = cap_text(user_text, max_chars)
     if not normalized:
         # Before the pre-filter: zero-width splits and homoglyphs must not hide an anchor.
         text = normalize_text(text)

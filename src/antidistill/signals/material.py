@@ -22,6 +22,7 @@ prompt that is all one fenced block is its own instruction.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 
 __all__ = ["MIN_INSTRUCTION_WORDS", "instruction_part"]
 
@@ -32,6 +33,7 @@ _MARKS = ("```", "~~~", '"""', "'''", "---", "===", "***", "___", "###", "<", ">
 _FENCE = re.compile(r"\s*(```|~~~|\"\"\"|''')")
 _DELIM = re.compile(r"\s*([-=*_#~+])\1{2,}[^\n]{0,60}$")
 _OPEN_TAG = re.compile(r"\s*<([A-Za-z][\w:.-]{0,40})(?:\s[^<>]*)?>")
+_CLOSE_TAG = re.compile(r"</([A-Za-z][\w:.-]{0,40})>")
 _WORD = re.compile(r"\w+")
 _MAX_LINES = 4000  # longer texts: the lines after this are scanned as instruction
 
@@ -48,13 +50,26 @@ def _fence_end(lines: list[str], i: int, mark: str) -> int:
     return len(lines)
 
 
-def _tag_end(lines: list[str], i: int, tag: str) -> int | None:
+def _closings(lines: list[str]) -> dict[str, list[int]]:
+    """Tag -> the (ascending) indexes of the lines holding ``</tag>``, in one pass: a
+    forward search per opening tag would be quadratic in lines of unclosed tags."""
+    out: dict[str, list[int]] = {}
+    for j, line in enumerate(lines):
+        if "</" in line:
+            for tag in _CLOSE_TAG.findall(line):
+                rows = out.setdefault(tag, [])
+                if not rows or rows[-1] != j:
+                    rows.append(j)
+    return out
+
+
+def _tag_end(closings: dict[str, list[int]], i: int, tag: str) -> int | None:
     """Index of the line holding ``</tag>`` at or after ``i`` (None if never closed)."""
-    close = f"</{tag}>"
-    for j in range(i, len(lines)):
-        if close in lines[j]:
-            return j
-    return None
+    rows = closings.get(tag)
+    if not rows:
+        return None
+    k = bisect_left(rows, i)
+    return rows[k] if k < len(rows) else None
 
 
 def _delim_end(lines: list[str], i: int) -> int | None:
@@ -68,7 +83,7 @@ def _delim_end(lines: list[str], i: int) -> int | None:
     return len(lines) - 1 if words >= UNCLOSED_WORDS else None
 
 
-def _block_end(lines: list[str], i: int) -> int | None:
+def _block_end(lines: list[str], i: int, closings: dict[str, list[int]]) -> int | None:
     """The last line of the material block that starts at line ``i``, or None."""
     line = lines[i]
     m = _FENCE.match(line)
@@ -81,7 +96,7 @@ def _block_end(lines: list[str], i: int) -> int | None:
         return _delim_end(lines, i)
     m = _OPEN_TAG.match(line)
     if m is not None:
-        return _tag_end(lines, i, m.group(1))
+        return _tag_end(closings, i, m.group(1))
     if line.lstrip().startswith(">"):
         return i
     return None
@@ -96,8 +111,9 @@ def instruction_part(text: str) -> str | None:
     kept: list[str] = []
     found = False
     i, n = 0, min(len(lines), _MAX_LINES)
+    closings = _closings(lines)
     while i < n:
-        end = _block_end(lines, i)
+        end = _block_end(lines, i, closings)
         if end is None:
             kept.append(lines[i])
             i += 1

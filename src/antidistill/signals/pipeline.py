@@ -28,7 +28,7 @@ from antidistill.signals.continuity import (
 from antidistill.signals.families import EVIDENCE, family_of
 from antidistill.signals.fanout import FanoutConfig, fanout_signal, novelty
 from antidistill.signals.harvesting import SWEEP_VALUES, score_harvesting, sweep_key
-from antidistill.signals.intent import IntentMatch, detect_intent, primary_match
+from antidistill.signals.intent import IntentMatch, cap_text, detect_intent, primary_match
 from antidistill.signals.material import instruction_part
 from antidistill.signals.spread import SpreadConfig, hour_keys, spread_signals, standing
 from antidistill.signals.sybil import sybil_signal
@@ -191,7 +191,8 @@ def instruction_intent(text: str, max_chars: int) -> IntentMatch | None:
     matches = detect_intent(text, max_chars=max_chars)
     if not matches:
         return None
-    rest = instruction_part(text)
+    # Only what the lexicon read (head and tail) is scanned for material: linear in the cap.
+    rest = instruction_part(cap_text(text, max_chars))
     if rest is None:
         return primary_match(matches)
     own = {m.category: m for m in detect_intent(rest, max_chars=max_chars)}
