@@ -6,6 +6,7 @@ Usage::
     python benchmarks/overhead.py --quick              # small counts (CI smoke)
     python benchmarks/overhead.py --sizes --json out.json
     python benchmarks/overhead.py --profile antidistill  # cProfile of the in-process loop
+    python benchmarks/overhead.py --inprocess-only --baseline ../old-checkout  # vs older code
 
 Everything is measured in one run, because a shared machine drifts by more than the
 differences being measured. Variants (one FastAPI app with one ``POST /v1/chat/completions``
@@ -32,6 +33,11 @@ endpoint that reads the JSON body and answers a small completion with ``usage``)
 ``floor``                ``FloorMiddleware``: the budget arithmetic alone (key hash, body
                          parse for the estimate, two dictionary buckets, the decision, the
                          usage read and settlement), the lower bound for ``antidistill-budgets``
+
+``--baseline CHECKOUT`` adds ``antidistill@base`` and ``antidistill-budgets@base``: the same
+variants built from another checkout's package (imported as ``antidistill_baseline`` by
+``benchmarks/_baseline.py``), timed in the same interleaved rounds, with one acceptance line
+each (issue #12: all detectors no dearer than before, both figures from one run).
 
 antidistill's budgets are raised (like slowapi's 1,000,000/minute) so the benchmark is never
 throttled; everything else is the default. A fixed, non-secret ``secret`` is set only to
@@ -118,6 +124,10 @@ LABELS = {
     "slowapi": "+ slowapi (1 limit)",
     "floor": "+ budget arithmetic alone",
 }
+# --baseline: the same variants of another checkout, timed in the same interleaved run
+BASELINE_SUFFIX = "@base"
+BASELINE_OF = ("antidistill", "antidistill-budgets")
+LABELS.update({v + BASELINE_SUFFIX: LABELS[v] + " @ baseline" for v in BASELINE_OF})
 PACKAGES = ("antidistill", "fastapi", "starlette", "slowapi", "limits", "uvicorn", "httpx",
             "h11", "xxhash", "pydantic")
 N_KEYS = 200
@@ -554,7 +564,8 @@ async def _history_endpoint(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 def history_primer(guard: Any, base: dict[str, Any], loopback: bool,
-                   history_keys: int = HISTORY_KEYS) -> Callable[[], Awaitable[None]]:
+                   history_keys: int = HISTORY_KEYS,
+                   pkg: Any = None) -> Callable[[], Awaitable[None]]:
     """Write two-day-old traffic of ``history_keys`` other keys into ``guard``'s store.
 
     A production store knows that the official SDK's client stack (and, under uvicorn here,
@@ -565,9 +576,12 @@ def history_primer(guard: Any, base: dict[str, Any], loopback: bool,
     clock two days in the past: it is the deployment's first hour (its epoch), when fan-out
     and sybil evidence are held back, so features and identities are recorded and no risk or
     cluster is. Each history key sends a second request seven hours after its first, so the
-    shared system prompt has established senders (signals.spread).
+    shared system prompt has established senders (signals.spread). ``pkg``: the package
+    whose guard is primed (the baseline's for ``--baseline`` variants; default antidistill).
     """
-    from antidistill import AntiDistillMiddleware, Guard, Settings
+    if pkg is None:
+        import antidistill as pkg
+    AntiDistillMiddleware, Guard, Settings = pkg.AntiDistillMiddleware, pkg.Guard, pkg.Settings
 
     async def prime() -> None:
         # Each history key comes back RETURN_AFTER later, as established customers do: a
@@ -587,11 +601,18 @@ def history_primer(guard: Any, base: dict[str, Any], loopback: bool,
 
 
 def build_variant(variant: str, mode: str = "enforce", event_sample: float = 1.0,
-                  loopback: bool = False, history_keys: int = HISTORY_KEYS) -> Built:
+                  loopback: bool = False, history_keys: int = HISTORY_KEYS,
+                  baseline: str | None = None) -> Built:
     """One app variant, ready to be called as ASGI (after ``await built.prime()``, if set).
 
     ``loopback``: the history is written from 127.0.0.1 (all uvicorn traffic comes from it).
+    A variant named ``<name>@base`` is ``<name>`` built from the checkout at ``baseline``.
     """
+    if variant.endswith(BASELINE_SUFFIX):
+        if baseline is None:
+            raise ValueError(f"{variant} needs --baseline")
+        return _baseline_variant(variant.removesuffix(BASELINE_SUFFIX), mode, history_keys,
+                                 baseline)
     guard: Any = None
     note = ""
 
@@ -638,6 +659,26 @@ def build_variant(variant: str, mode: str = "enforce", event_sample: float = 1.0
     app.state.bench_startup.append(prime)
     outer: ASGIApp = StdlibJson(app) if variant.endswith("-stdlib") else app
     return Built(outer, guard, note, prime)
+
+
+def _baseline_variant(variant: str, mode: str, history_keys: int, src: str) -> Built:
+    """``variant`` (defaults or budgets only) with another checkout's package."""
+    from _baseline import load_baseline
+
+    pkg = load_baseline(src)
+    guard: Any = None
+
+    def stats() -> dict[str, Any]:
+        return dict(guard.counters) if guard is not None else {}
+
+    base: dict[str, Any] = {**BENCH_SETTINGS, "mode": mode}
+    extra: dict[str, Any] = {"detectors": []} if variant == "antidistill-budgets" else {}
+    guard = pkg.Guard(pkg.Settings(**base, **extra))
+    app = _fastapi_app(stats)
+    app.add_middleware(pkg.AntiDistillMiddleware, guard=guard)
+    prime = history_primer(guard, base, False, history_keys, pkg)
+    app.state.bench_startup.append(prime)
+    return Built(app, guard, f"package from {src}", prime)
 
 
 # --------------------------------------------------------------------------------------
@@ -1083,6 +1124,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                         "every decision is logged)")
     p.add_argument("--history-keys", type=int, default=None,
                    help="identities in the two-day-old store history (default 2000; quick 700)")
+    p.add_argument("--baseline", metavar="CHECKOUT",
+                   help="also time the defaults and budgets-only variants of another checkout "
+                        "(a repository or its src/, e.g. a git worktree of an older commit) in "
+                        "the same interleaved rounds, as '<variant>@base'")
     p.add_argument("--json", metavar="PATH", help="write machine-readable results here")
     p.add_argument("--profile", choices=VARIANTS, help="cProfile one variant and exit")
     p.add_argument("--profile-top", type=int, default=25)
@@ -1108,6 +1153,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     if unknown:
         p.error(f"unknown variants {unknown}")
     args.variants = [v for v in VARIANTS if v == "bare" or v in wanted]
+    if args.baseline:
+        if not args.inprocess_only:
+            p.error("--baseline is measured in process only: add --inprocess-only")
+        args.variants += [v + BASELINE_SUFFIX for v in BASELINE_OF if v in args.variants]
     if args.inprocess_only and args.uvicorn_only:
         p.error("--inprocess-only and --uvicorn-only exclude each other")
     return args
@@ -1136,6 +1185,7 @@ def acceptance(inproc: dict[str, Any] | None, sizes: dict[str, Any] | None) -> l
             lines.append(
                 f"{ok}: antidistill ({what}) added {add:.0f} {common.MICRO} vs slowapi added "
                 f"{slow:.0f} {common.MICRO} -> ratio {ratio:.2f} (target <= {target:g})")
+        lines += _baseline_lines(v)
     if sizes is None:
         lines.append(f"100 KB body: not measured (run with --sizes; target < "
                      f"{TARGET_100KB_MS:g} ms added)")
@@ -1144,6 +1194,22 @@ def acceptance(inproc: dict[str, Any] | None, sizes: dict[str, Any] | None) -> l
         ms = row["added_median_us"] / 1000
         ok = "PASS" if ms < TARGET_100KB_MS else "FAIL"
         lines.append(f"{ok}: 100 KB body: {ms:.2f} ms added (target < {TARGET_100KB_MS:g} ms)")
+    return lines
+
+
+def _baseline_lines(v: dict[str, Any]) -> list[str]:
+    """Issue #12's cost line: all detectors no dearer than the baseline, from one run."""
+    lines = []
+    for name in BASELINE_OF:
+        base = v.get(name + BASELINE_SUFFIX)
+        if base is None or name not in v:
+            continue
+        add, was = v[name]["added_median_us"], base["added_median_us"]
+        ok = "PASS" if add <= was else "FAIL"
+        what = "defaults = all detectors, #12" if name == "antidistill" else "budgets only"
+        lines.append(f"{ok}: antidistill ({what}) added {add:.0f} {common.MICRO} vs the "
+                     f"baseline's {was:.0f} {common.MICRO} in the same run "
+                     f"({100 * (add - was) / was:+.1f}%; target: no more)")
     return lines
 
 
@@ -1164,7 +1230,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     inproc = sizes = None
     if not args.uvicorn_only:
         built = {name: build_variant(name, args.mode, args.event_sample,
-                                     history_keys=args.history_keys) for name in args.variants}
+                                     history_keys=args.history_keys, baseline=args.baseline)
+                 for name in args.variants}
         gc.collect()
         inproc = run_inprocess(args, built)
         results["inprocess"] = inproc

@@ -87,6 +87,28 @@ def test_overhead_inprocess_quick(tmp_path: Path) -> None:
     assert len(data["acceptance"]) == 4
 
 
+BASELINE_LINE = re.compile(
+    r"^(PASS|FAIL): antidistill \(defaults = all detectors, #12\) added -?\d+ µs vs the "
+    r"baseline's -?\d+ µs in the same run \([+-][\d.]+%; target: no more\)$", re.M)
+
+
+def test_overhead_times_a_baseline_checkout_in_the_same_run(tmp_path: Path) -> None:
+    """``--baseline`` imports another checkout under another name and times it interleaved
+    with this one (here: this checkout itself, so both packages must serve every request)."""
+    out = tmp_path / "overhead.json"
+    proc = _run("--quick", "--inprocess-only", "--requests", "30", "--rounds", "3",
+                "--variants", "bare,antidistill", "--baseline", str(ROOT), "--json", str(out))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
+    assert re.search(r"^\+ antidistill defaults @ baseline\s+-?[\d.]+ (µs|ms)", proc.stdout,
+                     re.M), proc.stdout[-2000:]
+    assert BASELINE_LINE.search(proc.stdout), proc.stdout[-1500:]
+    variants = json.loads(out.read_text(encoding="utf-8"))["inprocess"]["variants"]
+    assert sorted(variants) == ["antidistill", "antidistill@base", "bare"]
+    for name in ("antidistill", "antidistill@base"):
+        assert variants[name]["non_2xx"] == 0, variants[name]
+        _assert_benign(name, variants[name]["decisions"], at_least=30)
+
+
 def test_overhead_study_quick() -> None:
     proc = _run("--quick", script=STUDY)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
