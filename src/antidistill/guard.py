@@ -172,10 +172,10 @@ class Guard:
         method: str = scope.get("method", "GET")
         path: str = scope.get("path", "/")
         identity, trusted = self.identities.resolve(scope)
-        headers = scope.get("headers")
-        return RequestContext(method, path, list(headers) if headers else [], identity,
-                              self.clock(), self.routes.lookup(method, path), scope=scope,
-                              trusted_peer=trusted)
+        # The scope's own list, not a copy: a rewrite (``_reframe``) replaces it, never edits.
+        return RequestContext(method, path, scope.get("headers") or [], identity, self.clock(),
+                              self.routes.lookup(method, path), scope=scope,
+                              trusted_peer=trusted, parser=self.fingerprints.parse)
 
     async def check(self, ctx: RequestContext, body: RequestBody | None = None) -> Decision:
         """The final decision: scored, budgeted, passed through ``on_decision`` hooks, applied

@@ -76,8 +76,9 @@ class Assessor:
         if not (self.detectors or self.hooks.scorers):
             if not inspect:
                 return NOTHING_FOUND
-            self.fingerprints.run(ctx)
             # Nothing can add risk, so there is no history to read; only the identity lists.
+            # The body is parsed only if something reads ``ctx.parsed`` (the token estimate
+            # reads its two inputs without it).
             return await self._lists_only(ctx)
         try:
             if inspect:

@@ -23,6 +23,7 @@ from antidistill.decision import BudgetState, Reason
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
 from antidistill.fingerprints.values import safe_number
 from antidistill.identity import Pseudonymizer
+from antidistill.policy.estimate import quick_inputs
 from antidistill.policy.floods import NewKeyBudgets, new_key_specs
 from antidistill.settings import Settings
 from antidistill.storage.base import BucketResult, BucketSpec, Store
@@ -148,16 +149,26 @@ class BudgetPolicy:
     # -- costs ---------------------------------------------------------------------------
     @staticmethod
     def prompt_chars(ctx: RequestContext) -> int:
+        hint = ctx.prompt_chars_hint
+        if hint is not None and ctx.parsed_if_done() is None:
+            return hint
         p = ctx.parsed
         chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
         return max(chars, len(ctx.body)) if ctx.body_truncated else chars
 
     def estimate_tokens(self, ctx: RequestContext) -> int:
-        max_out = (requested_output_tokens(ctx.parsed.params, MAX_TOKEN_PARAMS)
-                   if ctx.parsed is not None else None)
         s = self.settings
-        return estimate_request_cost(self.prompt_chars(ctx), max_out,
-                                     default_output=s.default_output_tokens,
+        quick = None
+        if ctx.body and not ctx.body_truncated and ctx.parsed_if_done() is None:
+            quick = quick_inputs(ctx.body, ctx.path, s.max_analysis_chars)
+        if quick is not None:
+            ctx.prompt_chars_hint, max_out = quick
+            chars = quick[0]
+        else:
+            max_out = (requested_output_tokens(ctx.parsed.params, MAX_TOKEN_PARAMS)
+                       if ctx.parsed is not None else None)
+            chars = self.prompt_chars(ctx)
+        return estimate_request_cost(chars, max_out, default_output=s.default_output_tokens,
                                      output_cap=s.max_output_tokens)
 
     # -- outcomes ------------------------------------------------------------------------
