@@ -32,7 +32,7 @@ from antidistill.policy.budgets import BudgetPolicy, Budgets
 from antidistill.policy.finalize import finalize
 from antidistill.policy.routes import RoutePolicies
 from antidistill.reporting.publisher import Reporter
-from antidistill.scoring.assess import Assessment
+from antidistill.scoring.assess import NOTHING_FOUND, Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
 from antidistill.signals.continuity import LIST as ANSWERS
@@ -187,9 +187,11 @@ class Guard:
                 got = await self.hooks.call(fn, ctx, decision)
                 if isinstance(got, Decision):
                     decision = got
-            decision = await apply_action(
-                decision, body, ctx.parsed.format if ctx.parsed else None, self.degrade_plan,
-                self.settings.degrade_max_body_bytes)
+            if decision.action is Action.DEGRADE and decision.enforced and body is not None:
+                parsed = ctx.parsed
+                decision = await apply_action(
+                    decision, body, parsed.format if parsed else None, self.degrade_plan,
+                    self.settings.degrade_max_body_bytes)
         except StoreUnavailable:
             self.counters["errors"] += 1
             raise
@@ -198,15 +200,25 @@ class Guard:
             logger.error("antidistill: evaluation failed (%s at %s); request allowed "
                          "(fail-open)", type(exc).__name__, error_site(exc))
             return Decision(action=Action.ALLOW, score=0.0, enforced=False)
-        await self.reporter.publish(ctx, decision, self.mode)
+        if self.reporter.record(ctx, decision):
+            await self.reporter.emit(ctx, decision, self.mode)
         return decision
 
     async def evaluate(self, ctx: RequestContext) -> Decision:
         """Score and budget the request (before hooks and enforcement)."""
         if self.registry.identity_resolver is not None:
             await self.identities.apply_hook(ctx, self.registry.identity_resolver, self.hooks)
-        await self.runtime.sync(ctx.now)
-        return await self._decide(ctx, await self.assessor.assess(ctx, self.epoch))
+        runtime = self.runtime
+        if runtime.due():
+            await runtime.sync(ctx.now)
+        assessor = self.assessor
+        if self.detectors or self.registry.scorers:
+            found = await assessor.assess(ctx, runtime.epoch)
+        elif ctx.policy == "inspect":
+            found = await assessor.lists_only(ctx)
+        else:
+            found = NOTHING_FOUND
+        return await self._decide(ctx, found)
 
     async def _decide(self, ctx: RequestContext, found: Assessment) -> Decision:
         """Budgets (requests always, LLM tokens when the request will be served, the cluster's
@@ -215,29 +227,30 @@ class Guard:
         if self.registry.budget_resolver is not None:
             got = await self.hooks.call(self.registry.budget_resolver, ctx)
             resolved = got if isinstance(got, Budgets) else None
-        ctx.budgets = budgets = resolved or self.budgets.default
-        self.budgets.remember(ctx.identity.id, budgets)
+        policy, mode, ident = self.budgets, self.runtime.mode, ctx.identity.id
+        ctx.budgets = budgets = resolved or policy.default
+        policy.remember(ident, budgets)
         tokens = None
-        if not (self.mode == "enforce" and found.action.is_denied()):
-            ctx.estimated_tokens = self.budgets.estimate_tokens(ctx)
+        if not (mode == "enforce" and found.action.is_denied()):
+            ctx.estimated_tokens = policy.estimate_tokens(ctx)
             tokens = float(ctx.estimated_tokens)
         shared = found.cluster if found.cluster is not None and \
             found.cluster_risk >= self.policy.thresholds["flag"] else None
-        specs = self.budgets.bucket_specs(ctx.identity.id, budgets, tokens, shared)
+        specs = policy.bucket_specs(ident, budgets, tokens, shared)
         if ctx.observed is not None:  # a never-seen key also spends its address's budget
-            specs += self.budgets.new_key_specs(ctx)
+            specs += policy.new_key_specs(ctx)
         results = await self.store.apply(ApplyBatch(
-            identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
-            cluster=found.cluster, cluster_risk_add=found.cluster_add if found.cluster else 0.0,
-            link_features=found.link, fields=found.fields, mature_features=found.mature),
-            ctx.now)
-        self.assessor.remember_cluster(found.cluster)
-        windows = await self.windows.hit(ctx.identity.id) if self.windows is not None else []
-        outcome = self.budgets.outcome(specs, results, windows, resolved=resolved is not None,
-                                       mode=self.mode)
+            ident, specs, found.risk_add, found.cluster,
+            found.cluster_add if found.cluster else 0.0, found.link, found.fields, True,
+            found.mature), ctx.now)
+        if found.cluster is not None:
+            self.assessor.remember_cluster(found.cluster)
+        windows = await self.windows.hit(ident) if self.windows is not None else ()
+        outcome = policy.outcome(specs, results, windows, resolved=resolved is not None,
+                                 mode=mode)
         if outcome.enforced:
-            await self.budgets.refund(specs, results, ctx.now)
-        return finalize(found, outcome, identity=ctx.identity.id, mode=self.mode,
+            await policy.refund(specs, results, ctx.now)
+        return finalize(found, outcome, identity=ident, mode=mode,
                         policy=self.policy, max_delay=self.settings.max_delay,
                         route=self.routes.pattern(ctx.method, ctx.path))
 

@@ -137,9 +137,10 @@ class _Responder:
             self.scope["headers"] = _reframe(self.scope.get("headers") or [],
                                              len(self.replay.body))
         ctx = self.ctx
-        meter = ResponseSender(self.mw.withholding.response_plan(decision,
-                                                                 ctx.policy == "inspect"),
-                               ctx.parsed.format if ctx.parsed else None, self.mw.keep_answer)
+        plan = self.mw.withholding.response_plan(decision, ctx.policy == "inspect")
+        # The API format matters only to a filter; reading it may parse the body.
+        parsed = ctx.parsed if plan is not None else None
+        meter = ResponseSender(plan, parsed.format if parsed else None, self.mw.keep_answer)
         await self.mw.app(self.scope,
                           self.replay.receive if self.replay.consumed else self.receive,
                           meter.wrap(self.send))
