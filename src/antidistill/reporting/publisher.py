@@ -60,7 +60,8 @@ class Reporter:
         # Never an event without a log or sink: nothing would read it.
         if not (self.settings.events or self.hooks.sinks):
             return False
-        return action is not Action.ALLOW or self._random.random() < self.settings.event_sample_allow
+        return action is not Action.ALLOW or \
+            self._random.random() < self.settings.event_sample_allow
 
     async def emit(self, ctx: RequestContext, decision: Decision, mode: str) -> None:
         """Build the decision's event and hand it to the event log and the sinks."""
