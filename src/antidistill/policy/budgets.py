@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from antidistill.context import RequestContext
 
 BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens", "nk": "new_keys"}
+_NAMES = BUCKET_NAMES
 # Buckets that are abuse protection, not a customer's budget: enforce mode applies them.
 PROTECTIVE = frozenset({"cluster_tokens", "new_keys"})
 # Settings whose explicit presence means "the operator sized these budgets".
@@ -113,7 +114,8 @@ class BudgetPolicy:
     # -- sizes and keys ------------------------------------------------------------------
     def remember(self, identity: str, budgets: Budgets) -> None:
         if budgets is self.default:
-            self._remembered.pop(identity, None)
+            if self._remembered:
+                self._remembered.pop(identity, None)
             return
         self._remembered[identity] = budgets
         self._remembered.move_to_end(identity)
@@ -177,17 +179,17 @@ class BudgetPolicy:
         windows: Sequence[BudgetState], *, resolved: bool, mode: str,
     ) -> BudgetOutcome:
         """Budget states of this request; whether a refusal is to be enforced (see module)."""
-        states = [
-            BudgetState(BUCKET_NAMES.get(spec.key[:2], spec.key[:2]), spec.capacity,
-                        res.remaining, res.reset_after, res.retry_after, res.allowed,
-                        spec.capacity / spec.refill_per_second if spec.refill_per_second
-                        else 0.0)
-            for spec, res in zip(specs, results, strict=True)
-        ]
-        states.extend(windows)
-        out = BudgetOutcome(states)
-        out.refused = [b for b in states if not b.allowed]
-        if not out.refused:
+        states = []
+        for spec, res in zip(specs, results, strict=True):
+            key, rate = spec.key, spec.refill_per_second
+            states.append(BudgetState(_NAMES.get(key[:2]) or key[:2], spec.capacity,
+                                      res.remaining, res.reset_after, res.retry_after,
+                                      res.allowed, spec.capacity / rate if rate else 0.0))
+        if windows:
+            states.extend(windows)
+        refused = [b for b in states if not b.allowed]
+        out = BudgetOutcome(states, refused)
+        if not refused:
             return out
         out.retry_after = max(b.retry_after for b in out.refused)
         live = mode == "enforce" or self.settings.monitor_enforce_budgets
@@ -220,7 +222,9 @@ class BudgetPolicy:
         if delta == 0:
             return []
         budgets = ctx.budgets if isinstance(ctx.budgets, Budgets) else self.default
-        specs = self.bucket_specs(ctx.identity.id, budgets, delta, cluster)[1:]
-        for spec in specs:
-            spec.force = True
+        specs = [BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
+                            budgets.token_refill_per_second, delta, force=True)]
+        if cluster is not None:
+            specs.append(BucketSpec("ct:" + cluster, self.cluster_capacity, self.cluster_refill,
+                                    delta, force=True))
         return specs

@@ -11,6 +11,7 @@ full parse is a tested property, not an approximation.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from antidistill.fingerprints import jsonio
@@ -20,7 +21,6 @@ from antidistill.fingerprints.values import safe_number
 
 _SYSTEM_ROLES = frozenset({"system", "developer"})
 _TEXT_PART_TYPES = frozenset({"text", "input_text"})
-_MESSAGE_FORMATS = frozenset({"openai.chat", "anthropic.messages"})
 _SCALARS = (bool, int, float, str)
 # The parser keeps its first pieces whole and only the last 64 beyond its budget; with at most
 # this many pieces the joined length is exact.
@@ -32,26 +32,14 @@ class _Unsure(Exception):
     """The body has a shape only the full parser reads exactly."""
 
 
-class _Lengths:
-    """Length of ``"\\n".join`` of the non-empty pieces, as the parser's text accumulator."""
-
-    __slots__ = ("chars", "n")
-
-    def __init__(self) -> None:
-        self.chars = 0
-        self.n = 0
-
-    def add(self, length: int) -> None:
-        if length:
-            self.chars += length
-            self.n += 1
-
-    def text_len(self, max_chars: int) -> int:
-        if self.n > MAX_PIECES:
-            raise _Unsure
-        if max_chars <= 0 or not self.n:
-            return 0
-        return min(self.chars + self.n - 1, max_chars)
+def _joined(chars: int, n: int, max_chars: int) -> int:
+    """Length of ``"\\n".join`` of ``n`` non-empty pieces of ``chars`` characters in all,
+    capped as the parser's text accumulator caps it."""
+    if n > MAX_PIECES:
+        raise _Unsure
+    if max_chars <= 0 or not n:
+        return 0
+    return min(chars + n - 1, max_chars)
 
 
 def _content_len(content: Any) -> int:
@@ -77,44 +65,49 @@ def _content_len(content: Any) -> int:
     return total + count - 1 if count else 0
 
 
-def _messages(doc: dict[str, Any], system: _Lengths, user: _Lengths) -> None:
+def _messages(doc: dict[str, Any], max_chars: int) -> int:
     msgs = doc.get("messages")
     if type(msgs) is not list:
         raise _Unsure
+    sys_chars = sys_n = user_chars = user_n = 0
     for m in msgs:
         if type(m) is not dict:
             continue
         role = m.get("role")
         if role is not None and type(role) is not str:
             raise _Unsure
-        length = _content_len(m.get("content"))
+        content = m.get("content")
+        length = len(content) if type(content) is str else _content_len(content)
+        if not length:
+            continue
         if role in _SYSTEM_ROLES:
-            system.add(length)
+            sys_chars, sys_n = sys_chars + length, sys_n + 1
         elif role == "user":
-            user.add(length)
+            user_chars, user_n = user_chars + length, user_n + 1
     sys_ = doc.get("system")
     if sys_ is not None:
-        system.add(_content_len(sys_))
+        length = _content_len(sys_)
+        if length:
+            sys_chars, sys_n = sys_chars + length, sys_n + 1
+    return _joined(sys_chars, sys_n, max_chars) + _joined(user_chars, user_n, max_chars)
 
 
-def _completions(doc: dict[str, Any], user: _Lengths) -> None:
+def _completions(doc: dict[str, Any], max_chars: int) -> int:
     prompt = doc.get("prompt")
     if type(prompt) is str:
-        user.add(len(prompt))
-        return
+        return _joined(len(prompt), 1 if prompt else 0, max_chars)
     if type(prompt) is not list or not all(type(p) is str for p in prompt):
         raise _Unsure
-    for p in prompt:
-        user.add(len(p))
+    lengths = [len(p) for p in prompt if p]
+    return _joined(sum(lengths), len(lengths), max_chars)
 
 
-def _responses(doc: dict[str, Any], system: _Lengths, user: _Lengths) -> None:
+def _responses(doc: dict[str, Any], max_chars: int) -> int:
     ins, inp = doc.get("instructions"), doc.get("input")
     if type(inp) is not str or (ins is not None and type(ins) is not str):
         raise _Unsure
-    if ins is not None:
-        system.add(len(ins))
-    user.add(len(inp))
+    system = _joined(len(ins), 1, max_chars) if ins else 0
+    return system + _joined(len(inp), 1 if inp else 0, max_chars)
 
 
 def _max_output(doc: dict[str, Any]) -> int | None:
@@ -139,17 +132,19 @@ def quick_inputs(body: bytes, path: str, max_chars: int) -> tuple[int, int | Non
     if type(doc) is not dict or "generationConfig" in doc or "generation_config" in doc:
         return None
     fmt = format_from_path(path) or format_from_shape(doc)
-    system, user = _Lengths(), _Lengths()
+    reader = _READERS.get(fmt)
+    if reader is None:
+        return None
     try:
-        if fmt in _MESSAGE_FORMATS:
-            _messages(doc, system, user)
-        elif fmt == "openai.completions":
-            _completions(doc, user)
-        elif fmt == "openai.responses":
-            _responses(doc, system, user)
-        else:
-            return None
-        chars = system.text_len(max_chars) + user.text_len(max_chars)
+        chars = reader(doc, max_chars)
     except _Unsure:
         return None
     return chars, _max_output(doc)
+
+
+_READERS: dict[str, Callable[[dict[str, Any], int], int]] = {
+    "openai.chat": _messages,
+    "anthropic.messages": _messages,
+    "openai.completions": _completions,
+    "openai.responses": _responses,
+}
