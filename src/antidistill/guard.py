@@ -167,14 +167,16 @@ class Guard:
         await self.runtime.load_epoch(now)
 
     # -- the per-request contract -----------------------------------------------------
-    def context(self, scope: MutableMapping[str, Any]) -> RequestContext:
-        """The request's context: its route policy and default identity (no I/O)."""
+    def context(self, scope: MutableMapping[str, Any],
+                policy: str | None = None) -> RequestContext:
+        """The request's context: its route policy (``policy`` when the caller already
+        looked it up) and default identity (no I/O)."""
         method: str = scope.get("method", "GET")
         path: str = scope.get("path", "/")
         identity, trusted = self.identities.resolve(scope)
         # The scope's own list, not a copy: a rewrite (``_reframe``) replaces it, never edits.
         return RequestContext(method, path, scope.get("headers") or [], identity, self.clock(),
-                              self.routes.lookup(method, path), scope=scope,
+                              policy or self.routes.lookup(method, path), scope=scope,
                               trusted_peer=trusted, parser=self.fingerprints.parse)
 
     async def check(self, ctx: RequestContext, body: RequestBody | None = None) -> Decision:
@@ -261,7 +263,7 @@ class Guard:
             await self._remember_answer(ctx, usage.answer)
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
-        shared = decision.cluster if any(
+        shared = decision.cluster if decision.cluster is not None and any(
             b.name == "cluster_tokens" for b in decision.budgets) else None
         specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
         if specs:

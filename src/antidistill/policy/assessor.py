@@ -42,6 +42,7 @@ from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
 RECENT_CLUSTERS = 8
+_DENY, _ALLOW = IDENTITY_LISTS[:2]
 
 
 def error_site(exc: BaseException) -> str:
@@ -168,8 +169,7 @@ class Assessor:
         history to read; only the identity lists. The body is parsed only if something reads
         ``ctx.parsed`` (the token estimate reads its two inputs without it)."""
         ident = ctx.identity.id
-        listed = await self.store.listed(
-            ident, tuple((name, ident) for name in IDENTITY_LISTS[:2]), ctx.now)
+        listed = await self.store.listed(ident, ((_DENY, ident), (_ALLOW, ident)), ctx.now)
         if not listed:
             return NOTHING_FOUND
         return apply_lists(Assessment(), {name for name, _ in listed}, self.policy)
