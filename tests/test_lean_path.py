@@ -251,3 +251,19 @@ def test_raw_identity_cache_is_bypassed_behind_trusted_proxies() -> None:
     other = res.resolve(_scope([(b"authorization", b"Bearer sk-a"),
                                 (b"x-forwarded-for", b"203.0.113.6")]))[0]
     assert first.ip == "203.0.113.5" and other.ip == "203.0.113.6"
+
+
+@pytest.mark.parametrize(("routes", "kept"), [({}, False),
+                                              ({"POST /v1/chat/completions": "inspect"}, True)])
+async def test_answers_are_remembered_only_where_a_route_is_inspected(
+        routes: dict[str, str], kept: bool) -> None:
+    from antidistill.signals.continuity import LIST as ANSWERS
+
+    guard = make_guard(default_policy="budget", routes=routes)
+    assert guard.remember_answers is kept
+    app, _ = make_starlette_app()
+    app.add_middleware(AntiDistillMiddleware, guard=guard)
+    async with asgi_client(app) as client:
+        r = await client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
+    assert r.status_code == 200
+    assert bool(await guard.store.list_members(ANSWERS)) is kept

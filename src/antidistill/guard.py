@@ -80,6 +80,10 @@ class Guard:
                                            s.forwarded_header)
         self.routes = RoutePolicies(s.routes, s.default_policy)
         self.detectors = frozenset(s.detectors)
+        # Answers are remembered only for session continuity, which reads them back from
+        # inspected requests: with no route inspected, nothing would ever read them.
+        self.remember_answers = "continuity" in self.detectors and (
+            s.default_policy == "inspect" or "inspect" in s.routes.values())
         self.fingerprints = Fingerprinter(s, self.detectors)
         self.weights = {**DEFAULT_WEIGHTS, **s.weights}
         self.policy = ActionPolicy(s.thresholds, s.actions)
@@ -259,7 +263,7 @@ class Guard:
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
-        if usage is not None and usage.answer and "continuity" in self.detectors:
+        if usage is not None and usage.answer and self.remember_answers:
             await self._remember_answer(ctx, usage.answer)
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return

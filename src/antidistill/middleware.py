@@ -57,7 +57,7 @@ class AntiDistillMiddleware:
         self.reject_oversize = s.oversize_action == "reject"
         self.withholding = Withholding(s, self.guard.pseudonymize, self.guard.counters)
         # The answer text is read from responses only for session continuity.
-        self.keep_answer = "continuity" in self.guard.detectors
+        self.keep_answer = self.guard.remember_answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
