@@ -267,3 +267,17 @@ async def test_answers_are_remembered_only_where_a_route_is_inspected(
         r = await client.post("/v1/chat/completions", json=CHAT, headers=AUTH)
     assert r.status_code == 200
     assert bool(await guard.store.list_members(ANSWERS)) is kept
+
+
+@pytest.mark.parametrize("mode", ["enforce", "monitor"])
+async def test_budgets_only_allow_is_what_finalize_builds(mode: str) -> None:
+    from antidistill.policy.budgets import BudgetOutcome
+    from antidistill.policy.finalize import finalize
+    from antidistill.scoring.assess import NOTHING_FOUND
+
+    guard = make_guard(detectors=[], mode=mode)
+    decision = await guard.check(_chat_ctx(guard))
+    assert decision == finalize(NOTHING_FOUND, BudgetOutcome(list(decision.budgets)),
+                                identity=decision.identity, mode=mode, policy=guard.policy,
+                                max_delay=guard.settings.max_delay, route="default")
+    assert [b.name for b in decision.budgets] == ["requests", "tokens"]

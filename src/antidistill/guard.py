@@ -251,14 +251,19 @@ class Guard:
             found.mature), ctx.now)
         if found.cluster is not None:
             self.assessor.remember_cluster(found.cluster)
+        route = self.routes.pattern(ctx.method, ctx.path)
+        if found is NOTHING_FOUND and self.windows is None and all(r.allowed for r in results):
+            # Nothing found and every bucket conformed: what finalize would build, directly.
+            return Decision(Action.ALLOW, 0.0, (), ident, None,
+                            tuple(policy.states(specs, results)), mode == "enforce",
+                            route=route)
         windows = await self.windows.hit(ident) if self.windows is not None else ()
         outcome = policy.outcome(specs, results, windows, resolved=resolved is not None,
                                  mode=mode)
         if outcome.enforced:
             await policy.refund(specs, results, ctx.now)
         return finalize(found, outcome, identity=ident, mode=mode,
-                        policy=self.policy, max_delay=self.settings.max_delay,
-                        route=self.routes.pattern(ctx.method, ctx.path))
+                        policy=self.policy, max_delay=self.settings.max_delay, route=route)
 
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a

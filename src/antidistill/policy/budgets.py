@@ -174,17 +174,24 @@ class BudgetPolicy:
                                      output_cap=s.max_output_tokens)
 
     # -- outcomes ------------------------------------------------------------------------
-    def outcome(
-        self, specs: Sequence[BucketSpec], results: Sequence[BucketResult],
-        windows: Sequence[BudgetState], *, resolved: bool, mode: str,
-    ) -> BudgetOutcome:
-        """Budget states of this request; whether a refusal is to be enforced (see module)."""
+    @staticmethod
+    def states(specs: Sequence[BucketSpec], results: Sequence[BucketResult]
+               ) -> list[BudgetState]:
+        """The buckets' states after this request, in ``specs`` order."""
         states = []
         for spec, res in zip(specs, results, strict=True):
             key, rate = spec.key, spec.refill_per_second
             states.append(BudgetState(_NAMES.get(key[:2]) or key[:2], spec.capacity,
                                       res.remaining, res.reset_after, res.retry_after,
                                       res.allowed, spec.capacity / rate if rate else 0.0))
+        return states
+
+    def outcome(
+        self, specs: Sequence[BucketSpec], results: Sequence[BucketResult],
+        windows: Sequence[BudgetState], *, resolved: bool, mode: str,
+    ) -> BudgetOutcome:
+        """Budget states of this request; whether a refusal is to be enforced (see module)."""
+        states = self.states(specs, results)
         if windows:
             states.extend(windows)
         refused = [b for b in states if not b.allowed]
