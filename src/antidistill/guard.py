@@ -9,13 +9,13 @@ applied to the body) and, after the response, :meth:`Guard.settle` (metered usag
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, Decision
+from antidistill.enforcement.answers import remember_answer, remembers_answers
 from antidistill.enforcement.apply import RequestBody, apply_action
 from antidistill.enforcement.degrade import DegradePlan
 from antidistill.enforcement.metering import Usage
@@ -35,9 +35,6 @@ from antidistill.reporting.publisher import Reporter
 from antidistill.scoring.assess import NOTHING_FOUND, Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
-from antidistill.signals.continuity import LIST as ANSWERS
-from antidistill.signals.continuity import TTL as ANSWER_TTL
-from antidistill.signals.continuity import answer_members
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, Store
@@ -49,7 +46,6 @@ __all__ = ["Budgets", "Guard", "error_site"]
 
 logger = logging.getLogger("antidistill")
 F = TypeVar("F", bound=Callable[..., Any])
-RECENT_CLUSTERS = 8
 
 
 class Guard:
@@ -80,10 +76,7 @@ class Guard:
                                            s.forwarded_header)
         self.routes = RoutePolicies(s.routes, s.default_policy)
         self.detectors = frozenset(s.detectors)
-        # Answers are remembered only for session continuity, which reads them back from
-        # inspected requests: with no route inspected, nothing would ever read them.
-        self.remember_answers = "continuity" in self.detectors and (
-            s.default_policy == "inspect" or "inspect" in s.routes.values())
+        self.remember_answers = remembers_answers(self.detectors, s.default_policy, s.routes)
         self.fingerprints = Fingerprinter(s, self.detectors)
         self.weights = {**DEFAULT_WEIGHTS, **s.weights}
         self.policy = ActionPolicy(s.thresholds, s.actions)
@@ -254,9 +247,8 @@ class Guard:
         route = self.routes.pattern(ctx.method, ctx.path)
         if found is NOTHING_FOUND and self.windows is None and all(r.allowed for r in results):
             # Nothing found and every bucket conformed: what finalize would build, directly.
-            return Decision(Action.ALLOW, 0.0, (), ident, None,
-                            tuple(policy.states(specs, results)), mode == "enforce",
-                            route=route)
+            return Decision(Action.ALLOW, 0.0, (), ident, None, tuple(policy.states(
+                specs, results)), mode == "enforce", route=route)
         windows = await self.windows.hit(ident) if self.windows is not None else ()
         outcome = policy.outcome(specs, results, windows, resolved=resolved is not None,
                                  mode=mode)
@@ -269,7 +261,8 @@ class Guard:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
         if usage is not None and usage.answer and self.remember_answers:
-            await self._remember_answer(ctx, usage.answer)
+            await remember_answer(self.store, ctx.identity.id, usage.answer,
+                                  self.pseudonymize.uncached, self.counters)
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
         shared = decision.cluster if decision.cluster is not None and any(
@@ -278,19 +271,6 @@ class Guard:
         if specs:
             await self.store.buckets(specs, self.clock())
             self.counters["tokens_reconciled"] += 1
-
-    async def _remember_answer(self, ctx: RequestContext, answer: str) -> None:
-        """Session continuity's record of what was answered: bookkeeping, so it is skipped
-        while storage is degraded and never fails (or logs for) a request."""
-        if getattr(self.store, "degraded", False):
-            self.counters["answers_dropped"] += 1
-            return
-        members = answer_members(ctx.identity.id, answer, self.pseudonymize.uncached)
-        try:
-            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
-                                   for m in members))
-        except Exception:
-            self.counters["answers_dropped"] += 1
 
     async def deny_response(self, ctx: RequestContext, decision: Decision) -> ErrorBody:
         """The 429/403 answer: the ``error_response`` hook's, else the OpenAI error shape."""
