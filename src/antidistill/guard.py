@@ -239,9 +239,10 @@ class Guard:
         if ctx.observed is not None:  # a never-seen key also spends its address's budget
             specs += policy.new_key_specs(ctx)
         results = await self.store.apply(ApplyBatch(
-            ident, specs, found.risk_add, found.cluster,
-            found.cluster_add if found.cluster else 0.0, found.link, found.fields, True,
-            found.mature), ctx.now)
+            identity=ident, buckets=specs, risk_add=found.risk_add, cluster=found.cluster,
+            cluster_risk_add=found.cluster_add if found.cluster else 0.0,
+            link_features=found.link, fields=found.fields, mature_features=found.mature),
+            ctx.now)
         if found.cluster is not None:
             self.assessor.remember_cluster(found.cluster)
         route = self.routes.pattern(ctx.method, ctx.path)
