@@ -2,10 +2,36 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+_T = TypeVar("_T")
+
+
+def _fast_init(cls: type[_T]) -> type[_T]:
+    """Give a frozen slotted dataclass an ``__init__`` that fills each slot through its member
+    descriptor: the same signature, defaults and instance, built in about half the time
+    (CPython's frozen ``__init__`` goes through ``object.__setattr__`` per field). For the
+    result types built on every request."""
+    params, lines = [], []
+    env: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        env[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            env[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+        lines.append(f"    _set_{f.name}(self, {f.name})")
+    exec(f"def __init__(self, {', '.join(params)}):\n" + "\n".join(lines), env)
+    init = env["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    init.__module__ = cls.__module__
+    cls.__init__ = init  # type: ignore[method-assign]
+    return cls
 
 
 class Action(str, enum.Enum):
@@ -65,6 +91,7 @@ class Reason:
         }
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class BudgetState:
     """The state of one token bucket after this request."""
@@ -93,6 +120,7 @@ def _finite(x: float) -> float | None:
     return round(x, 3) if math.isfinite(x) else None
 
 
+@_fast_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     """The frozen outcome for one request.

@@ -9,13 +9,13 @@ applied to the body) and, after the response, :meth:`Guard.settle` (metered usag
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, Decision
+from antidistill.enforcement.answers import remember_answer, remembers_answers
 from antidistill.enforcement.apply import RequestBody, apply_action
 from antidistill.enforcement.degrade import DegradePlan
 from antidistill.enforcement.metering import Usage
@@ -32,12 +32,9 @@ from antidistill.policy.budgets import BudgetPolicy, Budgets
 from antidistill.policy.finalize import finalize
 from antidistill.policy.routes import RoutePolicies
 from antidistill.reporting.publisher import Reporter
-from antidistill.scoring.assess import Assessment
+from antidistill.scoring.assess import NOTHING_FOUND, Assessment
 from antidistill.scoring.combine import DEFAULT_WEIGHTS
 from antidistill.settings import Settings
-from antidistill.signals.continuity import LIST as ANSWERS
-from antidistill.signals.continuity import TTL as ANSWER_TTL
-from antidistill.signals.continuity import answer_members
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, Store
@@ -49,7 +46,6 @@ __all__ = ["Budgets", "Guard", "error_site"]
 
 logger = logging.getLogger("antidistill")
 F = TypeVar("F", bound=Callable[..., Any])
-RECENT_CLUSTERS = 8
 
 
 class Guard:
@@ -80,6 +76,7 @@ class Guard:
                                            s.forwarded_header)
         self.routes = RoutePolicies(s.routes, s.default_policy)
         self.detectors = frozenset(s.detectors)
+        self.remember_answers = remembers_answers(self.detectors, s.default_policy, s.routes)
         self.fingerprints = Fingerprinter(s, self.detectors)
         self.weights = {**DEFAULT_WEIGHTS, **s.weights}
         self.policy = ActionPolicy(s.thresholds, s.actions)
@@ -167,15 +164,17 @@ class Guard:
         await self.runtime.load_epoch(now)
 
     # -- the per-request contract -----------------------------------------------------
-    def context(self, scope: MutableMapping[str, Any]) -> RequestContext:
-        """The request's context: its route policy and default identity (no I/O)."""
+    def context(self, scope: MutableMapping[str, Any],
+                policy: str | None = None) -> RequestContext:
+        """The request's context: its route policy (``policy`` when the caller already
+        looked it up) and default identity (no I/O)."""
         method: str = scope.get("method", "GET")
         path: str = scope.get("path", "/")
         identity, trusted = self.identities.resolve(scope)
-        headers = scope.get("headers")
-        return RequestContext(method, path, list(headers) if headers else [], identity,
-                              self.clock(), self.routes.lookup(method, path), scope=scope,
-                              trusted_peer=trusted)
+        # The scope's own list, not a copy: a rewrite (``_reframe``) replaces it, never edits.
+        return RequestContext(method, path, scope.get("headers") or [], identity, self.clock(),
+                              policy or self.routes.lookup(method, path), scope=scope,
+                              trusted_peer=trusted, parser=self.fingerprints.parse)
 
     async def check(self, ctx: RequestContext, body: RequestBody | None = None) -> Decision:
         """The final decision: scored, budgeted, passed through ``on_decision`` hooks, applied
@@ -187,9 +186,11 @@ class Guard:
                 got = await self.hooks.call(fn, ctx, decision)
                 if isinstance(got, Decision):
                     decision = got
-            decision = await apply_action(
-                decision, body, ctx.parsed.format if ctx.parsed else None, self.degrade_plan,
-                self.settings.degrade_max_body_bytes)
+            if decision.action is Action.DEGRADE and decision.enforced and body is not None:
+                parsed = ctx.parsed
+                decision = await apply_action(
+                    decision, body, parsed.format if parsed else None, self.degrade_plan,
+                    self.settings.degrade_max_body_bytes)
         except StoreUnavailable:
             self.counters["errors"] += 1
             raise
@@ -198,15 +199,25 @@ class Guard:
             logger.error("antidistill: evaluation failed (%s at %s); request allowed "
                          "(fail-open)", type(exc).__name__, error_site(exc))
             return Decision(action=Action.ALLOW, score=0.0, enforced=False)
-        await self.reporter.publish(ctx, decision, self.mode)
+        if self.reporter.record(ctx, decision):
+            await self.reporter.emit(ctx, decision, self.mode)
         return decision
 
     async def evaluate(self, ctx: RequestContext) -> Decision:
         """Score and budget the request (before hooks and enforcement)."""
         if self.registry.identity_resolver is not None:
             await self.identities.apply_hook(ctx, self.registry.identity_resolver, self.hooks)
-        await self.runtime.sync(ctx.now)
-        return await self._decide(ctx, await self.assessor.assess(ctx, self.epoch))
+        runtime = self.runtime
+        if runtime.due():
+            await runtime.sync(ctx.now)
+        assessor = self.assessor
+        if self.detectors or self.registry.scorers:
+            found = await assessor.assess(ctx, runtime.epoch)
+        elif ctx.policy == "inspect":
+            found = await assessor.lists_only(ctx)
+        else:
+            found = NOTHING_FOUND
+        return await self._decide(ctx, found)
 
     async def _decide(self, ctx: RequestContext, found: Assessment) -> Decision:
         """Budgets (requests always, LLM tokens when the request will be served, the cluster's
@@ -215,58 +226,52 @@ class Guard:
         if self.registry.budget_resolver is not None:
             got = await self.hooks.call(self.registry.budget_resolver, ctx)
             resolved = got if isinstance(got, Budgets) else None
-        ctx.budgets = budgets = resolved or self.budgets.default
-        self.budgets.remember(ctx.identity.id, budgets)
+        policy, mode, ident = self.budgets, self.runtime.mode, ctx.identity.id
+        ctx.budgets = budgets = resolved or policy.default
+        policy.remember(ident, budgets)
         tokens = None
-        if not (self.mode == "enforce" and found.action.is_denied()):
-            ctx.estimated_tokens = self.budgets.estimate_tokens(ctx)
+        if not (mode == "enforce" and found.action.is_denied()):
+            ctx.estimated_tokens = policy.estimate_tokens(ctx)
             tokens = float(ctx.estimated_tokens)
         shared = found.cluster if found.cluster is not None and \
             found.cluster_risk >= self.policy.thresholds["flag"] else None
-        specs = self.budgets.bucket_specs(ctx.identity.id, budgets, tokens, shared)
+        specs = policy.bucket_specs(ident, budgets, tokens, shared)
         if ctx.observed is not None:  # a never-seen key also spends its address's budget
-            specs += self.budgets.new_key_specs(ctx)
+            specs += policy.new_key_specs(ctx)
         results = await self.store.apply(ApplyBatch(
-            identity=ctx.identity.id, buckets=specs, risk_add=found.risk_add,
-            cluster=found.cluster, cluster_risk_add=found.cluster_add if found.cluster else 0.0,
+            identity=ident, buckets=specs, risk_add=found.risk_add, cluster=found.cluster,
+            cluster_risk_add=found.cluster_add if found.cluster else 0.0,
             link_features=found.link, fields=found.fields, mature_features=found.mature),
             ctx.now)
-        self.assessor.remember_cluster(found.cluster)
-        windows = await self.windows.hit(ctx.identity.id) if self.windows is not None else []
-        outcome = self.budgets.outcome(specs, results, windows, resolved=resolved is not None,
-                                       mode=self.mode)
+        if found.cluster is not None:
+            self.assessor.remember_cluster(found.cluster)
+        route = self.routes.pattern(ctx.method, ctx.path)
+        if found is NOTHING_FOUND and self.windows is None and all(r.allowed for r in results):
+            # Nothing found and every bucket conformed: what finalize would build, directly.
+            return Decision(Action.ALLOW, 0.0, (), ident, None, tuple(policy.states(
+                specs, results)), mode == "enforce", route=route)
+        windows = await self.windows.hit(ident) if self.windows is not None else ()
+        outcome = policy.outcome(specs, results, windows, resolved=resolved is not None,
+                                 mode=mode)
         if outcome.enforced:
-            await self.budgets.refund(specs, results, ctx.now)
-        return finalize(found, outcome, identity=ctx.identity.id, mode=self.mode,
-                        policy=self.policy, max_delay=self.settings.max_delay,
-                        route=self.routes.pattern(ctx.method, ctx.path))
+            await policy.refund(specs, results, ctx.now)
+        return finalize(found, outcome, identity=ident, mode=mode,
+                        policy=self.policy, max_delay=self.settings.max_delay, route=route)
 
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
-        if usage is not None and usage.answer and "continuity" in self.detectors:
-            await self._remember_answer(ctx, usage.answer)
+        if usage is not None and usage.answer and self.remember_answers:
+            await remember_answer(self.store, ctx.identity.id, usage.answer,
+                                  self.pseudonymize.uncached, self.counters)
         if usage is None or not ctx.estimated_tokens or decision.is_denied():
             return
-        shared = decision.cluster if any(
+        shared = decision.cluster if decision.cluster is not None and any(
             b.name == "cluster_tokens" for b in decision.budgets) else None
         specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
         if specs:
             await self.store.buckets(specs, self.clock())
             self.counters["tokens_reconciled"] += 1
-
-    async def _remember_answer(self, ctx: RequestContext, answer: str) -> None:
-        """Session continuity's record of what was answered: bookkeeping, so it is skipped
-        while storage is degraded and never fails (or logs for) a request."""
-        if getattr(self.store, "degraded", False):
-            self.counters["answers_dropped"] += 1
-            return
-        members = answer_members(ctx.identity.id, answer, self.pseudonymize.uncached)
-        try:
-            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
-                                   for m in members))
-        except Exception:
-            self.counters["answers_dropped"] += 1
 
     async def deny_response(self, ctx: RequestContext, decision: Decision) -> ErrorBody:
         """The 429/403 answer: the ``error_response`` hook's, else the OpenAI error shape."""

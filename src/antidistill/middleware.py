@@ -57,17 +57,17 @@ class AntiDistillMiddleware:
         self.reject_oversize = s.oversize_action == "reject"
         self.withholding = Withholding(s, self.guard.pseudonymize, self.guard.counters)
         # The answer text is read from responses only for session continuity.
-        self.keep_answer = "continuity" in self.guard.detectors
+        self.keep_answer = self.guard.remember_answers
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.guard.routes.lookup(scope.get("method", "GET"), scope.get("path", "/")) \
-                == "exempt":
+        policy = self.guard.routes.lookup(scope.get("method", "GET"), scope.get("path", "/"))
+        if policy == "exempt":
             await self.app(scope, receive, send)
             return
-        await _Responder(self, scope, receive, send).run()
+        await _Responder(self, scope, receive, send, policy).run()
 
 
 class _Responder:
@@ -76,10 +76,10 @@ class _Responder:
     __slots__ = ("mw", "guard", "scope", "receive", "send", "ctx", "replay")
 
     def __init__(self, mw: AntiDistillMiddleware, scope: Scope, receive: Receive,
-                 send: Send) -> None:
+                 send: Send, policy: str) -> None:
         self.mw, self.guard = mw, mw.guard
         self.scope, self.receive, self.send = scope, receive, send
-        self.ctx: RequestContext = mw.guard.context(scope)
+        self.ctx: RequestContext = mw.guard.context(scope, policy)
         self.replay = _BodyReplay(receive)
 
     async def run(self) -> None:
@@ -130,16 +130,19 @@ class _Responder:
                 return
             if action is Action.DELAY and decision.delay_seconds:
                 await asyncio.sleep(min(decision.delay_seconds, self.guard.settings.max_delay))
-        blobs = self.mw.withholding.unbind_blobs(self.replay, decision, self.guard.mode)
-        if blobs is not None:
-            self.scope["state"]["antidistill_blobs"] = blobs
+        withholding = self.mw.withholding
+        if withholding.binder is not None:
+            blobs = withholding.unbind_blobs(self.replay, decision, self.guard.mode)
+            if blobs is not None:
+                self.scope["state"]["antidistill_blobs"] = blobs
         if self.replay.replaced:
             self.scope["headers"] = _reframe(self.scope.get("headers") or [],
                                              len(self.replay.body))
         ctx = self.ctx
-        meter = ResponseSender(self.mw.withholding.response_plan(decision,
-                                                                 ctx.policy == "inspect"),
-                               ctx.parsed.format if ctx.parsed else None, self.mw.keep_answer)
+        plan = withholding.response_plan(decision, ctx.policy == "inspect")
+        # The API format matters only to a filter; reading it may parse the body.
+        parsed = ctx.parsed if plan is not None else None
+        meter = ResponseSender(plan, parsed.format if parsed else None, self.mw.keep_answer)
         await self.mw.app(self.scope,
                           self.replay.receive if self.replay.consumed else self.receive,
                           meter.wrap(self.send))

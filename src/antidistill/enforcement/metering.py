@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import replace
+from functools import lru_cache
 from typing import Any
 
 from antidistill.fingerprints import jsonio
@@ -183,6 +184,21 @@ def _scan_tail(tail: bytes) -> tuple[tuple[int, int], bool] | None:
     return (found, False) if found is not None else None
 
 
+@lru_cache(maxsize=256)
+def _meter_mode(content_type: str | None, content_encoding: str | None) -> int:
+    """What to meter for a response's content type and encoding (a handful of distinct
+    values per app, so cached)."""
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    encoding = (content_encoding or "").strip().lower()
+    if encoding not in ("", "identity"):
+        return _MODE_OFF
+    if media == "text/event-stream":
+        return _MODE_SSE
+    if media == "application/json" or media.endswith("+json"):
+        return _MODE_JSON
+    return _MODE_OFF
+
+
 class ResponseMeter:
     """Observe one response body chunk by chunk and report its token usage at the end.
 
@@ -236,16 +252,7 @@ class ResponseMeter:
         keep_answer: bool = True,
     ) -> None:
         self._keep = keep_answer
-        media = (content_type or "").split(";", 1)[0].strip().lower()
-        encoding = (content_encoding or "").strip().lower()
-        if encoding not in ("", "identity"):
-            self._mode = _MODE_OFF
-        elif media == "text/event-stream":
-            self._mode = _MODE_SSE
-        elif media == "application/json" or media.endswith("+json"):
-            self._mode = _MODE_JSON
-        else:
-            self._mode = _MODE_OFF
+        self._mode = _meter_mode(content_type, content_encoding)
         self._max = max(_TAIL_BYTES, max_json_bytes)
         self._done = False
         self._result: Usage | None = None
@@ -308,11 +315,13 @@ class ResponseMeter:
         return self._result
 
     def _release(self) -> None:
-        self._buf = bytearray()
-        self._tail = bytearray()
-        self._line = bytearray()
-        self._data = []
-        self._event_tail = b""
+        # Only what is worth freeing early (the meter itself dies with the request).
+        if len(self._buf) > _TAIL_BYTES:
+            self._buf = bytearray()
+        if self._mode == _MODE_SSE:
+            self._line = bytearray()
+            self._data = []
+            self._event_tail = b""
 
     # -- JSON ------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 # (API key, client IP, key mismatch) -> Identity: a returning caller costs one dict lookup.
 IDENTITY_CACHE = 16384  # cleared when full
+RAW_KEY_BYTES = 512  # key headers longer than this together are not cached raw
 ANONYMOUS = Identity("anon:unknown", "anonymous", None, None, None, None, None)
 
 
@@ -36,12 +37,33 @@ class IdentityResolver:
         self.key_headers = tuple(h.lower().encode("latin-1") for h in key_headers)
         self.account_header = account_header.lower().encode("latin-1")
         self._cache: dict[tuple[str | None, str | None, bool], Identity] = {}
+        self._key_set = frozenset(self.key_headers)
+        self._raw_cache: dict[tuple[tuple[tuple[bytes, bytes], ...], Any], Identity] = {}
 
     def resolve(self, scope: MutableMapping[str, Any]) -> tuple[Identity, bool]:
         """The default identity (before the resolver hook) and whether the peer is trusted."""
         headers: list[tuple[bytes, bytes]] = scope.get("headers") or []
         client = scope.get("client")
         peer = client[0] if client else None
+        if self.proxies or not (peer is None or type(peer) is str):
+            return self._resolve(scope, headers, peer)
+        # No trusted proxy: the peer is the client and only the key headers are read, so
+        # (key headers as sent, peer) decides the identity; a returning caller costs one
+        # scan of the header names and one dict lookup.
+        names = self._key_set
+        sent = tuple([pair for pair in headers if pair[0] in names])
+        raw = (sent, peer)
+        identity = self._raw_cache.get(raw)
+        if identity is None:
+            identity = self._resolve(scope, headers, peer)[0]
+            if sum(len(v) for _, v in sent) <= RAW_KEY_BYTES:
+                if len(self._raw_cache) >= IDENTITY_CACHE:
+                    self._raw_cache.clear()
+                self._raw_cache[raw] = identity
+        return identity, False
+
+    def _resolve(self, scope: MutableMapping[str, Any], headers: list[tuple[bytes, bytes]],
+                 peer: Any) -> tuple[Identity, bool]:
         # Trusted only after the ASGI server's own proxy handling (identity/peer.py).
         trusted = peer_trusted(scope, self.proxies)
         ip = client_ip(peer, headers, self.proxies, self.forwarded_header)

@@ -42,6 +42,7 @@ from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
 RECENT_CLUSTERS = 8
+_DENY, _ALLOW = IDENTITY_LISTS[:2]
 
 
 def error_site(exc: BaseException) -> str:
@@ -74,11 +75,7 @@ class Assessor:
     async def assess(self, ctx: RequestContext, epoch: float | None) -> Assessment:
         inspect = ctx.policy == "inspect"
         if not (self.detectors or self.hooks.scorers):
-            if not inspect:
-                return NOTHING_FOUND
-            self.fingerprints.run(ctx)
-            # Nothing can add risk, so there is no history to read; only the identity lists.
-            return await self._lists_only(ctx)
+            return await self.lists_only(ctx) if inspect else NOTHING_FOUND
         try:
             if inspect:
                 self.fingerprints.run(ctx)
@@ -165,12 +162,14 @@ class Assessor:
         self._report(exc, "the request is charged to its budgets unscored")
         if ctx.parsed is None and ctx.body:
             ctx.parsed = self.fingerprints.parse(ctx)
-        return await self._lists_only(ctx)
+        return await self.lists_only(ctx)
 
-    async def _lists_only(self, ctx: RequestContext) -> Assessment:
+    async def lists_only(self, ctx: RequestContext) -> Assessment:
+        """Budgets only (no detector, no scorer): nothing can add risk, so there is no
+        history to read; only the identity lists. The body is parsed only if something reads
+        ``ctx.parsed`` (the token estimate reads its two inputs without it)."""
         ident = ctx.identity.id
-        listed = await self.store.listed(
-            ident, tuple((name, ident) for name in IDENTITY_LISTS[:2]), ctx.now)
+        listed = await self.store.listed(ident, ((_DENY, ident), (_ALLOW, ident)), ctx.now)
         if not listed:
             return NOTHING_FOUND
         return apply_lists(Assessment(), {name for name, _ in listed}, self.policy)

@@ -23,6 +23,7 @@ from antidistill.decision import BudgetState, Reason
 from antidistill.fingerprints.parse import MAX_TOKEN_PARAMS
 from antidistill.fingerprints.values import safe_number
 from antidistill.identity import Pseudonymizer
+from antidistill.policy.estimate import quick_inputs
 from antidistill.policy.floods import NewKeyBudgets, new_key_specs
 from antidistill.settings import Settings
 from antidistill.storage.base import BucketResult, BucketSpec, Store
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from antidistill.context import RequestContext
 
 BUCKET_NAMES = {"rq": "requests", "tk": "tokens", "ct": "cluster_tokens", "nk": "new_keys"}
+_NAMES = BUCKET_NAMES
 # Buckets that are abuse protection, not a customer's budget: enforce mode applies them.
 PROTECTIVE = frozenset({"cluster_tokens", "new_keys"})
 # Settings whose explicit presence means "the operator sized these budgets".
@@ -112,7 +114,8 @@ class BudgetPolicy:
     # -- sizes and keys ------------------------------------------------------------------
     def remember(self, identity: str, budgets: Budgets) -> None:
         if budgets is self.default:
-            self._remembered.pop(identity, None)
+            if self._remembered:
+                self._remembered.pop(identity, None)
             return
         self._remembered[identity] = budgets
         self._remembered.move_to_end(identity)
@@ -148,35 +151,52 @@ class BudgetPolicy:
     # -- costs ---------------------------------------------------------------------------
     @staticmethod
     def prompt_chars(ctx: RequestContext) -> int:
+        hint = ctx.prompt_chars_hint
+        if hint is not None and ctx.parsed_if_done() is None:
+            return hint
         p = ctx.parsed
         chars = len(p.system) + len(p.user) if p is not None else len(ctx.body)
         return max(chars, len(ctx.body)) if ctx.body_truncated else chars
 
     def estimate_tokens(self, ctx: RequestContext) -> int:
-        max_out = (requested_output_tokens(ctx.parsed.params, MAX_TOKEN_PARAMS)
-                   if ctx.parsed is not None else None)
         s = self.settings
-        return estimate_request_cost(self.prompt_chars(ctx), max_out,
-                                     default_output=s.default_output_tokens,
+        quick = None
+        if ctx.body and not ctx.body_truncated and ctx.parsed_if_done() is None:
+            quick = quick_inputs(ctx.body, ctx.path, s.max_analysis_chars)
+        if quick is not None:
+            ctx.prompt_chars_hint, max_out = quick
+            chars = quick[0]
+        else:
+            max_out = (requested_output_tokens(ctx.parsed.params, MAX_TOKEN_PARAMS)
+                       if ctx.parsed is not None else None)
+            chars = self.prompt_chars(ctx)
+        return estimate_request_cost(chars, max_out, default_output=s.default_output_tokens,
                                      output_cap=s.max_output_tokens)
 
     # -- outcomes ------------------------------------------------------------------------
+    @staticmethod
+    def states(specs: Sequence[BucketSpec], results: Sequence[BucketResult]
+               ) -> list[BudgetState]:
+        """The buckets' states after this request, in ``specs`` order."""
+        states = []
+        for spec, res in zip(specs, results, strict=True):
+            key, rate = spec.key, spec.refill_per_second
+            states.append(BudgetState(_NAMES.get(key[:2]) or key[:2], spec.capacity,
+                                      res.remaining, res.reset_after, res.retry_after,
+                                      res.allowed, spec.capacity / rate if rate else 0.0))
+        return states
+
     def outcome(
         self, specs: Sequence[BucketSpec], results: Sequence[BucketResult],
         windows: Sequence[BudgetState], *, resolved: bool, mode: str,
     ) -> BudgetOutcome:
         """Budget states of this request; whether a refusal is to be enforced (see module)."""
-        states = [
-            BudgetState(BUCKET_NAMES.get(spec.key[:2], spec.key[:2]), spec.capacity,
-                        res.remaining, res.reset_after, res.retry_after, res.allowed,
-                        spec.capacity / spec.refill_per_second if spec.refill_per_second
-                        else 0.0)
-            for spec, res in zip(specs, results, strict=True)
-        ]
-        states.extend(windows)
-        out = BudgetOutcome(states)
-        out.refused = [b for b in states if not b.allowed]
-        if not out.refused:
+        states = self.states(specs, results)
+        if windows:
+            states.extend(windows)
+        refused = [b for b in states if not b.allowed]
+        out = BudgetOutcome(states, refused)
+        if not refused:
             return out
         out.retry_after = max(b.retry_after for b in out.refused)
         live = mode == "enforce" or self.settings.monitor_enforce_budgets
@@ -209,7 +229,9 @@ class BudgetPolicy:
         if delta == 0:
             return []
         budgets = ctx.budgets if isinstance(ctx.budgets, Budgets) else self.default
-        specs = self.bucket_specs(ctx.identity.id, budgets, delta, cluster)[1:]
-        for spec in specs:
-            spec.force = True
+        specs = [BucketSpec("tk:" + ctx.identity.id, budgets.token_capacity,
+                            budgets.token_refill_per_second, delta, force=True)]
+        if cluster is not None:
+            specs.append(BucketSpec("ct:" + cluster, self.cluster_capacity, self.cluster_refill,
+                                    delta, force=True))
         return specs

@@ -42,22 +42,30 @@ class Reporter:
         self._random = random.Random(0x5EED)
 
     async def publish(self, ctx: RequestContext, decision: Decision, mode: str) -> None:
-        name = _ACTION_NAMES[decision.action]
+        """Record ``decision`` and emit its event when sampled."""
+        if self.record(ctx, decision):
+            await self.emit(ctx, decision, mode)
+
+    def record(self, ctx: RequestContext, decision: Decision) -> bool:
+        """Count ``decision`` (counters, timeline, recent view, metrics); True when it is
+        also to become an event (then call :meth:`emit`)."""
+        action = decision.action
+        name = _ACTION_NAMES[action]
         self.counters[name] += 1
         self.timeline.add(ctx.now, name)
-        if decision.action is not Action.ALLOW:
+        if action is not Action.ALLOW:
             self.recent.add(ctx.now, decision)
         if self.metrics is not None:
             self.metrics.record_decision(decision, reasons=decision.reasons)
-        if self._sampled(decision):
-            await self._emit(ctx, decision, mode)
+        # Never an event without a log or sink: nothing would read it.
+        if not (self.settings.events or self.hooks.sinks):
+            return False
+        return action is not Action.ALLOW or \
+            self._random.random() < self.settings.event_sample_allow
 
-    def _sampled(self, decision: Decision) -> bool:
-        """Whether the decision becomes an event: never without a log or sink; allow decisions
-        sampled at ``event_sample_allow``."""
-        return bool(self.settings.events or self.hooks.sinks) and (
-            decision.action is not Action.ALLOW
-            or self._random.random() < self.settings.event_sample_allow)
+    async def emit(self, ctx: RequestContext, decision: Decision, mode: str) -> None:
+        """Build the decision's event and hand it to the event log and the sinks."""
+        await self._emit(ctx, decision, mode)
 
     async def _emit(self, ctx: RequestContext, decision: Decision, mode: str) -> None:
         from antidistill.reporting.events import build_event, dumps

@@ -77,20 +77,24 @@ def token_bucket(
     ``level`` is None for a bucket never seen (it starts full). Returns the result and the
     new ``(level, ts)`` to store (unchanged for ``peek``).
     """
-    capacity, rate = spec.capacity, spec.refill_per_second
+    # ``b if b < a else a`` is ``min(a, b)`` (and the ``max`` twin), NaN included, without
+    # the builtin's call: this runs for every bucket of every request.
+    capacity, rate, cost = spec.capacity, spec.refill_per_second, spec.cost
     if level is None:
         level, ts = capacity, now
     else:
         if now > ts:  # a lagging clock never refills backwards
             level += (now - ts) * rate
             ts = now
-        level = min(level, capacity)
-    need = min(spec.cost, capacity)
-    allowed = spec.cost <= 0 or level >= need - _EPS  # a refund always conforms
+        level = capacity if capacity < level else level
+    need = capacity if capacity < cost else cost
+    allowed = cost <= 0 or level >= need - _EPS  # a refund always conforms
     after = level
     if not spec.peek and (allowed or spec.force):
-        after = min(level - spec.cost, capacity)
-        after = max(after, -spec.debt_limit)
+        after = level - cost
+        after = capacity if capacity < after else after
+        floor = -spec.debt_limit
+        after = floor if floor > after else after
     retry_after = 0.0
     if not allowed:
         base = after if spec.force else level
@@ -557,15 +561,22 @@ class MemoryStore(Store):
     def _run_buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
         results = []
         max_ttl = self.config.identity_ttl
-        buckets = self._buckets
+        lru = self._buckets
+        protected, probation = lru.protected, lru.probation
         for spec in specs:
-            b = buckets.get(spec.key)
+            key = spec.key
+            # The LRU's segments read directly: two lookups instead of four method calls.
+            seg = protected
+            b = protected.get(key)
+            if b is None:
+                seg = probation
+                b = probation.get(key)
             if b is not None:
                 if b[2] <= now:
-                    del buckets[spec.key]
+                    del seg[key]
                     b = None
                 else:
-                    buckets.move_to_end(spec.key)
+                    seg.move_to_end(key)
             if b is None:
                 result, level, ts = token_bucket(spec, None, now, now)
             else:
@@ -574,14 +585,21 @@ class MemoryStore(Store):
             if spec.peek:
                 continue
             if level >= spec.capacity:
-                self._buckets.pop(spec.key, None)
+                if b is not None:
+                    del seg[key]
                 continue
             ttl = max_ttl
             if spec.refill_per_second > 0:
                 ttl = min(max_ttl, result.reset_after * 2 + 1.0)
-            buckets.put(spec.key, (level, ts, now + ttl))
-            if b is not None:  # a bucket used twice is worth keeping over a flood's one-offs
-                buckets.promote(spec.key)
+            value = (level, ts, now + ttl)
+            if b is None:
+                lru.put(key, value)
+            elif seg is protected:
+                protected[key] = value  # already most recent
+            else:
+                # A bucket used twice is worth keeping over a flood's one-offs.
+                probation[key] = value
+                lru.promote(key)
         return results
 
     def _update_rank(self, rank: dict[str, float], key: str, risk: float, ts: float) -> None:

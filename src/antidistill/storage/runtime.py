@@ -26,6 +26,10 @@ class RuntimeState:
         self.epoch: float | None = None
         self._mode_checked = -1e18
 
+    def due(self) -> bool:
+        """Whether :meth:`sync` has anything to do (so the hot path can skip the call)."""
+        return self.epoch is None or time.monotonic() - self._mode_checked >= MODE_REFRESH
+
     async def sync(self, now: float) -> None:
         """Re-read the mode when due, and the epoch until it is known."""
         # Real time, not the (possibly virtual) request clock: a replay must not re-read the
