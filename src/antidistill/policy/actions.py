@@ -15,6 +15,9 @@ day a new agent version ships, so together, without evidence about the accounts 
 or what they ask, they allow at most DEGRADE. The same holds with the account life pattern
 beside them (``life``: young accounts born among many young ones), which a brand-new fleet's
 first day shows as well: a spread-thin campaign is degraded, never throttled, on that alone.
+An identity that continues its sessions with this server's own answers (``continuous``:
+session continuity, see ``signals.continuity``) is an honest fleet's member even on its
+launch day: shared evidence alone only flags it.
 
 An operator's own scorer hook (a signal name no built-in detector uses) is an explicit
 decision, like a deny list, and is not capped.
@@ -59,8 +62,9 @@ class Corroboration:
 
 
 def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
-                  strong: float = STRONG) -> Corroboration:
-    """Group ``reasons`` into families and apply the corroboration rule."""
+                  strong: float = STRONG, continuous: bool = False) -> Corroboration:
+    """Group ``reasons`` into families and apply the corroboration rule (``continuous``: the
+    identity continues its sessions with this server's answers)."""
     best: dict[str, float] = {}
     custom = False
     beyond_launch: set[str] = set()  # families with evidence a fleet's launch does not show
@@ -86,6 +90,8 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
         cap = Action.FLAG
     if not custom and beyond_launch <= SHARED and cap.severity > Action.DEGRADE.severity:
         cap = Action.DEGRADE
+    if not custom and continuous and families <= SHARED and cap.severity > Action.FLAG.severity:
+        cap = Action.FLAG
     return Corroboration(families, cap, custom)
 
 
@@ -138,7 +144,7 @@ class ActionPolicy:
         self.enabled = {Action(a) for a in enabled} if enabled is not None else set(Action)
         self.enabled.add(Action.ALLOW)
 
-    def decide(self, risk: float, reasons: Sequence[Reason]) -> Action:
+    def decide(self, risk: float, reasons: Sequence[Reason], continuous: bool = False) -> Action:
         """The ladder's action for ``risk``, capped by :func:`corroboration`."""
         action = Action.ALLOW
         for candidate, threshold in self.ladder:
@@ -147,7 +153,7 @@ class ActionPolicy:
                 break
         if action == Action.ALLOW:
             return action
-        cap = corroboration(reasons).cap
+        cap = corroboration(reasons, continuous=continuous).cap
         if cap.severity < action.severity:
             action = cap
         return self.allowed(action)
