@@ -123,8 +123,10 @@ class Assessor:
         if listed:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
-            found.action = self.policy.decide(found.risk, found.reasons,
-                                              continuous=benign in CONTINUOUS)
+            # Shared evidence alone only flags an identity holding real sessions with this
+            # server, or one on its first request (policy.actions).
+            shared_flags = benign in CONTINUOUS or obs.identity.requests == 0
+            found.action = self.policy.decide(found.risk, found.reasons, shared_flags)
             self._reasoning_extraction(found, signals, bool(benign))
         return found
 
