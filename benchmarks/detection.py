@@ -7,6 +7,7 @@
     python benchmarks/detection.py --harder tune --seeds 7 8          # the harder day, tuning
     python benchmarks/detection.py --harder report --seeds 11 12 13   # ... and reporting
     python benchmarks/detection.py --harder tune --scale 0.2 --check  # smaller; exit 1 on FAIL
+    python benchmarks/detection.py --harder tune --launch   # the honest fleets launch today
 
 For each seed it runs the whole simulated day through the real middleware (memory store,
 virtual clock) and prints the demo's tables, then one line per acceptance criterion:
@@ -48,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import sys
 import tempfile
 import time
@@ -80,17 +82,18 @@ _CPU: dict[int, float] = {}  # CPU seconds of each seed's day: what an idle core
 
 async def one_run(seed: int, scale: float, hydra: int | None, stealth: bool = False,
                   spin: float = 0.0, templates: str | None = None,
-                  harder: str | None = None, network_db: bool = True) -> tuple[Report, float]:
+                  harder: str | None = None, network_db: bool = True,
+                  launch: bool = False) -> tuple[Report, float]:
     with tempfile.TemporaryDirectory() as tmp:
         dbs: dict[str, str] = {}
         if harder is not None and network_db:
             dbs["asn_db"], dbs["anon_ip_db"] = write_network_dbs(tmp)
-        return await _run(seed, scale, hydra, stealth, spin, templates, harder, dbs)
+        return await _run(seed, scale, hydra, stealth, spin, templates, harder, dbs, launch)
 
 
 async def _run(seed: int, scale: float, hydra: int | None, stealth: bool, spin: float,
                templates: str | None, harder: str | None,
-               dbs: dict[str, str]) -> tuple[Report, float]:
+               dbs: dict[str, str], launch: bool = False) -> tuple[Report, float]:
     day_start = 1_780_000_000.0 - (1_780_000_000.0 % DAY)
     clock = Clock(day_start - DAY)
     guard, last = _demo_guard(clock, "enforce", **dbs)
@@ -98,9 +101,11 @@ async def _run(seed: int, scale: float, hydra: int | None, stealth: bool, spin: 
     extra: dict[str, Any] = {}
     if templates is not None:
         extra["hydra_templates"] = TEMPLATES[templates]
+    day = VARIANTS[harder] if harder else None
+    if day is not None and launch:
+        day = dataclasses.replace(day, honest_history=False)
     accounts = Population(seed=seed, scale=scale, hydra_accounts=hydra, hydra_stealth=stealth,
-                          hydra_spin=spin, harder=VARIANTS[harder] if harder else None,
-                          **extra).build(day_start)
+                          hydra_spin=spin, harder=day, **extra).build(day_start)
     t0, c0 = time.perf_counter(), time.process_time()
     report = await run_day(app, clock, accounts, day_start, last)
     _CPU[seed] = time.process_time() - c0
@@ -196,6 +201,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--harder", choices=sorted(VARIANTS), default=None, metavar="VARIANT",
                         help="add the harder day's cohorts: 'tune' (to tune on) or 'report' "
                              "(held out)")
+    parser.add_argument("--launch", action="store_true",
+                        help="with --harder: the honest fleets (coding agent, page summary) "
+                             "launch on the measured day, with no history yesterday")
     parser.add_argument("--no-network-db", action="store_true",
                         help="harder day without its MaxMind-format ASN and anonymous-IP "
                              "databases (addresses then resolve to their prefix only)")
@@ -213,14 +221,17 @@ def main() -> int:
                  else "own client stack, proxy pool")
         print(f"hydra variant: {stack}; template spin {args.hydra_spin:.2f}; "
               f"{args.hydra_templates or 'plain'} templates")
+    if args.launch and not args.harder:
+        _parser().error("--launch needs --harder")
     if args.harder:
-        print(f"harder day: variant {args.harder}")
+        print(f"harder day: variant {args.harder}"
+              + ("; the honest fleets launch today (no history)" if args.launch else ""))
     console = Console(width=230)
     ok_all = True
     for seed in args.seeds:
         report, secs = asyncio.run(one_run(seed, args.scale, args.hydra, args.hydra_stealth,
                                            args.hydra_spin, args.hydra_templates, args.harder,
-                                           not args.no_network_db))
+                                           not args.no_network_db, args.launch))
         s = summarize(report)
         if not args.quiet:
             console.rule(f"seed {seed}: {report.requests:,} requests in {secs:.1f} s "

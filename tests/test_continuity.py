@@ -8,10 +8,15 @@ import pytest
 
 from antidistill.decision import Signal
 from antidistill.signals.continuity import (
+    BENIGN_SESSIONS,
+    CONTINUED_FIELD,
     LIST,
+    Continuity,
     answer_members,
+    continued_fields,
     continuity,
     continuity_signal,
+    continuous_sessions,
     history_checks,
     normalise,
 )
@@ -82,6 +87,48 @@ async def test_continuity_end_to_end_through_the_middleware() -> None:
     names = [{r.name for r in d.reasons} for d in seen]
     assert "continuity" not in names[1]
     assert "continuity" in names[2]
+
+
+def test_continued_sessions_are_counted_per_identity() -> None:
+    own = Continuity(turns=2, own=1, foreign=1, answered_before=True)
+    assert continued_fields(own, {}) == {CONTINUED_FIELD: 1.0}
+    assert continued_fields(own, {CONTINUED_FIELD: 4.0, "gm": 3.0}) == {CONTINUED_FIELD: 5.0}
+    forged = Continuity(turns=1, own=0, foreign=1, answered_before=True)
+    assert continued_fields(forged, {CONTINUED_FIELD: 4.0}) == {}
+    assert continued_fields(None, {}) == {}
+    # most of the identity's requests continued sessions, and at least three did
+    assert continuous_sessions({CONTINUED_FIELD: 3.0}, requests=5)
+    assert not continuous_sessions({CONTINUED_FIELD: 2.0}, requests=2)
+    assert not continuous_sessions({CONTINUED_FIELD: 3.0}, requests=7)
+    assert not continuous_sessions({}, requests=0)
+
+
+async def test_an_identity_that_holds_sessions_opens_new_ones_with_benign_evidence() -> None:
+    """Each request that continues a session with the server's own answer is counted on the
+    identity; once most of its requests did, a new session's opening (no history to check)
+    carries that benign evidence too."""
+    from antidistill.signals.pipeline import benign_evidence
+    from antidistill.storage.base import ObserveBatch
+
+    clock = FakeClock()
+    guard = make_guard(clock, detectors=["continuity"])
+    mw, seen = recording_middleware(guard)
+    hdr = {"authorization": "Bearer sk-continuity-sessions"}
+    msgs: list[dict[str, str]] = []
+    async with asgi_client(mw) as client:
+        for turn in range(5):
+            msgs.append({"role": "user", "content": f"step {turn} of the refactoring, please"})
+            r = await client.post("/v1/chat/completions", headers=hdr,
+                                  json={"model": "m", "messages": msgs})
+            msgs.append({"role": "assistant",
+                         "content": r.json()["choices"][0]["message"]["content"]})
+            clock.advance(20)
+    ident = seen[-1].identity
+    obs = await guard.store.observe(ObserveBatch(identity=ident), clock())
+    assert obs.identity.fields[CONTINUED_FIELD] == 4.0  # turns 2-5 held the earlier answers
+    ctx = guard.context({"type": "http", "method": "POST", "path": "/v1/chat/completions",
+                         "headers": [], "client": ("127.0.0.1", 1)})
+    assert benign_evidence(ctx, obs) == BENIGN_SESSIONS
 
 
 async def test_memory_lists_stay_bounded() -> None:

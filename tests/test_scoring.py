@@ -160,6 +160,24 @@ def test_a_fleet_launch_with_the_life_pattern_is_degraded_at_most() -> None:
     assert corroboration([*launch, Reason("intent:jailbreak", 0.8, 0.3)]).cap == Action.BLOCK
 
 
+def test_an_identity_holding_real_sessions_is_only_flagged_on_shared_evidence() -> None:
+    # A fleet's member on its launch day continues its sessions with this server's answers:
+    # a new template and a new client stack shared by its colleagues only flag it.
+    launch = [Reason("fanout", 1.0, 0.5), Reason("sybil", 1.0, 0.49),
+              Reason("identity", 1.0, 0.3)]
+    assert corroboration(launch, shared_flags=True).cap == Action.FLAG
+    assert ActionPolicy().decide(0.99, launch, shared_flags=True) == Action.FLAG
+    assert ActionPolicy().decide(0.99, launch) == Action.DEGRADE
+    # Evidence about the account or what it asks still counts as before.
+    for other in (Reason("churn", 0.9, 0.3), Reason("intent:jailbreak", 0.8, 0.3),
+                  Reason("harvesting", 0.9, 0.3)):
+        assert corroboration([*launch, other], shared_flags=True).cap == Action.BLOCK
+    life = corroboration([*launch, Reason("life", 0.9, 0.3)], shared_flags=True)
+    assert life.cap == Action.DEGRADE
+    assert corroboration([Reason("plan_mismatch", 1.0, 1.0)], shared_flags=True).cap == \
+        Action.BLOCK
+
+
 def test_disabled_actions_step_down() -> None:
     policy = ActionPolicy(enabled=["allow", "flag", "degrade"])
     two = [Reason("fanout", 1.0, 0.6), Reason("sybil", 1.0, 0.39)]

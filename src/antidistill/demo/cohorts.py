@@ -229,6 +229,9 @@ class HarderDay:
     spread_thin: SpreadThinHydra = field(default_factory=SpreadThinHydra)
     fake_history: FakeHistoryHydra = field(default_factory=FakeHistoryHydra)
     forged: ForgedAgentRelay = field(default_factory=ForgedAgentRelay)
+    # False: the honest fleets (coding agent, page summary) launch on the measured day, with
+    # no history yesterday, so everything they share is new (``detection.py --launch``).
+    honest_history: bool = True
 
 
 HARDER = HarderDay()

@@ -140,6 +140,11 @@ class _Builder:
         self.pop._n += 1
         return f"sk-{cohort}-{self.pop._n:06d}-{self.r.getrandbits(48):012x}"
 
+    def days(self) -> tuple[float, ...]:
+        """The days the honest fleets are active: yesterday (history) and today, or only
+        today when they launch on the measured day."""
+        return (self.day - DAY, self.day) if self.cfg.honest_history else (self.day,)
+
     def hours(self, span: tuple[float, float], day: float | None = None) -> float:
         return (self.day if day is None else day) + self.r.uniform(*span) * 3600
 
@@ -160,7 +165,7 @@ class _Builder:
             office = r.choice(offices) if r.random() < 0.7 else None
             stream = r.random() < c.stream_share
             sessions = []
-            for day in (self.day - DAY, self.day):
+            for day in self.days():
                 for _ in range(r.randint(*c.sessions_per_day)):
                     start = self.hours(c.session_hours, day)
                     at_work = office is not None and \
@@ -179,7 +184,7 @@ class _Builder:
         for _ in range(self.count(c.users)):
             nets = [self.net.home() for _ in range(r.randint(*c.networks_per_user))]
             steps = []
-            for day in (self.day - DAY, self.day):
+            for day in self.days():
                 for _ in range(r.randint(*c.requests_per_day)):
                     steps.append(Step(self.hours(c.day_hours, day), self._page_body(),
                                       r.choice(nets)))

@@ -15,6 +15,10 @@ day a new agent version ships, so together, without evidence about the accounts 
 or what they ask, they allow at most DEGRADE. The same holds with the account life pattern
 beside them (``life``: young accounts born among many young ones), which a brand-new fleet's
 first day shows as well: a spread-thin campaign is degraded, never throttled, on that alone.
+Shared evidence alone only flags (``shared_flags``) an identity that continues its sessions
+with this server's own answers (session continuity, see ``signals.continuity``: an honest
+fleet's member even on its launch day) or that sends its first request (it has shown nothing
+of its own yet; a campaign's next request is degraded on the same evidence).
 
 An operator's own scorer hook (a signal name no built-in detector uses) is an explicit
 decision, like a deny list, and is not capped.
@@ -59,8 +63,9 @@ class Corroboration:
 
 
 def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
-                  strong: float = STRONG) -> Corroboration:
-    """Group ``reasons`` into families and apply the corroboration rule."""
+                  strong: float = STRONG, shared_flags: bool = False) -> Corroboration:
+    """Group ``reasons`` into families and apply the corroboration rule (``shared_flags``:
+    shared evidence alone may only flag this identity)."""
     best: dict[str, float] = {}
     custom = False
     beyond_launch: set[str] = set()  # families with evidence a fleet's launch does not show
@@ -86,6 +91,9 @@ def corroboration(reasons: Sequence[Reason], evidence: float = EVIDENCE,
         cap = Action.FLAG
     if not custom and beyond_launch <= SHARED and cap.severity > Action.DEGRADE.severity:
         cap = Action.DEGRADE
+    if not custom and shared_flags and families <= SHARED and \
+            cap.severity > Action.FLAG.severity:
+        cap = Action.FLAG
     return Corroboration(families, cap, custom)
 
 
@@ -138,7 +146,8 @@ class ActionPolicy:
         self.enabled = {Action(a) for a in enabled} if enabled is not None else set(Action)
         self.enabled.add(Action.ALLOW)
 
-    def decide(self, risk: float, reasons: Sequence[Reason]) -> Action:
+    def decide(self, risk: float, reasons: Sequence[Reason],
+               shared_flags: bool = False) -> Action:
         """The ladder's action for ``risk``, capped by :func:`corroboration`."""
         action = Action.ALLOW
         for candidate, threshold in self.ladder:
@@ -147,7 +156,7 @@ class ActionPolicy:
                 break
         if action == Action.ALLOW:
             return action
-        cap = corroboration(reasons).cap
+        cap = corroboration(reasons, shared_flags=shared_flags).cap
         if cap.severity < action.severity:
             action = cap
         return self.allowed(action)

@@ -29,6 +29,7 @@ from antidistill.policy.lists import apply_lists
 from antidistill.scoring.assess import NOTHING_FOUND, RISK_FLOOR, Assessment, score_request
 from antidistill.scoring.combine import combine
 from antidistill.signals.cadence import update_fields
+from antidistill.signals.continuity import BENIGN_SESSION, BENIGN_SESSIONS
 from antidistill.signals.intent import REASONING_EXTRACTION_SIGNAL
 from antidistill.signals.pipeline import (
     NO_FEATURES,
@@ -40,6 +41,8 @@ from antidistill.signals.pipeline import (
 from antidistill.storage.base import ObserveBatch, Store
 from antidistill.storage.resilient import StoreUnavailable
 
+# Benign evidence that an identity holds real sessions with this server (signals.continuity).
+CONTINUOUS = frozenset({BENIGN_SESSION, BENIGN_SESSIONS})
 logger = logging.getLogger("antidistill")
 RECENT_CLUSTERS = 8
 _DENY, _ALLOW = IDENTITY_LISTS[:2]
@@ -117,7 +120,10 @@ class Assessor:
         if listed:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
-            found.action = self.policy.decide(found.risk, found.reasons)
+            # Shared evidence alone only flags an identity holding real sessions with this
+            # server, or one on its first request (policy.actions).
+            shared_flags = benign in CONTINUOUS or obs.identity.requests == 0
+            found.action = self.policy.decide(found.risk, found.reasons, shared_flags)
             self._reasoning_extraction(found, signals, bool(benign))
         return found
 

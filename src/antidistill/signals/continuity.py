@@ -24,7 +24,7 @@ tool-bearing request opens a new session (no history) is campaign-like too
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence, Set
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from antidistill.decision import Signal
@@ -97,6 +97,31 @@ def continuity(checks: Sequence[tuple[str, str]], listed: Set[tuple[str, str]]
     own = sum(1 for c in checks[:-1] if c in listed)
     answered = bool(checks) and checks[-1] in listed
     return Continuity(turns, own, turns - own, answered)
+
+
+# Identity field (``Assessment.fields``): how many of the identity's requests continued a
+# session with this server's own answers. An identity whose requests mostly do is an
+# honest multi-turn user, which a campaign can only imitate by sending its prompts as real
+# conversations (each new prompt after the last answer, the whole history resent).
+CONTINUED_FIELD = "cs"
+CONTINUED_MIN = 3
+CONTINUED_SHARE = 0.5
+BENIGN_SESSION = "session continuity"  # this request continues a session with own answers
+BENIGN_SESSIONS = "continuous sessions"  # the identity's requests mostly do
+
+
+def continued_fields(c: Continuity | None, fields: Mapping[str, float]) -> dict[str, float]:
+    """The identity-field update after a request whose history held its own answers."""
+    if c is None or c.own == 0:
+        return {}
+    return {CONTINUED_FIELD: fields.get(CONTINUED_FIELD, 0.0) + 1.0}
+
+
+def continuous_sessions(fields: Mapping[str, float], requests: int) -> bool:
+    """Benign evidence of its own for a request that opens a session: most of the identity's
+    ``requests`` (before this one) continued sessions with the server's own answers."""
+    done = fields.get(CONTINUED_FIELD, 0.0)
+    return done >= CONTINUED_MIN and done >= CONTINUED_SHARE * requests
 
 
 def continuity_signal(c: Continuity) -> Signal | None:

@@ -18,9 +18,13 @@ from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.churn import churn_signal, network_values, stable_network
 from antidistill.signals.continuity import (
+    BENIGN_SESSION,
+    BENIGN_SESSIONS,
     OPENING_VALUE,
+    continued_fields,
     continuity,
     continuity_signal,
+    continuous_sessions,
     history_checks,
     opening_values,
     single_shot_signal,
@@ -247,6 +251,7 @@ def _continuity(r: _Run) -> None:
         r.cont = continuity(r.feats.history, r.obs.listed)
         if r.cont is not None:
             r.add(continuity_signal(r.cont))
+            r.fields.update(continued_fields(r.cont, r.obs.identity.fields))
     ident = r.obs.identity
     openings = ident.values.get(OPENING_VALUE, 0)
     if openings:
@@ -315,7 +320,7 @@ def run_detectors(
             on_error(exc)
     own = any(s.score >= EVIDENCE and family_of(s.name) != "content" for s in r.signals)
     cluster = choose_cluster(obs, feats, r.link, r.fan_key, cfg.fanout, own)
-    benign = "session continuity" if r.cont is not None and r.cont.own else ""
+    benign = BENIGN_SESSION if r.cont is not None and r.cont.own else ""
     return Detection(r.signals, cluster, r.link, benign or benign_evidence(ctx, obs),
                      r.mature)
 
@@ -326,10 +331,13 @@ ESTABLISHED_REQUESTS = 20
 
 
 def benign_evidence(ctx: RequestContext, obs: ObserveResult) -> str:
-    """The identity's own benign evidence ("" if none): a long history or a stable network.
+    """The identity's own benign evidence ("" if none): mostly continuous sessions, a long
+    history or a stable network.
 
     A member showing it keeps its own risk, but the cluster's risk does not flow into it."""
     ident = obs.identity
+    if continuous_sessions(ident.fields, ident.requests):
+        return BENIGN_SESSIONS
     requests = ident.requests + 1
     if ctx.now - ident.first_seen >= ESTABLISHED_AGE and requests >= ESTABLISHED_REQUESTS:
         return "long history"
