@@ -59,6 +59,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import resources
@@ -93,6 +94,17 @@ from antidistill.storage.base import (
     window_bucket,
 )
 from antidistill.storage.memory import risk_from_score
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _timeout
+else:  # redis-py depends on async-timeout before 3.11
+    from async_timeout import timeout as _timeout  # type: ignore[import-not-found,unused-ignore]
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # the redis extra installs it; without it, redis-py's packer
+    _hiredis_pack = None
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-:]{1,64}")
 # Seconds between reads of which allow/deny/watch lists exist (see _lists_to_check).
@@ -174,14 +186,40 @@ class _Batch:
         self.commands.append(args)
 
     async def send(self, conn: Any) -> list[Any]:
-        await conn.send_packed_command(conn.pack_commands(self.commands))
-        out: list[Any] = []
-        for _ in self.commands:
-            try:
-                out.append(await conn.read_response())
-            except rexc.ResponseError as exc:
-                out.append(exc)
-        return out
+        await _ready(conn)
+        async with _timeout(conn.socket_timeout):
+            await _write(conn, _packed(conn, self.commands))
+            return await _read(conn, len(self.commands))
+
+
+# A round trip talks to the connection's stream and parser directly: redis-py's
+# send_packed_command and read_response cost a task (wait_for), a timeout and a health probe
+# per command, and its async pack_command is pure Python even when hiredis is installed.
+def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> bytes:
+    if _hiredis_pack is not None:
+        return b"".join([_hiredis_pack(cmd) for cmd in commands])
+    return b"".join(conn.pack_commands(commands))
+
+
+async def _ready(conn: Any) -> None:
+    """Connect a connection that is not (its first use, or after a failure); otherwise run
+    redis-py's periodic health check when the client configured one."""
+    if not conn.is_connected:
+        await conn.connect()
+    elif conn.health_check_interval:
+        await conn.check_health()
+
+
+async def _write(conn: Any, data: bytes) -> None:
+    writer = conn._writer
+    writer.write(data)
+    await writer.drain()  # returns at once unless the socket buffer is full
+
+
+async def _read(conn: Any, n: int) -> list[Any]:
+    """``n`` replies in order; an error reply is returned as its exception, in place."""
+    read = conn._parser.read_response
+    return [await read() for _ in range(n)]
 
 
 class _Connections:
@@ -263,6 +301,7 @@ class RedisStore(Store):
         self._consts: tuple[Any, ...] = ()
         self._pending_adds: list[tuple[str, str, str]] = []  # list_add of this loop turn
         self._conns: _Connections | None = None  # standalone only
+        self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
         self._adds_flush: asyncio.Future[None] | None = None
         self._consts_for: StateConfig | None = None
         reg = client.register_script
@@ -797,6 +836,7 @@ class RedisClusterStore(RedisStore):
     """:class:`Store` on Redis / Valkey Cluster (``redis+cluster://h1:p1,h2:p2``)."""
 
     cluster_mode: ClassVar[bool] = True
+    SLOT_CACHE: ClassVar[int] = 65536  # keys whose slot is remembered (then cleared)
 
     @classmethod
     def from_uri(
@@ -845,23 +885,19 @@ class RedisClusterStore(RedisStore):
             return await self._pipeline(cmds)
         if client._initialize:
             await client.initialize()
-        slots = [key_slot(client.encoder.encode(k)) for k in keys]
+        slots = [self._slot(k) for k in keys]  # type: ignore[arg-type]
         self.slot_batches += len(set(slots))
         groups: dict[str, tuple[Any, list[int]]] = {}
+        node_of = client.nodes_manager.get_node_from_slot
         for i, slot in enumerate(slots):
-            node = client.nodes_manager.get_node_from_slot(slot)
+            node = node_of(slot)
             groups.setdefault(node.name, (node, []))[1].append(i)
         results: list[Any] = [None] * len(cmds)
-        done = await asyncio.gather(
-            *(self._node_batch(node, [cmds[i] for i in idx]) for node, idx in groups.values()),
-            return_exceptions=True,
-        )
+        parts = [(node, [cmds[i] for i in idx]) for node, idx in groups.values()]
+        done = await _node_round(parts)
         for (_node, idx), out in zip(groups.values(), done, strict=True):
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out  # a cancellation
-                out = [out] * len(idx)
-            for i, r in zip(idx, out, strict=True):
+            for i, r in zip(idx, [out] * len(idx) if isinstance(out, Exception) else out,
+                            strict=True):
                 results[i] = r
         moved = [i for i, r in enumerate(results) if isinstance(r, _REDIRECTS)]
         if moved:
@@ -870,20 +906,14 @@ class RedisClusterStore(RedisStore):
                 results[i] = r
         return results
 
-    @staticmethod
-    async def _node_batch(node: Any, cmds: Sequence[_Cmd]) -> list[Any]:
-        batch = _Batch()
-        for cmd in cmds:
-            cmd.queue(batch)
-        conn = node.acquire_connection()
-        try:
-            out = await batch.send(conn)
-        except BaseException:
-            await conn.disconnect()  # unread replies must not reach the next call
-            node.release(conn)
-            raise
-        node.release(conn)
-        return out
+    def _slot(self, key: str) -> int:
+        """The key's slot, cached: a request's base keys recur (its identity, features)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= self.SLOT_CACHE:
+                self._slots.clear()
+            slot = self._slots[key] = key_slot(key.encode())
+        return slot
 
     async def _pipeline(self, cmds: Sequence[_Cmd]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -910,6 +940,55 @@ class RedisClusterStore(RedisStore):
             ]
         except _DRIVER_ERRORS as exc:
             raise StorageError(f"redis: {type(exc).__name__}: {exc}") from exc
+
+
+async def _node_round(
+    parts: Sequence[tuple[Any, Sequence[_Cmd]]],
+) -> list[list[Any] | Exception]:
+    """One batch per node: every node written first, then each one's replies read, so the
+    nodes work in parallel (one latency) without a task per node. A node that fails gives
+    its exception in place of its replies; the others are still read, so their connections
+    stay usable. A connection not read to the end (a failure, the timeout, a cancellation)
+    is disconnected: unread replies must not reach the next call."""
+    held: list[tuple[Any, Any]] = []
+    clean: list[bool] = []
+    outs: list[list[Any] | Exception] = []
+    try:
+        for node, _cmds in parts:
+            held.append((node, node.acquire_connection()))
+            clean.append(False)
+        timeouts = [conn.socket_timeout for _node, conn in held]
+        async with _timeout(None if None in timeouts else max(timeouts)):
+            sent: list[Exception | None] = []
+            for (_node, conn), (_, cmds) in zip(held, parts, strict=True):
+                sent.append(await _write_batch(conn, cmds))
+            for i, ((_node, conn), (_, cmds), err) in enumerate(zip(held, parts, sent,
+                                                                       strict=True)):
+                try:
+                    if err is not None:
+                        raise err
+                    outs.append(await _read(conn, len(cmds)))
+                    clean[i] = True
+                except Exception as exc:  # in place, like the others' errors
+                    outs.append(exc)
+    finally:
+        for (node, conn), ok in zip(held, clean, strict=True):
+            if not ok:
+                await conn.disconnect()
+            node.release(conn)
+    return outs
+
+
+async def _write_batch(conn: Any, cmds: Sequence[_Cmd]) -> Exception | None:
+    batch = _Batch()
+    for cmd in cmds:
+        cmd.queue(batch)
+    try:
+        await _ready(conn)
+        await _write(conn, _packed(conn, batch.commands))
+    except Exception as exc:  # the node's replies become this error
+        return exc
+    return None
 
 
 def _pairs(raw: Any) -> list[tuple[Any, Any]]:
