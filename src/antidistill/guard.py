@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
@@ -40,8 +41,9 @@ from antidistill.signals.continuity import TTL as ANSWER_TTL
 from antidistill.signals.continuity import answer_members
 from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
-from antidistill.storage.base import ApplyBatch, Store
+from antidistill.storage.base import ApplyBatch, BucketSpec, Store
 from antidistill.storage.build import build_storage, state_config
+from antidistill.storage.memory import MemoryStore
 from antidistill.storage.resilient import StoreUnavailable
 from antidistill.storage.runtime import RuntimeState
 
@@ -50,6 +52,14 @@ __all__ = ["Budgets", "Guard", "error_site"]
 logger = logging.getLogger("antidistill")
 F = TypeVar("F", bound=Callable[..., Any])
 RECENT_CLUSTERS = 8
+
+
+async def _outcome(aw: Awaitable[Any]) -> Any:
+    """[redis] The result of ``aw``, or the exception it raised."""
+    try:
+        return await aw
+    except Exception as exc:
+        return exc
 
 
 class Guard:
@@ -244,29 +254,39 @@ class Guard:
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
+        # [redis] the writes after the response, started together where the store is
+        # remote: on Redis they share one round trip (writes of one event-loop turn)
+        members: list[str] = []
         if usage is not None and usage.answer and "continuity" in self.detectors:
-            await self._remember_answer(ctx, usage.answer)
-        if usage is None or not ctx.estimated_tokens or decision.is_denied():
-            return
-        shared = decision.cluster if any(
-            b.name == "cluster_tokens" for b in decision.budgets) else None
-        specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
+            members = self._answer_members(ctx, usage.answer)
+        specs: list[BucketSpec] = []
+        if usage is not None and ctx.estimated_tokens and not decision.is_denied():
+            shared = decision.cluster if any(
+                b.name == "cluster_tokens" for b in decision.budgets) else None
+            specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
+        writes: list[Callable[[], Awaitable[Any]]] = [
+            partial(self.store.list_add, ANSWERS, m, ANSWER_TTL) for m in members]
         if specs:
-            await self.store.buckets(specs, self.clock())
+            writes.append(partial(self.store.buckets, specs, self.clock()))
+        if len(writes) > 1 and not isinstance(self.store, MemoryStore):
+            done = list(await asyncio.gather(*(w() for w in writes), return_exceptions=True))
+        else:
+            done = [await _outcome(w()) for w in writes]
+        if any(isinstance(r, BaseException) for r in done[: len(members)]):
+            self.counters["answers_dropped"] += 1  # bookkeeping: never fails a request
+        if specs:
+            if isinstance(done[-1], BaseException):
+                raise done[-1]
             self.counters["tokens_reconciled"] += 1
+        # [/redis]
 
-    async def _remember_answer(self, ctx: RequestContext, answer: str) -> None:
+    def _answer_members(self, ctx: RequestContext, answer: str) -> list[str]:
         """Session continuity's record of what was answered: bookkeeping, so it is skipped
-        while storage is degraded and never fails (or logs for) a request."""
+        while storage is degraded (and counted as dropped)."""
         if getattr(self.store, "degraded", False):
             self.counters["answers_dropped"] += 1
-            return
-        members = answer_members(ctx.identity.id, answer, self.pseudonymize.uncached)
-        try:
-            await asyncio.gather(*(self.store.list_add(ANSWERS, m, ANSWER_TTL)
-                                   for m in members))
-        except Exception:
-            self.counters["answers_dropped"] += 1
+            return []
+        return answer_members(ctx.identity.id, answer, self.pseudonymize.uncached)
 
     async def deny_response(self, ctx: RequestContext, decision: Decision) -> ErrorBody:
         """The 429/403 answer: the ``error_response`` hook's, else the OpenAI error shape."""

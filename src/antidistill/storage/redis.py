@@ -61,7 +61,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -222,6 +222,22 @@ async def _read(conn: Any, n: int) -> list[Any]:
     return [await read() for _ in range(n)]
 
 
+class _Turn:
+    """Writes started in one event-loop turn, sent in one round trip by ``flush`` (a task
+    that first yields once, so that the others can join): list additions (grouped per
+    list) and commands whose replies their caller reads at its own offset in ``cmds``.
+    A failure fails every caller of the turn; none is dropped silently."""
+
+    __slots__ = ("adds", "cmds", "flush")
+
+    def __init__(self, flush: Callable[[_Turn], Awaitable[list[Any]]]) -> None:
+        self.adds: list[tuple[str, str, str]] = []  # (list key, expiry score, member)
+        self.cmds: list[_Cmd] = []
+        self.flush: asyncio.Future[list[Any]] = asyncio.ensure_future(flush(self))
+        # retrieved here too, so a write whose callers all timed out logs nothing
+        self.flush.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+
 class _Connections:
     """Connections a standalone store keeps checked out of redis-py's pool between calls.
 
@@ -299,10 +315,9 @@ class RedisStore(Store):
         self.round_trips = 0
         self.slot_batches = 0
         self._consts: tuple[Any, ...] = ()
-        self._pending_adds: list[tuple[str, str, str]] = []  # list_add of this loop turn
+        self._turn: _Turn | None = None  # writes of this event-loop turn (see _Turn)
         self._conns: _Connections | None = None  # standalone only
         self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
-        self._adds_flush: asyncio.Future[None] | None = None
         self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
@@ -658,8 +673,17 @@ class RedisStore(Store):
         await self._execute(cmds)
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
-        """See :meth:`Store.buckets`."""
-        return self._bucket_results(await self._execute(self._bucket_cmds(specs, now)))
+        """See :meth:`Store.buckets`. Started while a list addition of this event-loop turn
+        is pending (the settlement next to continuity's answer record), the buckets share
+        its round trip."""
+        cmds = self._bucket_cmds(specs, now)
+        turn = self._turn
+        if turn is None:
+            return self._bucket_results(await self._execute(cmds))
+        start = len(turn.cmds)
+        turn.cmds += cmds
+        res = await asyncio.shield(turn.flush)
+        return self._bucket_results(res[start : start + len(cmds)])
 
     async def _lists_to_check(
         self, checks: Sequence[tuple[str, str]]
@@ -703,26 +727,29 @@ class RedisStore(Store):
         if self._lists_present is not None:
             self._lists_present.add(name)
         expires = "+inf" if ttl is None else _num(self._wall() + ttl)
-        self._pending_adds.append((self._key("l", name), expires, member))
-        if self._adds_flush is None:
-            self._adds_flush = asyncio.ensure_future(self._flush_adds())
-            # retrieved here too, so a write whose callers all timed out logs nothing
-            self._adds_flush.add_done_callback(lambda f: f.cancelled() or f.exception())
+        turn = self._open_turn()
+        turn.adds.append((self._key("l", name), expires, member))
         # shielded: one caller's timeout must not cancel the others' write
-        await asyncio.shield(self._adds_flush)
+        await asyncio.shield(turn.flush)
 
-    async def _flush_adds(self) -> None:
-        await asyncio.sleep(0)  # let the other additions of this turn join
-        pending, self._pending_adds, self._adds_flush = self._pending_adds, [], None
+    def _open_turn(self) -> _Turn:
+        turn = self._turn
+        if turn is None:
+            turn = self._turn = _Turn(self._flush_turn)
+        return turn
+
+    async def _flush_turn(self, turn: _Turn) -> list[Any]:
+        await asyncio.sleep(0)  # let the other writes of this turn join
+        self._turn = None
         by_key: dict[str, list[Any]] = {}
-        for key, expires, member in pending:
+        for key, expires, member in turn.adds:
             by_key.setdefault(key, []).extend((expires, member))
         wall = _num(self._wall())
-        cmds = []
+        cmds = list(turn.cmds)
         for key, pairs in by_key.items():
             cmds += [_Cmd(None, (), ("ZADD", key, *pairs)),
                      _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", wall))]
-        await self._execute(cmds)
+        return await self._execute(cmds)
 
     async def list_remove(self, name: str, member: str) -> None:
         """Remove ``member`` from list ``name``."""
