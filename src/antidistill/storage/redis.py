@@ -106,6 +106,15 @@ try:
 except ImportError:  # the redis extra installs it; without it, redis-py's packer
     _hiredis_pack = None
 
+_HiredisParser: Any = None  # redis-py's hiredis parser class, when it has the layout we read
+_NOT_ENOUGH: Any = None  # its reader's "no complete reply yet" marker
+try:
+    from redis._parsers import hiredis as _rp_hiredis
+
+    _HiredisParser, _NOT_ENOUGH = _rp_hiredis._AsyncHiredisParser, _rp_hiredis.NOT_ENOUGH_DATA
+except (ImportError, AttributeError):  # another layout: replies through the parser's API
+    pass
+
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-:]{1,64}")
 # Seconds between reads of which allow/deny/watch lists exist (see _lists_to_check).
 LIST_REFRESH = 5.0
@@ -218,8 +227,21 @@ async def _write(conn: Any, data: bytes) -> None:
 
 async def _read(conn: Any, n: int) -> list[Any]:
     """``n`` replies in order; an error reply is returned as its exception, in place."""
-    read = conn._parser.read_response
-    return [await read() for _ in range(n)]
+    parser: Any = conn._parser
+    if type(parser) is not _HiredisParser or getattr(conn, "protocol", 2) not in (2, "2"):
+        read = parser.read_response
+        return [await read() for _ in range(n)]
+    # RESP2 on hiredis (no push messages): the replies straight from the C reader, one
+    # socket read for most round trips, instead of a coroutine per reply
+    gets = parser._reader.gets
+    out: list[Any] = []
+    while len(out) < n:
+        reply = gets()
+        if reply is _NOT_ENOUGH:
+            await parser.read_from_socket()
+        else:
+            out.append(reply)
+    return out
 
 
 class _Turn:
