@@ -215,8 +215,9 @@ async def test_round_trips_pack_with_hiredis_and_read_from_its_reader(
     store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """redis-py's async packer is pure Python even with hiredis installed, and its
-    read_response costs a timeout per reply: a round trip uses neither (a fallback to them
-    stays for a redis-py without hiredis)."""
+    read_response costs a timeout per reply: a round trip uses neither, and reads the
+    replies from hiredis's reader itself (a fallback stays for a redis-py without hiredis)."""
+    from redis._parsers.hiredis import _AsyncHiredisParser
     from redis.asyncio.connection import AbstractConnection
 
     store = await store_factory()
@@ -227,6 +228,7 @@ async def test_round_trips_pack_with_hiredis_and_read_from_its_reader(
 
     for name in ("pack_command", "pack_commands", "read_response", "send_packed_command"):
         monkeypatch.setattr(AbstractConnection, name, refuse)
+    monkeypatch.setattr(_AsyncHiredisParser, "read_response", refuse)
     res = await store.observe(ObserveBatch("id-h2", features=["tpl:h", "tpl:i"]), 2.0)
     assert res.features["tpl:h"].short == 2
     (b,) = await store.apply(ApplyBatch("id-h2", buckets=[BucketSpec("bh", 5.0, 1.0)]), 2.0)

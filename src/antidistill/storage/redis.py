@@ -112,6 +112,8 @@ try:
     from redis._parsers import hiredis as _rp_hiredis
 
     _HiredisParser, _NOT_ENOUGH = _rp_hiredis._AsyncHiredisParser, _rp_hiredis.NOT_ENOUGH_DATA
+    if not all(hasattr(_HiredisParser, a) for a in ("read_from_socket", "handle_push_response")):
+        _HiredisParser = None
 except (ImportError, AttributeError):  # another layout: replies through the parser's API
     pass
 
@@ -228,17 +230,20 @@ async def _write(conn: Any, data: bytes) -> None:
 async def _read(conn: Any, n: int) -> list[Any]:
     """``n`` replies in order; an error reply is returned as its exception, in place."""
     parser: Any = conn._parser
-    if type(parser) is not _HiredisParser or getattr(conn, "protocol", 2) not in (2, "2"):
+    if type(parser) is not _HiredisParser:
         read = parser.read_response
         return [await read() for _ in range(n)]
-    # RESP2 on hiredis (no push messages): the replies straight from the C reader, one
-    # socket read for most round trips, instead of a coroutine per reply
-    gets = parser._reader.gets
+    # on hiredis: the replies straight from its C reader (one socket read for most round
+    # trips) instead of a coroutine per reply; a RESP3 push message goes to the parser's
+    # handler and is not a reply, as in its read_response
+    gets, push = parser._reader.gets, getattr(parser, "_hiredis_PushNotificationType", None)
     out: list[Any] = []
     while len(out) < n:
         reply = gets()
         if reply is _NOT_ENOUGH:
             await parser.read_from_socket()
+        elif push is not None and type(reply) is push:
+            await parser.handle_push_response(reply)
         else:
             out.append(reply)
     return out
