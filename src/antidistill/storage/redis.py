@@ -36,15 +36,19 @@ checks go only to lists that exist: which do is read (``EXISTS``) at most every
 ``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
 ``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
 links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
-risk was added. List additions started in the same event-loop turn share one round trip.
-``round_trips`` counts sequential round trips; ``slot_batches`` the distinct slots they hit.
+risk was added. List additions started in the same event-loop turn share one round trip,
+and bucket calls started while one is pending join it (the settlement after a response goes
+with continuity's answer records). ``round_trips`` counts sequential round trips;
+``slot_batches`` the distinct slots they hit.
 
-A round trip's commands are written to one connection at once and their replies read in
-order (redis-py's pipeline without its per-command bookkeeping); standalone stores keep
-their connections checked out between calls. On Cluster the commands are grouped by the
-node that owns their slot and the nodes are written in parallel (one latency); a command
-answered MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster
-pipeline, which follows the redirection and refreshes the slot table.
+A round trip's commands are packed by hiredis, written to one connection at once and their
+replies read in order from hiredis's reader, under one timeout (redis-py's pipeline without
+its per-command bookkeeping, its pure-Python async packer and its per-reply timeout);
+standalone stores keep their connections checked out between calls. On Cluster the commands
+are grouped by the node that owns their slot (the slot of each key cached), every node is
+written, then each one's replies read (one latency, no task per node); a command answered
+MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster pipeline,
+which follows the redirection and refreshes the slot table.
 
 Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA and,
 after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and re-sent for the
