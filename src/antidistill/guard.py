@@ -9,10 +9,8 @@ applied to the body) and, after the response, :meth:`Guard.settle` (metered usag
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
-from functools import partial
+from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
@@ -43,23 +41,15 @@ from antidistill.signals.fanout import FanoutConfig
 from antidistill.signals.pipeline import DetectorConfig
 from antidistill.storage.base import ApplyBatch, BucketSpec, Store
 from antidistill.storage.build import build_storage, state_config
-from antidistill.storage.memory import MemoryStore
 from antidistill.storage.resilient import StoreUnavailable
 from antidistill.storage.runtime import RuntimeState
+from antidistill.storage.together import record_and_charge
 
 __all__ = ["Budgets", "Guard", "error_site"]
 
 logger = logging.getLogger("antidistill")
 F = TypeVar("F", bound=Callable[..., Any])
 RECENT_CLUSTERS = 8
-
-
-async def _outcome(aw: Awaitable[Any]) -> Any:
-    """[redis] The result of ``aw``, or the exception it raised."""
-    try:
-        return await aw
-    except Exception as exc:
-        return exc
 
 
 class Guard:
@@ -254,8 +244,6 @@ class Guard:
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
-        # [redis] the writes after the response, started together where the store is
-        # remote: on Redis they share one round trip (writes of one event-loop turn)
         members: list[str] = []
         if usage is not None and usage.answer and "continuity" in self.detectors:
             members = self._answer_members(ctx, usage.answer)
@@ -264,21 +252,15 @@ class Guard:
             shared = decision.cluster if any(
                 b.name == "cluster_tokens" for b in decision.budgets) else None
             specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
-        writes: list[Callable[[], Awaitable[Any]]] = [
-            partial(self.store.list_add, ANSWERS, m, ANSWER_TTL) for m in members]
-        if specs:
-            writes.append(partial(self.store.buckets, specs, self.clock()))
-        if len(writes) > 1 and not isinstance(self.store, MemoryStore):
-            done = list(await asyncio.gather(*(w() for w in writes), return_exceptions=True))
-        else:
-            done = [await _outcome(w()) for w in writes]
-        if any(isinstance(r, BaseException) for r in done[: len(members)]):
+        # [redis] started together: one round trip on Redis (storage/together.py)
+        stored, failed = await record_and_charge(self.store, ANSWERS, members, ANSWER_TTL,
+                                                 specs, self.clock())
+        if not stored:
             self.counters["answers_dropped"] += 1  # bookkeeping: never fails a request
+        if failed is not None:
+            raise failed
         if specs:
-            if isinstance(done[-1], BaseException):
-                raise done[-1]
             self.counters["tokens_reconciled"] += 1
-        # [/redis]
 
     def _answer_members(self, ctx: RequestContext, answer: str) -> list[str]:
         """Session continuity's record of what was answered: bookkeeping, so it is skipped
