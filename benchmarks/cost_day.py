@@ -23,8 +23,8 @@ the bare app, ``memory://``, Redis on loopback and a 3-master Redis Cluster on l
 ``--redis-url`` / ``--cluster-url``). Reported per lane: client CPU per request (this
 process's ``time.process_time`` over the app call, minus the bare lane's for the same
 request; the server's CPU is not in it), and the store traffic per request, counted at the
-connection (a counting wrapper of redis-py's ``send_packed_command`` / ``pack_command``,
-installed by this script only): socket writes, commands and arguments, split at the
+connection (a counting wrapper of ``asyncio.StreamWriter``'s writes, installed by this
+script only, parsed outside the timed calls): socket writes, commands and arguments, split at the
 decision into the hot path (before it: observe and apply, and a refund when a budget refuses;
 the PASS line counts served requests)
 and what follows the response (usage settlement, continuity's answer record); the periodic
@@ -45,6 +45,7 @@ import asyncio
 import gc
 import heapq
 import json
+import re
 import signal
 import statistics
 import sys
@@ -76,7 +77,14 @@ TARGETS = {"mean_us": 120.0, "p99_us": 1000.0, "redis_cpu_ms": 0.6, "redis_rt": 
 # connection-level counting (this process only)
 # --------------------------------------------------------------------------------------
 class Wire:
-    """Counts redis-py socket writes, commands and arguments, per server port."""
+    """Counts socket writes to Redis, commands and arguments, per server port.
+
+    ``asyncio.StreamWriter.write``/``writelines`` are wrapped (this process only), which is
+    where both redis-py's own calls and the store's round trips write; a write is only logged
+    there (a reference to its bytes), and parsed as RESP at the next :meth:`snapshot`, which
+    the lanes take outside their timed section, so the counting costs the lanes next to
+    nothing. :meth:`cut` marks a point in the log (the decision) at no cost.
+    """
 
     def __init__(self) -> None:
         self.sends: Counter[int] = Counter()
@@ -86,32 +94,51 @@ class Wire:
         self.script_args: Counter[int] = Counter()
         self.periodic: Counter[int] = Counter()  # writes of the mode and list-presence reads
         self.in_periodic = False
+        self.log: list[tuple[Any, Any, bool]] = []  # (writer, data, periodic), unparsed
+        self.parsed = 0  # writes parsed so far (the log holds the ones after them)
 
     def install(self) -> None:
-        from redis.asyncio.connection import AbstractConnection
+        from asyncio import StreamWriter
 
-        send, pack = AbstractConnection.send_packed_command, AbstractConnection.pack_command
+        write, writelines = StreamWriter.write, StreamWriter.writelines
+        log = self.log
         wire = self
 
-        async def send_packed_command(conn: Any, command: Any, check_health: bool = True) -> None:
-            wire.sends[getattr(conn, "port", 0)] += 1
-            if wire.in_periodic:
-                wire.periodic[getattr(conn, "port", 0)] += 1
-            await send(conn, command, check_health)
+        def counted_write(writer: Any, data: Any) -> None:
+            log.append((writer, data, wire.in_periodic))
+            write(writer, data)
 
-        def pack_command(conn: Any, *args: Any) -> list[bytes]:
-            port = getattr(conn, "port", 0)
-            wire.commands[port] += 1
-            wire.args[port] += len(args)
-            if args and args[0] in ("EVALSHA", b"EVALSHA", "EVAL"):
-                wire.script_calls[port] += 1
-                wire.script_args[port] += len(args) - 3  # keys and ARGV, not name/sha/numkeys
-            return pack(conn, *args)
+        def counted_writelines(writer: Any, data: Any) -> None:
+            data = list(data)
+            log.append((writer, b"".join(data), wire.in_periodic))
+            writelines(writer, data)
 
-        AbstractConnection.send_packed_command = send_packed_command  # type: ignore[method-assign]
-        AbstractConnection.pack_command = pack_command  # type: ignore[method-assign]
+        StreamWriter.write = counted_write  # type: ignore[method-assign]
+        StreamWriter.writelines = counted_writelines  # type: ignore[method-assign]
 
-    def snapshot(self, ports: Sequence[int]) -> tuple[int, ...]:
+    def cut(self) -> int:
+        """The position of the next write in the log."""
+        return self.parsed + len(self.log)
+
+    def _parse(self, upto: int | None = None) -> None:
+        n = len(self.log) if upto is None else max(0, upto - self.parsed)
+        for writer, data, periodic in self.log[:n]:
+            peer = writer.get_extra_info("peername")
+            port = peer[1] if isinstance(peer, tuple) else 0
+            self.sends[port] += 1
+            self.periodic[port] += periodic
+            for nargs, name in _resp_commands(bytes(data)):
+                self.commands[port] += 1
+                self.args[port] += nargs
+                if name in (b"EVALSHA", b"EVAL"):
+                    self.script_calls[port] += 1
+                    self.script_args[port] += nargs - 3  # keys and ARGV only
+        del self.log[:n]
+        self.parsed += n
+
+    def snapshot(self, ports: Sequence[int], upto: int | None = None) -> tuple[int, ...]:
+        """Totals for ``ports`` over the writes before ``upto`` (a :meth:`cut`; default all)."""
+        self._parse(upto)
         return (sum(self.sends[p] for p in ports), sum(self.commands[p] for p in ports),
                 sum(self.args[p] for p in ports), sum(self.script_calls[p] for p in ports),
                 sum(self.script_args[p] for p in ports), sum(self.periodic[p] for p in ports))
@@ -132,6 +159,21 @@ class Wire:
                     self.in_periodic = False
 
             setattr(store, name, wrapped)
+
+
+def _resp_commands(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(argument count, command name) of each RESP command array in ``data``."""
+    i = 0
+    while i < len(data):
+        j = data.index(b"\r\n", i)
+        nargs, i, name = int(data[i + 1 : j]), j + 2, b""
+        for k in range(nargs):
+            j = data.index(b"\r\n", i)
+            size = int(data[i + 1 : j])
+            if k == 0:
+                name = data[j + 2 : j + 2 + size].upper()
+            i = j + 2 + size + 2
+        yield nargs, name
 
 
 WIRE = Wire()
@@ -155,7 +197,7 @@ class Lane:
     status: list[int] = field(default_factory=list)
     statuses: Counter[int] = field(default_factory=Counter)
     profiler: Any = None  # a cProfile.Profile enabled around this lane's calls (--profile)
-    _mark: tuple[int, ...] | None = None
+    _mark: int | None = None
 
     def attach(self) -> None:
         """Mark the decision point (the end of the hot path) through an on_decision hook."""
@@ -163,7 +205,7 @@ class Lane:
             return
 
         def mark(ctx: Any, decision: Any) -> None:
-            self._mark = WIRE.snapshot(self.ports)
+            self._mark = WIRE.cut()
 
         self.guard.on_decision(mark)
         WIRE.mark_periodic(self.primary())
@@ -192,8 +234,9 @@ class Lane:
         self.statuses[status] += 1
         self.status.append(status)
         if w0 is not None:
+            mid = None if self._mark is None else WIRE.snapshot(self.ports, self._mark)
             w1 = WIRE.snapshot(self.ports)
-            mid = self._mark or w1
+            mid = mid or w1
             self.hot.append(tuple(b - a for a, b in zip(w0, mid, strict=True)))
             self.after.append(tuple(b - a for a, b in zip(mid, w1, strict=True)))
             self.store_rt.append(getattr(self.primary(), "round_trips", 0) - rt0)
@@ -319,15 +362,18 @@ def start_profile(args: argparse.Namespace, lanes: Sequence[Lane]) -> None:
     import cProfile
 
     for lane in lanes:
-        if lane.label == args.profile:
+        if lane.label in (args.profile or ()):
             lane.profiler = cProfile.Profile(time.process_time)  # CPU, not wall time
 
 
-def print_profile(lanes: Sequence[Lane]) -> None:
+def print_profile(lanes: Sequence[Lane], out: str | None = None) -> None:
     import pstats
 
     for lane in lanes:
         if lane.profiler is not None:
+            if out:  # one pstats file per lane, for comparing lanes of one run
+                name = re.sub(r"[^A-Za-z0-9]+", "_", lane.label).strip("_")
+                lane.profiler.dump_stats(f"{out}/{name}.pstats")
             print(f"\nprofile of lane {lane.label!r} (cProfile, cumulative, top 40):")
             st = pstats.Stats(lane.profiler, stream=sys.stdout)
             st.sort_stats("cumulative").print_stats(40)
@@ -473,7 +519,7 @@ async def run_memory(args: argparse.Namespace, dbs: dict[str, str]) -> dict[str,
     t0 = time.monotonic()
     d = await drive(lanes, lanes[1], clock, accounts, day_start, "memory")
     res = report_memory(lanes, d, time.monotonic() - t0)
-    print_profile(lanes)
+    print_profile(lanes, args.profile_out)
     for lane in lanes:
         if lane.guard is not None:
             await lane.guard.aclose()
@@ -498,7 +544,7 @@ async def run_redis(args: argparse.Namespace, dbs: dict[str, str],
     t0 = time.monotonic()
     d = await drive(lanes, lanes[1], clock, accounts, day_start, "redis")
     res = report_redis(lanes, d, args.sample, time.monotonic() - t0)
-    print_profile(lanes)
+    print_profile(lanes, args.profile_out)
     for lane in lanes:
         if lane.guard is not None:
             store = lane.primary()
@@ -577,9 +623,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     p.add_argument("--cluster-url", help="use this Redis Cluster (redis+cluster://h:p,...)")
     p.add_argument("--no-network-db", dest="network_db", action="store_false",
                    help="no ASN / anonymous-IP databases (they need mmdb-writer)")
-    p.add_argument("--profile", metavar="LANE",
-                   help="cProfile one lane's calls (e.g. 'Redis', 'antidistill, memory://'); "
-                        "its timings then include the profiler's cost")
+    p.add_argument("--profile", metavar="LANE", action="append",
+                   help="cProfile one lane's calls (e.g. 'Redis', 'antidistill, memory://'; "
+                        "repeat for more lanes); its timings then include the profiler's cost")
+    p.add_argument("--profile-out", metavar="DIR",
+                   help="also write each profiled lane's pstats file into DIR")
     p.add_argument("--quick", action="store_true", help="CI smoke size")
     p.add_argument("--json", help="write the results here")
     a = p.parse_args(argv)

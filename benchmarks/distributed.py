@@ -357,9 +357,9 @@ async def run_cost(args: argparse.Namespace, b: Backends) -> dict[str, Any]:
     async def batch(v: Variant, start: int, n: int, timed: bool) -> None:
         clock = time.perf_counter_ns
         times: list[float] = []
+        w0 = WIRE.snapshot(v.ports)  # parses the writes logged so far: before the clock
         cpu0 = time.process_time()
         srv0 = [common.proc_cpu_seconds(pid) or 0.0 for pid in v.server_pids]
-        w0 = WIRE.snapshot(v.ports)
         for i in range(start, start + n):
             req = reqs[i % len(reqs)]
             send = overhead._Send()

@@ -208,3 +208,63 @@ async def test_a_cluster_found_through_a_feature_or_the_identity(
         cs = res.clusters["cl-c"]
         assert cs.members == 1 and cs.first_seen == 10.0 and 1.9 < cs.risk <= 2.0
         assert rts == (2 if getattr(store, "cluster_mode", False) else 1)
+
+
+@pytest.mark.parametrize("store_backend", REDIS_BACKENDS, indirect=True)
+async def test_round_trips_pack_with_hiredis_and_read_from_its_reader(
+    store_factory: StoreFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's async packer is pure Python even with hiredis installed, and its
+    read_response costs a timeout per reply: a round trip uses neither, and reads the
+    replies from hiredis's reader itself (a fallback stays for a redis-py without hiredis)."""
+    from redis._parsers.hiredis import _AsyncHiredisParser
+    from redis.asyncio.connection import AbstractConnection
+
+    store = await store_factory()
+    await store.observe(ObserveBatch("id-h", features=["tpl:h"]), 1.0)  # scripts loaded
+
+    def refuse(*a: Any, **k: Any) -> Any:
+        raise AssertionError("redis-py's packer or reader was used")
+
+    for name in ("pack_command", "pack_commands", "read_response", "send_packed_command"):
+        monkeypatch.setattr(AbstractConnection, name, refuse)
+    monkeypatch.setattr(_AsyncHiredisParser, "read_response", refuse)
+    res = await store.observe(ObserveBatch("id-h2", features=["tpl:h", "tpl:i"]), 2.0)
+    assert res.features["tpl:h"].short == 2
+    (b,) = await store.apply(ApplyBatch("id-h2", buckets=[BucketSpec("bh", 5.0, 1.0)]), 2.0)
+    assert b.allowed and b.remaining == 4.0
+
+
+@pytest.mark.parametrize("store_backend", REDIS_BACKENDS, indirect=True)
+async def test_settlement_and_answer_records_share_one_round_trip(
+    store_factory: StoreFactory,
+) -> None:
+    """What Guard.settle starts after a response (continuity's records and the forced
+    token charge) goes in one round trip, and each caller gets its own result."""
+    store = await store_factory()
+    spec = BucketSpec("tk-s", 100.0, 0.0, cost=30.0, force=True)
+    await store.buckets([BucketSpec("tk-s", 100.0, 0.0, cost=0.0)], 1.0)  # script loaded
+    before = store.round_trips  # type: ignore[attr-defined]
+    _, _, (settled,) = await asyncio.gather(store.list_add("watch:ans", "k1", 60.0),
+                                            store.list_add("watch:ans", "k2", 60.0),
+                                            store.buckets([spec], 2.0))
+    assert store.round_trips - before == 1  # type: ignore[attr-defined]
+    assert settled.remaining == 70.0
+    assert sorted(await store.list_members("watch:ans")) == ["k1", "k2"]
+    before = store.round_trips  # type: ignore[attr-defined]
+    (alone,) = await store.buckets([spec], 3.0)  # no write pending: straight away
+    assert alone.remaining == 40.0
+    assert store.round_trips - before == 1  # type: ignore[attr-defined]
+
+
+async def test_a_failed_shared_round_trip_fails_every_caller(dedicated_redis: Any) -> None:
+    store = storage_from_uri(dedicated_redis.url, prefix="sf", socket_timeout=0.3)
+    try:
+        await store.buckets([BucketSpec("b", 10.0, 1.0)], 1.0)
+        dedicated_redis.stop()
+        got = await asyncio.gather(store.list_add("watch:x", "m1"),
+                                   store.buckets([BucketSpec("b", 10.0, 1.0)], 2.0),
+                                   return_exceptions=True)
+        assert [type(g) for g in got] == [StorageError, StorageError]
+    finally:
+        await store.close()

@@ -15,11 +15,12 @@ from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, Decision
-from antidistill.enforcement.answers import remember_answer, remembers_answers
+from antidistill.enforcement.answers import remembers_answers
 from antidistill.enforcement.apply import RequestBody, apply_action
 from antidistill.enforcement.degrade import DegradePlan
 from antidistill.enforcement.metering import Usage
 from antidistill.enforcement.responses import ErrorBody, error_body
+from antidistill.enforcement.settle import settle_response
 from antidistill.fingerprints.prompt import FINGERPRINT_VERSION as PROMPT_VERSION
 from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_VERSION
 from antidistill.fingerprints.run import Fingerprinter
@@ -261,17 +262,9 @@ class Guard:
     async def settle(self, ctx: RequestContext, decision: Decision, usage: Usage | None) -> None:
         """Reconcile the token budgets with the metered usage (debt allowed), and remember a
         keyed hash of the answer for session continuity."""
-        if usage is not None and usage.answer and self.remember_answers:
-            await remember_answer(self.store, ctx.identity.id, usage.answer,
-                                  self.pseudonymize.uncached, self.counters)
-        if usage is None or not ctx.estimated_tokens or decision.is_denied():
-            return
-        shared = decision.cluster if decision.cluster is not None and any(
-            b.name == "cluster_tokens" for b in decision.budgets) else None
-        specs = self.budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
-        if specs:
-            await self.store.buckets(specs, self.clock())
-            self.counters["tokens_reconciled"] += 1
+        await settle_response(self.store, self.budgets, ctx, decision, usage,
+                              self.pseudonymize.uncached if self.remember_answers else None,
+                              self.counters, self.clock())
 
     async def deny_response(self, ctx: RequestContext, decision: Decision) -> ErrorBody:
         """The 429/403 answer: the ``error_response`` hook's, else the OpenAI error shape."""

@@ -6,13 +6,14 @@ the record is bookkeeping, so it is skipped while storage is degraded and never 
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import Callable, Mapping, Set
 
 from antidistill.signals.continuity import LIST as ANSWERS
 from antidistill.signals.continuity import TTL as ANSWER_TTL
 from antidistill.signals.continuity import answer_members
+
+__all__ = ["ANSWERS", "ANSWER_TTL", "answer_record", "remembers_answers"]
 from antidistill.storage.base import Store
 
 
@@ -24,14 +25,11 @@ def remembers_answers(detectors: Set[str], default_policy: str,
         default_policy == "inspect" or "inspect" in routes.values())
 
 
-async def remember_answer(store: Store, identity: str, answer: str,
-                          uncached: Callable[[str, str], str], counters: Counter[str]) -> None:
-    """Record keyed hashes of ``answer`` for ``identity`` (counted as dropped on failure)."""
+def answer_record(store: Store, identity: str, answer: str,
+                  uncached: Callable[[str, str], str], counters: Counter[str]) -> list[str]:
+    """The list members recording ``answer`` for ``identity``; none while storage is degraded
+    (counted as dropped). The guard writes them with the settlement (storage.together)."""
     if getattr(store, "degraded", False):
         counters["answers_dropped"] += 1
-        return
-    members = answer_members(identity, answer, uncached)
-    try:
-        await asyncio.gather(*(store.list_add(ANSWERS, m, ANSWER_TTL) for m in members))
-    except Exception:
-        counters["answers_dropped"] += 1
+        return []
+    return answer_members(identity, answer, uncached)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from typing import Literal, TypeVar
@@ -134,6 +135,10 @@ class CircuitBreaker:
     async def _timed(self, aw: Awaitable[_T]) -> _T:
         if self.call_timeout is None:
             return await aw
+        if sys.version_info >= (3, 11):
+            # in this task: wait_for would start a task (and its timer) per store call
+            async with asyncio.timeout(self.call_timeout):
+                return await aw
         return await asyncio.wait_for(aw, self.call_timeout)
 
     async def _degraded(

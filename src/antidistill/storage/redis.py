@@ -36,15 +36,19 @@ checks go only to lists that exist: which do is read (``EXISTS``) at most every
 ``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
 ``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
 links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
-risk was added. List additions started in the same event-loop turn share one round trip.
-``round_trips`` counts sequential round trips; ``slot_batches`` the distinct slots they hit.
+risk was added. List additions started in the same event-loop turn share one round trip,
+and bucket calls started while one is pending join it (the settlement after a response goes
+with continuity's answer records). ``round_trips`` counts sequential round trips;
+``slot_batches`` the distinct slots they hit.
 
-A round trip's commands are written to one connection at once and their replies read in
-order (redis-py's pipeline without its per-command bookkeeping); standalone stores keep
-their connections checked out between calls. On Cluster the commands are grouped by the
-node that owns their slot and the nodes are written in parallel (one latency); a command
-answered MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster
-pipeline, which follows the redirection and refreshes the slot table.
+A round trip's commands are packed by hiredis, written to one connection at once and their
+replies read in order from hiredis's reader, under one timeout (redis-py's pipeline without
+its per-command bookkeeping, its pure-Python async packer and its per-reply timeout);
+standalone stores keep their connections checked out between calls. On Cluster the commands
+are grouped by the node that owns their slot (the slot of each key cached), every node is
+written, then each one's replies read (one latency, no task per node); a command answered
+MOVED/ASK/TRYAGAIN was not executed and goes again through redis-py's cluster pipeline,
+which follows the redirection and refreshes the slot table.
 
 Scripts are redis-py ``Script`` objects (their SHA and text); they are called as EVALSHA and,
 after a NOSCRIPT (server restart, ``SCRIPT FLUSH``, failover), loaded and re-sent for the
@@ -59,8 +63,9 @@ from __future__ import annotations
 import asyncio
 import math
 import re
+import sys
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -93,6 +98,28 @@ from antidistill.storage.base import (
     window_bucket,
 )
 from antidistill.storage.memory import risk_from_score
+
+if sys.version_info >= (3, 11):
+    from asyncio import timeout as _timeout
+else:  # redis-py depends on async-timeout before 3.11
+    from async_timeout import timeout as _timeout  # type: ignore[import-not-found,unused-ignore]
+
+_hiredis_pack: Callable[[tuple[Any, ...]], bytes] | None
+try:
+    from hiredis import pack_command as _hiredis_pack
+except ImportError:  # the redis extra installs it; without it, redis-py's packer
+    _hiredis_pack = None
+
+_HiredisParser: Any = None  # redis-py's hiredis parser class, when it has the layout we read
+_NOT_ENOUGH: Any = None  # its reader's "no complete reply yet" marker
+try:
+    from redis._parsers import hiredis as _rp_hiredis
+
+    _HiredisParser, _NOT_ENOUGH = _rp_hiredis._AsyncHiredisParser, _rp_hiredis.NOT_ENOUGH_DATA
+    if not all(hasattr(_HiredisParser, a) for a in ("read_from_socket", "handle_push_response")):
+        _HiredisParser = None
+except (ImportError, AttributeError):  # another layout: replies through the parser's API
+    pass
 
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.\-:]{1,64}")
 # Seconds between reads of which allow/deny/watch lists exist (see _lists_to_check).
@@ -174,14 +201,72 @@ class _Batch:
         self.commands.append(args)
 
     async def send(self, conn: Any) -> list[Any]:
-        await conn.send_packed_command(conn.pack_commands(self.commands))
-        out: list[Any] = []
-        for _ in self.commands:
-            try:
-                out.append(await conn.read_response())
-            except rexc.ResponseError as exc:
-                out.append(exc)
-        return out
+        await _ready(conn)
+        async with _timeout(conn.socket_timeout):
+            await _write(conn, _packed(conn, self.commands))
+            return await _read(conn, len(self.commands))
+
+
+# A round trip talks to the connection's stream and parser directly: redis-py's
+# send_packed_command and read_response cost a task (wait_for), a timeout and a health probe
+# per command, and its async pack_command is pure Python even when hiredis is installed.
+def _packed(conn: Any, commands: Sequence[tuple[Any, ...]]) -> bytes:
+    if _hiredis_pack is not None:
+        return b"".join([_hiredis_pack(cmd) for cmd in commands])
+    return b"".join(conn.pack_commands(commands))
+
+
+async def _ready(conn: Any) -> None:
+    """Connect a connection that is not (its first use, or after a failure); otherwise run
+    redis-py's periodic health check when the client configured one."""
+    if not conn.is_connected:
+        await conn.connect()
+    elif conn.health_check_interval:
+        await conn.check_health()
+
+
+async def _write(conn: Any, data: bytes) -> None:
+    writer = conn._writer
+    writer.write(data)
+    await writer.drain()  # returns at once unless the socket buffer is full
+
+
+async def _read(conn: Any, n: int) -> list[Any]:
+    """``n`` replies in order; an error reply is returned as its exception, in place."""
+    parser: Any = conn._parser
+    if type(parser) is not _HiredisParser:
+        read = parser.read_response
+        return [await read() for _ in range(n)]
+    # on hiredis: the replies straight from its C reader (one socket read for most round
+    # trips) instead of a coroutine per reply; a RESP3 push message goes to the parser's
+    # handler and is not a reply, as in its read_response
+    gets, push = parser._reader.gets, getattr(parser, "_hiredis_PushNotificationType", None)
+    out: list[Any] = []
+    while len(out) < n:
+        reply = gets()
+        if reply is _NOT_ENOUGH:
+            await parser.read_from_socket()
+        elif push is not None and type(reply) is push:
+            await parser.handle_push_response(reply)
+        else:
+            out.append(reply)
+    return out
+
+
+class _Turn:
+    """Writes started in one event-loop turn, sent in one round trip by ``flush`` (a task
+    that first yields once, so that the others can join): list additions (grouped per
+    list) and commands whose replies their caller reads at its own offset in ``cmds``.
+    A failure fails every caller of the turn; none is dropped silently."""
+
+    __slots__ = ("adds", "cmds", "flush")
+
+    def __init__(self, flush: Callable[[_Turn], Awaitable[list[Any]]]) -> None:
+        self.adds: list[tuple[str, str, str]] = []  # (list key, expiry score, member)
+        self.cmds: list[_Cmd] = []
+        self.flush: asyncio.Future[list[Any]] = asyncio.ensure_future(flush(self))
+        # retrieved here too, so a write whose callers all timed out logs nothing
+        self.flush.add_done_callback(lambda f: f.cancelled() or f.exception())
 
 
 class _Connections:
@@ -261,9 +346,9 @@ class RedisStore(Store):
         self.round_trips = 0
         self.slot_batches = 0
         self._consts: tuple[Any, ...] = ()
-        self._pending_adds: list[tuple[str, str, str]] = []  # list_add of this loop turn
+        self._turn: _Turn | None = None  # writes of this event-loop turn (see _Turn)
         self._conns: _Connections | None = None  # standalone only
-        self._adds_flush: asyncio.Future[None] | None = None
+        self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
         self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
@@ -619,8 +704,17 @@ class RedisStore(Store):
         await self._execute(cmds)
 
     async def buckets(self, specs: Sequence[BucketSpec], now: float) -> list[BucketResult]:
-        """See :meth:`Store.buckets`."""
-        return self._bucket_results(await self._execute(self._bucket_cmds(specs, now)))
+        """See :meth:`Store.buckets`. Started while a list addition of this event-loop turn
+        is pending (the settlement next to continuity's answer record), the buckets share
+        its round trip."""
+        cmds = self._bucket_cmds(specs, now)
+        turn = self._turn
+        if turn is None:
+            return self._bucket_results(await self._execute(cmds))
+        start = len(turn.cmds)
+        turn.cmds += cmds
+        res = await asyncio.shield(turn.flush)
+        return self._bucket_results(res[start : start + len(cmds)])
 
     async def _lists_to_check(
         self, checks: Sequence[tuple[str, str]]
@@ -664,26 +758,29 @@ class RedisStore(Store):
         if self._lists_present is not None:
             self._lists_present.add(name)
         expires = "+inf" if ttl is None else _num(self._wall() + ttl)
-        self._pending_adds.append((self._key("l", name), expires, member))
-        if self._adds_flush is None:
-            self._adds_flush = asyncio.ensure_future(self._flush_adds())
-            # retrieved here too, so a write whose callers all timed out logs nothing
-            self._adds_flush.add_done_callback(lambda f: f.cancelled() or f.exception())
+        turn = self._open_turn()
+        turn.adds.append((self._key("l", name), expires, member))
         # shielded: one caller's timeout must not cancel the others' write
-        await asyncio.shield(self._adds_flush)
+        await asyncio.shield(turn.flush)
 
-    async def _flush_adds(self) -> None:
-        await asyncio.sleep(0)  # let the other additions of this turn join
-        pending, self._pending_adds, self._adds_flush = self._pending_adds, [], None
+    def _open_turn(self) -> _Turn:
+        turn = self._turn
+        if turn is None:
+            turn = self._turn = _Turn(self._flush_turn)
+        return turn
+
+    async def _flush_turn(self, turn: _Turn) -> list[Any]:
+        await asyncio.sleep(0)  # let the other writes of this turn join
+        self._turn = None
         by_key: dict[str, list[Any]] = {}
-        for key, expires, member in pending:
+        for key, expires, member in turn.adds:
             by_key.setdefault(key, []).extend((expires, member))
         wall = _num(self._wall())
-        cmds = []
+        cmds = list(turn.cmds)
         for key, pairs in by_key.items():
             cmds += [_Cmd(None, (), ("ZADD", key, *pairs)),
                      _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", wall))]
-        await self._execute(cmds)
+        return await self._execute(cmds)
 
     async def list_remove(self, name: str, member: str) -> None:
         """Remove ``member`` from list ``name``."""
@@ -797,6 +894,7 @@ class RedisClusterStore(RedisStore):
     """:class:`Store` on Redis / Valkey Cluster (``redis+cluster://h1:p1,h2:p2``)."""
 
     cluster_mode: ClassVar[bool] = True
+    SLOT_CACHE: ClassVar[int] = 65536  # keys whose slot is remembered (then cleared)
 
     @classmethod
     def from_uri(
@@ -845,23 +943,19 @@ class RedisClusterStore(RedisStore):
             return await self._pipeline(cmds)
         if client._initialize:
             await client.initialize()
-        slots = [key_slot(client.encoder.encode(k)) for k in keys]
+        slots = [self._slot(k) for k in keys]  # type: ignore[arg-type]
         self.slot_batches += len(set(slots))
         groups: dict[str, tuple[Any, list[int]]] = {}
+        node_of = client.nodes_manager.get_node_from_slot
         for i, slot in enumerate(slots):
-            node = client.nodes_manager.get_node_from_slot(slot)
+            node = node_of(slot)
             groups.setdefault(node.name, (node, []))[1].append(i)
         results: list[Any] = [None] * len(cmds)
-        done = await asyncio.gather(
-            *(self._node_batch(node, [cmds[i] for i in idx]) for node, idx in groups.values()),
-            return_exceptions=True,
-        )
+        parts = [(node, [cmds[i] for i in idx]) for node, idx in groups.values()]
+        done = await _node_round(parts)
         for (_node, idx), out in zip(groups.values(), done, strict=True):
-            if isinstance(out, BaseException):
-                if not isinstance(out, Exception):
-                    raise out  # a cancellation
-                out = [out] * len(idx)
-            for i, r in zip(idx, out, strict=True):
+            for i, r in zip(idx, [out] * len(idx) if isinstance(out, Exception) else out,
+                            strict=True):
                 results[i] = r
         moved = [i for i, r in enumerate(results) if isinstance(r, _REDIRECTS)]
         if moved:
@@ -870,20 +964,14 @@ class RedisClusterStore(RedisStore):
                 results[i] = r
         return results
 
-    @staticmethod
-    async def _node_batch(node: Any, cmds: Sequence[_Cmd]) -> list[Any]:
-        batch = _Batch()
-        for cmd in cmds:
-            cmd.queue(batch)
-        conn = node.acquire_connection()
-        try:
-            out = await batch.send(conn)
-        except BaseException:
-            await conn.disconnect()  # unread replies must not reach the next call
-            node.release(conn)
-            raise
-        node.release(conn)
-        return out
+    def _slot(self, key: str) -> int:
+        """The key's slot, cached: a request's base keys recur (its identity, features)."""
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= self.SLOT_CACHE:
+                self._slots.clear()
+            slot = self._slots[key] = key_slot(key.encode())
+        return slot
 
     async def _pipeline(self, cmds: Sequence[_Cmd]) -> list[Any]:
         pipe = self.client.pipeline(transaction=False)
@@ -910,6 +998,55 @@ class RedisClusterStore(RedisStore):
             ]
         except _DRIVER_ERRORS as exc:
             raise StorageError(f"redis: {type(exc).__name__}: {exc}") from exc
+
+
+async def _node_round(
+    parts: Sequence[tuple[Any, Sequence[_Cmd]]],
+) -> list[list[Any] | Exception]:
+    """One batch per node: every node written first, then each one's replies read, so the
+    nodes work in parallel (one latency) without a task per node. A node that fails gives
+    its exception in place of its replies; the others are still read, so their connections
+    stay usable. A connection not read to the end (a failure, the timeout, a cancellation)
+    is disconnected: unread replies must not reach the next call."""
+    held: list[tuple[Any, Any]] = []
+    clean: list[bool] = []
+    outs: list[list[Any] | Exception] = []
+    try:
+        for node, _cmds in parts:
+            held.append((node, node.acquire_connection()))
+            clean.append(False)
+        timeouts = [conn.socket_timeout for _node, conn in held]
+        async with _timeout(None if None in timeouts else max(timeouts)):
+            sent: list[Exception | None] = []
+            for (_node, conn), (_, cmds) in zip(held, parts, strict=True):
+                sent.append(await _write_batch(conn, cmds))
+            for i, ((_node, conn), (_, cmds), err) in enumerate(zip(held, parts, sent,
+                                                                       strict=True)):
+                try:
+                    if err is not None:
+                        raise err
+                    outs.append(await _read(conn, len(cmds)))
+                    clean[i] = True
+                except Exception as exc:  # in place, like the others' errors
+                    outs.append(exc)
+    finally:
+        for (node, conn), ok in zip(held, clean, strict=True):
+            if not ok:
+                await conn.disconnect()
+            node.release(conn)
+    return outs
+
+
+async def _write_batch(conn: Any, cmds: Sequence[_Cmd]) -> Exception | None:
+    batch = _Batch()
+    for cmd in cmds:
+        cmd.queue(batch)
+    try:
+        await _ready(conn)
+        await _write(conn, _packed(conn, batch.commands))
+    except Exception as exc:  # the node's replies become this error
+        return exc
+    return None
 
 
 def _pairs(raw: Any) -> list[tuple[Any, Any]]:

@@ -1,0 +1,43 @@
+"""After the response: the token budgets reconciled with the metered usage (debt allowed),
+and session continuity's record of the answer, written together (one round trip on Redis).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+
+from antidistill.context import RequestContext
+from antidistill.decision import Decision
+from antidistill.enforcement.answers import ANSWER_TTL, ANSWERS, answer_record
+from antidistill.enforcement.metering import Usage
+from antidistill.policy.budgets import BudgetPolicy
+from antidistill.storage.base import BucketSpec, Store
+from antidistill.storage.together import record_and_charge
+
+
+async def settle_response(
+    store: Store, budgets: BudgetPolicy, ctx: RequestContext, decision: Decision,
+    usage: Usage | None, answers: Callable[[str, str], str] | None, counters: Counter[str],
+    now: float,
+) -> None:
+    """Settle one served request. ``answers`` is the keyed hash that records the answer for
+    session continuity (None: answers are not recorded). A failed record is counted, never
+    raised (bookkeeping); a failed charge is raised, as a direct bucket call would be."""
+    members: list[str] = []
+    if usage is not None and usage.answer and answers is not None:
+        members = answer_record(store, ctx.identity.id, usage.answer, answers, counters)
+    specs: list[BucketSpec] = []
+    if usage is not None and ctx.estimated_tokens and not decision.is_denied():
+        shared = decision.cluster if decision.cluster is not None and any(
+            b.name == "cluster_tokens" for b in decision.budgets) else None
+        specs = budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
+    if not members and not specs:
+        return
+    stored, failed = await record_and_charge(store, ANSWERS, members, ANSWER_TTL, specs, now)
+    if not stored:
+        counters["answers_dropped"] += 1
+    if failed is not None:
+        raise failed
+    if specs:
+        counters["tokens_reconciled"] += 1
