@@ -432,9 +432,20 @@ class MemoryStore(Store):
         )
 
     def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
-        c = self._get(self._clusters, cluster, now)
+        # _get, with the segment that holds the cluster looked up once: every observe asks
+        # for the recent clusters.
+        lru = self._clusters
+        segment = lru.protected
+        c = segment.get(cluster)
         if c is None:
+            segment = lru.probation
+            c = segment.get(cluster)
+            if c is None:
+                return None
+        if c.expires <= now:
+            del lru[cluster]
             return None
+        segment.move_to_end(cluster)
         risk = decayed(c.risk, c.risk_ts, now, self.config.risk_half_life)
         return ClusterStats(risk, len(c.members), c.first_seen, c.last_seen)
 
