@@ -634,7 +634,7 @@ def _sketch_memo(norm: str, last_turn: str, memo: MemoScope
     if got is None:
         got = _summarise(tokens, _previous(norm, last_turn, memo) if last_turn else None)
         memo.put(key, got)
-    n, first, last, bottom, head, tail = got
+    _, first, last, bottom, head, tail = got
     picked = [first, last, *bottom] if bottom is not None else [*(head or ()), *(tail or ())]
     return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked)))), _SEGMENT_FORMAT % picked[0]
 
