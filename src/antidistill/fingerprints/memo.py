@@ -47,6 +47,7 @@ class TurnMemo:
         self.identities = max(0, identities)
         self._seed = int.from_bytes(os.urandom(8), "little") if seed is None else seed
         self._scopes: OrderedDict[int, dict[bytes, Any]] = OrderedDict()
+        self._last: tuple[str, MemoScope] | None = None
 
     def __len__(self) -> int:
         """Entries held, over all identities."""
@@ -56,6 +57,9 @@ class TurnMemo:
         """The identity's entries (None when the memo is off)."""
         if not self.identities:
             return None
+        last = self._last
+        if last is not None and last[0] is identity:
+            return last[1]  # the same request asks again (fingerprints, then detectors)
         seed = _h64(identity.encode("utf-8", "surrogatepass"), self._seed)
         scopes = self._scopes
         entries = scopes.get(seed)
@@ -66,10 +70,13 @@ class TurnMemo:
                 scopes.pop(next(iter(scopes)), None)
         else:
             scopes.move_to_end(seed)
-        return MemoScope(entries, seed)
+        scope = MemoScope(entries, seed)
+        self._last = (identity, scope)
+        return scope
 
     def clear(self) -> None:
         self._scopes.clear()
+        self._last = None
 
 
 class MemoScope:

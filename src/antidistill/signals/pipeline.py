@@ -216,8 +216,9 @@ def instruction_intent(text: str, max_chars: int) -> IntentMatch | None:
 def _intent(r: _Run) -> None:
     p = r.ctx.parsed
     if p is not None and p.user:
-        top = instruction_intent(p.user, r.cfg.intent_max_chars) if r.memo is None else \
-            _remembered_intent(p.user, r.cfg.intent_max_chars, r.memo)
+        # Remembered for conversations only: a single turn seldom repeats.
+        top = instruction_intent(p.user, r.cfg.intent_max_chars) if r.memo is None or \
+            len(p.user_turns) < 2 else _remembered_intent(p.user, r.cfg.intent_max_chars, r.memo)
         if top is not None:
             r.add(Signal("intent:" + top.category, top.score, top.evidence))
 
