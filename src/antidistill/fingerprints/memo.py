@@ -11,10 +11,11 @@ pure function of the text its key names, so results are identical to the uncache
 Bounded and private:
 
 * at most ``identities`` identities (least recently seen dropped first), each with at most
-  ``PER_IDENTITY`` entries (oldest dropped first). An entry is a 16-byte key and a tuple of
-  at most 28 ints or one short string (a fingerprint, skeleton hash, cue ids or pseudonym):
-  0.2-1.2 KB with the dict slot, so at most about 30 MB at the default bounds (4,096 x 12
-  entries of summaries of long texts), a few MB in practice;
+  ``PER_IDENTITY`` entries (oldest dropped first): a 16-byte key and a tuple of at most 23
+  ints or one short string (a fingerprint, skeleton hash, cue ids or pseudonym). Measured
+  with ``tracemalloc`` at the default bounds (32,768 entries): 36 MiB if every entry were a
+  long text's summary (the largest kind), 20 MiB for short texts' summaries, 6 MiB for
+  answer keys;
 * keys are keyed 128-bit xxh3 hashes of the identity and the text, with a secret seed drawn
   at start-up: no text is kept, an identity's entries serve that identity only, and without
   the seed nobody can craft a text that takes another text's entry.
@@ -31,7 +32,7 @@ import xxhash
 __all__ = ["MEMO_IDENTITIES", "PER_IDENTITY", "MemoScope", "TurnMemo"]
 
 MEMO_IDENTITIES = 4096
-PER_IDENTITY = 12
+PER_IDENTITY = 8
 
 # Namespaces of entries (added to the identity's seed, so the kinds never share a key).
 SKETCH, SKELETON, INTENT, ANSWER = 1, 2, 3, 4
