@@ -18,8 +18,9 @@ class Fingerprinter:
     def __init__(self, settings: Settings, detectors: Set[str],
                  memo_identities: int = MEMO_IDENTITIES) -> None:
         self.settings = settings
-        # Results derived from text each identity sent before (a resent history).
-        self.memo = TurnMemo(memo_identities)
+        # Results derived from text each identity sent before (a resent history); never for
+        # more identities than the store keeps.
+        self.memo = TurnMemo(min(memo_identities, settings.memory_max_identities))
         self.network = NetworkResolver(settings.asn_db or None, settings.anon_ip_db or None)
         self.need_client = bool(detectors & {"sybil", "lists", "churn"})
         self.need_prompt = bool(detectors & {"fanout", "lists"})
