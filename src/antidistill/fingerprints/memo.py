@@ -10,7 +10,8 @@ pure function of the text its key names, so results are identical to the uncache
 
 Bounded and private:
 
-* at most ``identities`` identities (least recently seen dropped first), each with at most
+* at most ``identities`` identities (the guard passes at most the store's identity bound;
+  least recently seen dropped first), each with at most
   ``PER_IDENTITY`` entries (oldest dropped first): a 16-byte key and a tuple of at most 23
   ints or one short string (a fingerprint, skeleton hash, cue ids or pseudonym). Measured
   with ``tracemalloc`` at the default bounds (32,768 entries): 36 MiB if every entry were a
