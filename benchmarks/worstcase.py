@@ -92,6 +92,11 @@ def _chat_body(text: str, extra: dict[str, Any] | None = None) -> bytes:
     return json.dumps(doc, ensure_ascii=False).encode("utf-8")
 
 
+def _turns_body(turns: list[str]) -> bytes:
+    msgs = [{"role": "user", "content": t} for t in turns]
+    return json.dumps({"model": "gpt-4o-mini", "messages": msgs}, ensure_ascii=False).encode()
+
+
 def _analysers() -> dict[str, Callable[[str], Callable[[], object]]]:
     """name -> (text -> a zero-argument call that runs the analyser on prepared input)."""
     from antidistill.enforcement.degrade import DegradePlan, degrade_body
@@ -114,6 +119,21 @@ def _analysers() -> dict[str, Callable[[str], Callable[[], object]]]:
     def prompt(text: str) -> Callable[[], object]:
         parsed = parse_body(_chat_body(text), "application/json", max_chars=cap)
         return lambda: fingerprint_prompt(parsed)
+
+    def prompt_turns(text: str) -> Callable[[], object]:
+        # The turn memo's path: the text as a conversation of 64-character user turns, sent
+        # without and then with its last turn (a fresh memo each call, so both are analysed).
+        from antidistill.fingerprints.memo import TurnMemo
+
+        turns = [text[i:i + 64] for i in range(0, len(text), 64)] or [text]
+        first, second = (parse_body(_turns_body(t), "application/json", max_chars=cap)
+                         for t in (turns[:-1] or turns, turns))
+
+        def run() -> object:
+            scope = TurnMemo().scope("key:worstcase")
+            fingerprint_prompt(first, scope)
+            return fingerprint_prompt(second, scope)
+        return run
 
     def request(text: str) -> Callable[[], object]:
         raw = text.encode("utf-8", "replace")
@@ -151,7 +171,8 @@ def _analysers() -> dict[str, Callable[[str], Callable[[], object]]]:
         plan = DegradePlan()
         return lambda: degrade_body(body, plan, api_format="openai_chat")
 
-    return {"parser": parser, "prompt": prompt, "request": request, "intent": intent,
+    return {"parser": parser, "prompt": prompt, "prompt_turns": prompt_turns,
+            "request": request, "intent": intent,
             "harvesting": harvesting, "metering": metering, "degrade": degrade}
 
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "benchmarks" / "worstcase.py"
-ANALYSERS = ("parser", "prompt", "request", "intent", "harvesting", "metering", "degrade")
+ANALYSERS = ("parser", "prompt", "prompt_turns", "request", "intent", "harvesting", "metering",
+             "degrade")
 
 
 def test_worstcase_quick(tmp_path: Path) -> None:

@@ -66,6 +66,9 @@ class ParsedPrompt:
     #: The last ``MAX_ASSISTANT_TURNS`` assistant turns' text, each cut at
     #: ``ASSISTANT_TURN_CHARS`` (what the history claims the model answered).
     assistant: tuple[str, ...] = ()
+    #: The user turns ``user`` joins, when it is exactly their join (not cut at
+    #: ``max_chars``); else empty. Lets the fingerprints skip turns already analysed.
+    user_turns: tuple[str, ...] = ()
 
 
 # --- limits -------------------------------------------------------------------------------
@@ -566,10 +569,13 @@ def _prefix_format(text: str) -> str:
 def _finish(
     fmt: str, ex: _Extract, params: dict[str, Any], truncated: bool, error: str, max_chars: int
 ) -> ParsedPrompt:
+    user = ex.user
+    # The join is ``user`` itself when nothing spilled into the tail and it needs no cut.
+    whole = not user.tail and user.size - 1 <= max_chars
     return ParsedPrompt(
         format=fmt,
         system=ex.system.text(max_chars),
-        user=ex.user.text(max_chars),
+        user=user.text(max_chars),
         last_user=_cap(ex.last_user, max_chars),
         params=params,
         n_messages=ex.n_messages,
@@ -577,6 +583,7 @@ def _finish(
         error=error,
         oddities=tuple(sorted(ex.odd)),
         assistant=tuple(ex.assistant),
+        user_turns=tuple(user.parts) if whole else (),
     )
 
 

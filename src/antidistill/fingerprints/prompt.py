@@ -34,6 +34,7 @@ from itertools import accumulate
 
 import xxhash
 
+from .memo import SKELETON, SKETCH, MemoScope
 from .normalize import normalize_text
 from .parse import ParsedPrompt
 
@@ -569,14 +570,21 @@ def _exact(user: str) -> tuple[str, str, str, int, int]:
     return f"px1:{_h64(encoded)}", head, tail, round(n_chars * scale), round(n_words * scale)
 
 
-def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
-    """Compute the fingerprints of a parsed request's user text."""
+def fingerprint_prompt(p: ParsedPrompt, memo: MemoScope | None = None) -> PromptFingerprint:
+    """Compute the fingerprints of a parsed request's user text.
+
+    With ``memo`` (the identity's :class:`~antidistill.fingerprints.memo.MemoScope`), what
+    was derived from this identity's earlier texts is reused: a conversation's history is
+    not sketched again. The result is the same."""
     exact, head, tail, n_chars, n_words = _exact(p.user)
-    skel = skeletonize(p.last_user or p.user)
-    segments, anchor = _sketch(head, tail)
+    turns = p.user_turns
+    if memo is not None and not tail and turns:
+        segments, anchor = _sketch_memo(head, turns[-1] if len(turns) > 1 else "", memo)
+    else:
+        segments, anchor = _sketch(head, tail)
     return PromptFingerprint(
         exact=exact,
-        skeleton=f"pt1:{_h64(_utf8(skel))}",
+        skeleton=_skeleton_hash(p.last_user or p.user, memo if len(turns) > 1 else None),
         system=_system_hash(p.system),
         segments=segments,
         n_chars=n_chars,
@@ -584,6 +592,91 @@ def fingerprint_prompt(p: ParsedPrompt) -> PromptFingerprint:
         informative=n_words >= _MIN_WORDS and n_chars >= _MIN_CHARS,
         anchor=anchor,
     )
+
+
+def _skeleton_hash(text: str, memo: MemoScope | None) -> str:
+    if memo is None:
+        return f"pt1:{_h64(_utf8(skeletonize(text)))}"
+    # An agent's last user turn stays the same while tool results follow it.
+    key = memo.key(SKELETON, _utf8(text))
+    got: str | None = memo.get(key)
+    if got is None:
+        got = f"pt1:{_h64(_utf8(skeletonize(text)))}"
+        memo.put(key, got)
+    return got
+
+
+# --- segments of a text that extends one seen before -------------------------------------------
+#
+# A conversation's user text is the previous request's plus one turn. Its window hashes are
+# the previous text's, plus those of the windows that start in its last few tokens or in
+# the new turn; and the k smallest distinct hashes of a union are among the k smallest of
+# its parts. So the memo keeps, per text, a summary: (tokens, first window's hash, last
+# window's hash, the k smallest over all windows (up to 2 x _SEGMENT_TOKENS tokens), the
+# head chunk's sketch (once computed), the tail chunk's sketch (beyond that)).
+
+_Summary = tuple[int, int, int, tuple[int, ...] | None, tuple[int, ...] | None,
+                 tuple[int, ...] | None]
+
+
+def _sketch_memo(norm: str, last_turn: str, memo: MemoScope
+                 ) -> tuple[tuple[str, ...], str | None]:
+    """What ``_sketch(norm)`` returns; ``last_turn`` is the raw last user turn ("" when it is
+    the only one)."""
+    if len(norm) > 2 * _SEGMENT_CHARS or not (norm.isascii() or not _CJK.search(norm)):
+        return _sketch(norm)  # the head-and-tail or CJK token paths
+    encoded = _utf8(norm)
+    tokens = encoded.split(b" ")
+    if len(tokens) <= SEGMENT_WINDOW:
+        return _sketch(norm)
+    key = memo.key(SKETCH, encoded)
+    got: _Summary | None = memo.get(key)
+    if got is None:
+        got = _summarise(tokens, _previous(norm, last_turn, memo) if last_turn else None)
+        memo.put(key, got)
+    _, first, last, bottom, head, tail = got
+    picked = [first, last, *bottom] if bottom is not None else [*(head or ()), *(tail or ())]
+    return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked)))), _SEGMENT_FORMAT % picked[0]
+
+
+def _previous(norm: str, last_turn: str, memo: MemoScope) -> _Summary | None:
+    """The summary of ``norm`` without its last turn, if this identity sent that text."""
+    last = normalize_text(last_turn)
+    cut = len(norm) - len(last) - 1
+    if not last or cut <= 0 or norm[cut] != " " or not norm.endswith(last):
+        return None
+    prev: _Summary | None = memo.get(memo.key(SKETCH, _utf8(norm[:cut])))
+    return prev
+
+
+def _summarise(tokens: list[bytes], prev: _Summary | None) -> _Summary:
+    """The summary of ``tokens``; ``prev`` is that of a prefix of them, if known."""
+    total, n, w = len(tokens), _SEGMENT_TOKENS, SEGMENT_WINDOW
+    if total <= 2 * n:
+        if prev is not None and prev[3] is not None and prev[0] >= w:
+            new = _window_hashes(tokens[prev[0] - w + 1 :])  # windows not inside the prefix
+            bottom = sorted(set(prev[3]).union(new))[:SEGMENT_K]
+            first, last = prev[1], new[-1]
+        else:
+            hashes = _window_hashes(tokens)
+            bottom = sorted(set(hashes))[:SEGMENT_K]
+            first, last = hashes[0], hashes[-1]
+        return total, first, last, tuple(bottom), None, None
+    # Two chunks: the head's is the prefix's once the prefix had two; the tail moves on.
+    head = prev[4] if prev is not None and prev[4] is not None else tuple(
+        _window_sketch(b" ".join(tokens[:n])))
+    tail = tuple(_window_sketch(b" ".join(tokens[-n:])))
+    return total, head[0], tail[1], None, head, tail
+
+
+def _window_hashes(words: list[bytes]) -> list[int]:
+    """The hash of every ``SEGMENT_WINDOW``-token window of ``words`` ([] if fewer)."""
+    n = SEGMENT_WINDOW
+    if len(words) < n:
+        return []
+    b = b" ".join(words)
+    starts = list(accumulate([len(w) + 1 for w in words], initial=0))
+    return [_h64i(b[starts[i] : starts[i + n] - 1]) for i in range(len(words) - n + 1)]
 
 
 def similarity(a: PromptFingerprint, b: PromptFingerprint) -> float:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Set
 
 from antidistill.context import RequestContext
+from antidistill.fingerprints.memo import MEMO_IDENTITIES, TurnMemo
 from antidistill.fingerprints.network import NetworkResolver
 from antidistill.fingerprints.parse import ParsedPrompt, parse_body
 from antidistill.fingerprints.prompt import fingerprint_prompt
@@ -14,8 +15,12 @@ from antidistill.settings import Settings
 
 
 class Fingerprinter:
-    def __init__(self, settings: Settings, detectors: Set[str]) -> None:
+    def __init__(self, settings: Settings, detectors: Set[str],
+                 memo_identities: int = MEMO_IDENTITIES) -> None:
         self.settings = settings
+        # Results derived from text each identity sent before (a resent history); never for
+        # more identities than the store keeps.
+        self.memo = TurnMemo(min(memo_identities, settings.memory_max_identities))
         self.network = NetworkResolver(settings.asn_db or None, settings.anon_ip_db or None)
         self.need_client = bool(detectors & {"sybil", "lists", "churn"})
         self.need_prompt = bool(detectors & {"fanout", "lists"})
@@ -39,7 +44,7 @@ class Fingerprinter:
         if ctx.body:
             ctx.parsed = self.parse(ctx)
             if self.need_prompt and (ctx.parsed.user or ctx.parsed.system):
-                ctx.prompt = fingerprint_prompt(ctx.parsed)
+                ctx.prompt = fingerprint_prompt(ctx.parsed, self.memo.scope(ctx.identity.id))
 
     def close(self) -> None:
         self.network.close()

@@ -90,7 +90,8 @@ class Assessor:
 
     async def _assess(self, ctx: RequestContext, inspect: bool,
                       epoch: float | None) -> Assessment:
-        feats = build_features(ctx, self.detectors, self.uncached) if inspect else NO_FEATURES
+        memo = self.fingerprints.memo.scope(ctx.identity.id) if inspect else None
+        feats = build_features(ctx, self.detectors, self.uncached, memo) if inspect else NO_FEATURES
         values = build_values(ctx, self.detectors, self.uncached) if inspect else {}
         obs = await self.store.observe(ObserveBatch(
             identity=ctx.identity.id, features=feats.all, identity_values=values,
@@ -106,7 +107,8 @@ class Assessor:
         if inspect and self.detectors:
             # Unknown epoch (the store was unreachable): behave as on a fresh start, quietly.
             det = run_detectors(ctx, obs, feats, found.fields, listed, self.config,
-                                epoch if epoch is not None else ctx.now, self._detector_failed)
+                                epoch if epoch is not None else ctx.now, self._detector_failed,
+                                memo)
             signals, found.cluster, found.link = det.signals, det.cluster, det.link
             benign = det.benign
             found.mature = det.mature

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass
 
 from antidistill.decision import Signal
+from antidistill.fingerprints.memo import ANSWER, MemoScope
 from antidistill.fingerprints.parse import ParsedPrompt
 
 LIST = "resp"
@@ -60,18 +61,34 @@ def answer_members(identity: str, text: str, pseudonymize: Callable[[str, str], 
     return [key, answered_marker(identity, pseudonymize)]
 
 
+def _remembered_key(identity: str, text: str, pseudonymize: Callable[[str, str], str],
+                    memo: MemoScope) -> str | None:
+    # normalise() reads no further than this prefix, so it names the key.
+    mkey = memo.key(ANSWER, text[: 2 * NORMALISED_CHARS].encode("utf-8", "surrogatepass"))
+    got: str | None = memo.get(mkey)
+    if got is None:
+        got = answer_key(identity, text, pseudonymize) or ""
+        memo.put(mkey, got)
+    return got or None
+
+
 def answered_marker(identity: str, pseudonymize: Callable[[str, str], str]) -> str:
     """The list member saying the server's answers to ``identity`` are being recorded."""
     return pseudonymize("rm", identity)
 
 
 def history_checks(identity: str, turns: Sequence[str],
-                   pseudonymize: Callable[[str, str], str]) -> list[tuple[str, str]]:
+                   pseudonymize: Callable[[str, str], str],
+                   memo: MemoScope | None = None) -> list[tuple[str, str]]:
     """The ``(list, member)`` checks for a history's assistant turns: one per turn, then
-    the identity's marker (none at all for a history without assistant turns)."""
+    the identity's marker (none at all for a history without assistant turns).
+
+    ``memo`` (the identity's) remembers the keys of turns seen before: a history is resent
+    every turn."""
     checks: list[tuple[str, str]] = []
     for turn in turns:
-        key = answer_key(identity, turn, pseudonymize)
+        key = answer_key(identity, turn, pseudonymize) if memo is None else \
+            _remembered_key(identity, turn, pseudonymize, memo)
         if key is not None:
             checks.append((LIST, key))
     if checks:

@@ -315,6 +315,7 @@ def _build_anchors() -> tuple[frozenset[str], dict[str, tuple[int, ...]], tuple[
 
 
 _ANCHOR_KEYS, _ANCHOR_CUES, _TAG_CUES = _build_anchors()
+_OTHER_ANCHORS = _ANCHOR_KEYS - _LEXICON_KEYS  # anchor tokens that are no lexicon key
 _CATEGORY_CUES: dict[str, tuple[int, ...]] = {
     c: tuple(i for i, cue in enumerate(CUES) if cue.category == c) for c in CATEGORIES
 }
@@ -532,14 +533,17 @@ def detect_intent(
     tagged = "<" in text and _THINK_TAG.search(text) is not None
     if _ANCHOR_KEYS.isdisjoint(toks) and not tagged:
         return ()
-    tokset = set(toks)  # hashes each token once; the set operations below reuse the hashes
-    present = _LEXICON_KEYS.intersection(tokset)
+    # One pass over the tokens (their hashes are cached on the strings); the anchors are
+    # then looked up among the few keys present, and only the others among the tokens.
+    present = _LEXICON_KEYS.intersection(toks)
     # The slots that may be filled (a phrase's tags count if its anchor token is present).
     filled: int = reduce(or_, map(_KEY_BITS.__getitem__, present), 0)
     if tagged:
         filled |= _THINK_BITS
     cand: set[int] = set(_TAG_CUES) if tagged else set()
-    anchors = _ANCHOR_KEYS.intersection(tokset)
+    anchors = _ANCHOR_KEYS.intersection(present)
+    if _OTHER_ANCHORS:
+        anchors |= _OTHER_ANCHORS.intersection(toks)
     for tok in anchors:
         cand.update(_ANCHOR_CUES[tok])
     live = {CUES[i].category for i in cand if _CUE_BITS[i] & filled == _CUE_BITS[i]}

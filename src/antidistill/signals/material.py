@@ -83,9 +83,16 @@ def _delim_end(lines: list[str], i: int) -> int | None:
     return len(lines) - 1 if words >= UNCLOSED_WORDS else None
 
 
+# The characters a block's first line can start with (after spaces): fences, delimiter
+# lines, tags, quotes. Any other line is tested without a regex.
+_BLOCK_STARTS = frozenset("`~\"'-=*_#+<>")
+
+
 def _block_end(lines: list[str], i: int, closings: dict[str, list[int]]) -> int | None:
     """The last line of the material block that starts at line ``i``, or None."""
     line = lines[i]
+    if line[:1] not in _BLOCK_STARTS and line.lstrip()[:1] not in _BLOCK_STARTS:
+        return None
     m = _FENCE.match(line)
     if m is not None:
         mark = m.group(1)

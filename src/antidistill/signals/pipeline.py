@@ -14,6 +14,7 @@ from typing import Any
 
 from antidistill.context import RequestContext
 from antidistill.decision import Signal
+from antidistill.fingerprints.memo import INTENT, MemoScope
 from antidistill.lists import IDENTITY_LISTS
 from antidistill.signals.cadence import cadence_signals
 from antidistill.signals.churn import churn_signal, network_values, stable_network
@@ -81,9 +82,12 @@ NO_FEATURES = Features([], [], [], [])
 
 
 def build_features(ctx: RequestContext, detectors: Set[str],
-                   pseudonymize: Callable[[str, str], str] | None = None) -> Features:
+                   pseudonymize: Callable[[str, str], str] | None = None,
+                   memo: MemoScope | None = None) -> Features:
     """Feature keys (``t:`` template, ``s:`` segment, ``c:`` client, ``j:`` JA4, ``n:`` network,
-    ``a:`` ASN) for the enabled detectors, and the allow/deny/watch lists to check."""
+    ``a:`` ASN) for the enabled detectors, and the allow/deny/watch lists to check.
+
+    ``memo`` is the identity's :class:`~antidistill.fingerprints.memo.MemoScope`."""
     templates: list[str] = []
     segments: list[str] = []
     client: list[str] = []
@@ -124,7 +128,7 @@ def build_features(ctx: RequestContext, detectors: Set[str],
     history: list[tuple[str, str]] = []
     if "continuity" in detectors and pseudonymize is not None and ctx.parsed is not None \
             and ctx.parsed.assistant:
-        history = history_checks(ident, ctx.parsed.assistant, pseudonymize)
+        history = history_checks(ident, ctx.parsed.assistant, pseudonymize, memo)
         lists += history
     cohort = hour_keys(ctx.identity.created_at, ctx.now) if "spread" in detectors and \
         p is not None and p.informative else []
@@ -161,6 +165,7 @@ class _Run:
     fan_key: str | None = None
     cont: Any = None
     mature: list[str] = field(default_factory=list)
+    memo: MemoScope | None = None
 
     def add(self, sig: Signal | None) -> None:
         if sig is not None:
@@ -215,9 +220,21 @@ def instruction_intent(text: str, max_chars: int) -> IntentMatch | None:
 def _intent(r: _Run) -> None:
     p = r.ctx.parsed
     if p is not None and p.user:
-        top = instruction_intent(p.user, r.cfg.intent_max_chars)
+        # Remembered for conversations only: a single turn seldom repeats.
+        top = instruction_intent(p.user, r.cfg.intent_max_chars) if r.memo is None or \
+            len(p.user_turns) < 2 else _remembered_intent(p.user, r.cfg.intent_max_chars, r.memo)
         if top is not None:
             r.add(Signal("intent:" + top.category, top.score, top.evidence))
+
+
+def _remembered_intent(text: str, max_chars: int, memo: MemoScope) -> IntentMatch | None:
+    # An agent's tool loop resends the same user text: its verdict (cue ids, no text) is kept.
+    key = memo.key(INTENT, cap_text(text, max_chars).encode("utf-8", "surrogatepass"))
+    got: IntentMatch | tuple[()] | None = memo.get(key)
+    if got is None:
+        got = instruction_intent(text, max_chars) or ()
+        memo.put(key, got)
+    return got or None
 
 
 def _harvesting(r: _Run) -> None:
@@ -302,13 +319,14 @@ DETECTORS: tuple[tuple[frozenset[str], Callable[[_Run], None]], ...] = (
 def run_detectors(
     ctx: RequestContext, obs: ObserveResult, feats: Features, fields: dict[str, float],
     listed: Set[str], cfg: DetectorConfig, epoch: float,
-    on_error: Callable[[Exception], None] | None = None,
+    on_error: Callable[[Exception], None] | None = None, memo: MemoScope | None = None,
 ) -> Detection:
     """Every built-in detector's signal, and the request's cluster.
 
     A detector that raises is reported to ``on_error`` and skipped: the others still run and
-    the request is still scored (without ``on_error`` the exception propagates)."""
-    r = _Run(ctx, obs, feats, fields, listed, cfg, epoch)
+    the request is still scored (without ``on_error`` the exception propagates). ``memo``
+    (the identity's) keeps verdicts on text it sent before."""
+    r = _Run(ctx, obs, feats, fields, listed, cfg, epoch, memo=memo)
     for names, detector in DETECTORS:
         if names and names.isdisjoint(cfg.detectors):
             continue

@@ -11,7 +11,9 @@ identities over all of them (the least recently added features go first).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+
+from antidistill.storage.base import FeatureStats
 
 
 class MatureSets:
@@ -36,6 +38,14 @@ class MatureSets:
             self.members -= len(entry[0])
             return 0
         return len(entry[0])
+
+    def count_into(self, features: Mapping[str, FeatureStats], now: float) -> None:
+        """Set each ``FeatureStats.mature`` of ``features`` (keyed by feature) at ``now``."""
+        sets = self._sets
+        for key, st in features.items():
+            entry = sets.get(key)
+            if entry is not None:
+                st.mature = self.count(key, now)
 
     def add(self, identity: str, keys: Sequence[str], now: float) -> None:
         """Count ``identity`` as mature on each of ``keys``."""

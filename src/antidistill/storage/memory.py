@@ -144,6 +144,8 @@ class _Feature:
     short: dict[int, int] = field(default_factory=dict)  # sub-bucket -> identities there
     long: dict[int, int] = field(default_factory=dict)
     expires: float = 0.0
+    # the (short, long) sub-buckets its windows were last trimmed at (see _windowed)
+    trimmed: tuple[int, int] | None = None
 
 
 @dataclass(slots=True)
@@ -160,14 +162,19 @@ def _seen_count(feat: _Feature) -> int:
     return len(feat.seen)
 
 
-def _windowed(feat: _Feature, sb: int, lb: int) -> FeatureStats:
-    """The feature's counts in the short and long windows ending at sub-buckets sb / lb."""
+def _windowed(feat: _Feature, cur: tuple[int, int]) -> FeatureStats:
+    """The feature's counts in the short and long windows ending at sub-buckets ``cur``."""
     short, long = feat.short, feat.long
-    if min(short) <= sb - SHORT_SUBBUCKETS:
-        short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+    if feat.trimmed != cur:
+        # Trimmed at these sub-buckets before, nothing older can be left: since then only
+        # sightings of these very sub-buckets were added, and trims only remove.
+        sb, lb = cur
+        if min(short) <= sb - SHORT_SUBBUCKETS:
+            short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+        if min(long) <= lb - LONG_SUBBUCKETS:
+            long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
+        feat.trimmed = cur
     n_short = sum(short.values())
-    if min(long) <= lb - LONG_SUBBUCKETS:
-        long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
     n_long = sum(long.values())
     return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
 
@@ -429,9 +436,20 @@ class MemoryStore(Store):
         )
 
     def _cluster_stats(self, cluster: str, now: float) -> ClusterStats | None:
-        c = self._get(self._clusters, cluster, now)
+        # _get, with the segment that holds the cluster looked up once: every observe asks
+        # for the recent clusters.
+        lru = self._clusters
+        segment = lru.protected
+        c = segment.get(cluster)
         if c is None:
+            segment = lru.probation
+            c = segment.get(cluster)
+            if c is None:
+                return None
+        if c.expires <= now:
+            del lru[cluster]
             return None
+        segment.move_to_end(cluster)
         risk = decayed(c.risk, c.risk_ts, now, self.config.risk_half_life)
         return ClusterStats(risk, len(c.members), c.first_seen, c.last_seen)
 
@@ -441,57 +459,73 @@ class MemoryStore(Store):
         """Count ``identity`` against feature ``key``; ``cur`` = (short, long) sub-bucket;
         a new sighting is noted in ``refs`` (the identity's features)."""
         features = self._features
-        feat = features.get(key)
+        # The LRU's segments are read directly: which one holds the key decides the
+        # recency update and the promotion below (one lookup instead of three).
+        protected = features.protected
+        feat = protected.get(key)
+        held = feat is not None
+        if feat is None:
+            feat = features.probation.get(key)
         if feat is not None and feat.expires <= now:
             del features[key]
             feat = None
         if feat is None:
             feat = _Feature(first_seen=now)
             features.put(key, feat)
+            held = False
+        elif held:
+            protected.move_to_end(key)
         else:
-            features.move_to_end(key)
+            features.probation.move_to_end(key)
         feat.expires = now + self._long_window
-        sb, lb = cur
-        seen, short, long = feat.seen, feat.short, feat.long
-        before = len(seen)
+        seen = feat.seen
         prev = seen.get(identity)
         if prev == cur:
             # Seen in this very sub-bucket: only the recency order changes.
             seen.move_to_end(identity)
         else:
-            if prev is not None:
-                del seen[identity]
-                _decrement(short, prev[0])
-                _decrement(long, prev[1])
-            # drop sightings that left the long window, then the oldest beyond the cap
-            oldest_allowed = lb - LONG_SUBBUCKETS
-            cap = self._feature_set_cap
-            while seen:
-                oldest, (osb, olb) = next(iter(seen.items()))
-                if olb > oldest_allowed and len(seen) < cap:
-                    break
-                del seen[oldest]
-                self._sightings -= 1
-                _decrement(short, osb)
-                _decrement(long, olb)
-            if prev is None:
-                self._sightings += 1
-                refs.append(key)
-            seen[identity] = cur
-            short[sb] = short.get(sb, 0) + 1
-            long[lb] = long.get(lb, 0) + 1
-            if len(short) > 2 * SHORT_SUBBUCKETS:
-                short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
-            if key in features.protected:
-                features.protected_weight += len(seen) - before
+            self._move_sighting(feat, identity, prev, cur, key, refs, held)
         # Most features live in one sub-bucket: skip the window filter when all are inside.
         # Sub-buckets that left a window are dropped when met, so the next request takes the
         # quick sum: they cannot count again as the clock moves on (a sighting that moves
         # decrements a missing tally as a no-op). A request whose clock lags a whole
         # sub-bucket behind may miss the boundary one, as with the size trim above.
-        if len(seen) >= 2 or feat.cluster is not None:
+        if not held and (len(seen) >= 2 or feat.cluster is not None):
             features.promote(key)  # shared by two identities: fan-out history to keep
-        return _windowed(feat, sb, lb)
+        return _windowed(feat, cur)
+
+    def _move_sighting(self, feat: _Feature, identity: str, prev: tuple[int, int] | None,
+                       cur: tuple[int, int], key: str, refs: list[str], held: bool) -> None:
+        """Record ``identity``'s sighting of ``feat`` in sub-buckets ``cur`` (``prev``: its
+        previous one, if any); ``held``: the feature is in the protected segment."""
+        sb, lb = cur
+        seen, short, long = feat.seen, feat.short, feat.long
+        before = len(seen)
+        if prev is not None:
+            del seen[identity]
+            _decrement(short, prev[0])
+            _decrement(long, prev[1])
+        # drop sightings that left the long window, then the oldest beyond the cap
+        oldest_allowed = lb - LONG_SUBBUCKETS
+        cap = self._feature_set_cap
+        while seen:
+            oldest, (osb, olb) = next(iter(seen.items()))
+            if olb > oldest_allowed and len(seen) < cap:
+                break
+            del seen[oldest]
+            self._sightings -= 1
+            _decrement(short, osb)
+            _decrement(long, olb)
+        if prev is None:
+            self._sightings += 1
+            refs.append(key)
+        seen[identity] = cur
+        short[sb] = short.get(sb, 0) + 1
+        long[lb] = long.get(lb, 0) + 1
+        if len(short) > 2 * SHORT_SUBBUCKETS:
+            feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+        if held:
+            self._features.protected_weight += len(seen) - before
 
     # -- Store API ------------------------------------------------------------------------
     async def observe(self, batch: ObserveBatch, now: float) -> ObserveResult:
@@ -530,8 +564,7 @@ class MemoryStore(Store):
             for f in batch.features:
                 features[f] = count(f, identity, now, cur, refs)
             if len(self._mature):  # detect-spread addition
-                for f, fst in features.items():
-                    fst.mature = self._mature.count(f, now)
+                self._mature.count_into(features, now)
             if refs:
                 ident.features = (*ident.features, *refs)[-MAX_FEATURE_REFS:]
             # Over the bound on protected sightings (the history that outlives identities):
