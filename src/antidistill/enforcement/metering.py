@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from functools import lru_cache
 from typing import Any
 
@@ -340,7 +339,9 @@ class ResponseMeter:
         if usage is None or self._overflow or not self._keep:
             return usage
         answer = _json_answer(self._buf)
-        return replace(usage, answer=answer) if answer else usage
+        # built directly: dataclasses.replace costs a few microseconds per response
+        return Usage(usage.prompt_tokens, usage.completion_tokens, usage.source, answer) \
+            if answer else usage
 
     def _finish_json_usage(self) -> Usage | None:
         if self._overflow:
@@ -551,7 +552,8 @@ class ResponseMeter:
     def _finish_sse(self) -> Usage | None:
         usage = self._finish_sse_usage()
         if usage is not None and self._answer:
-            return replace(usage, answer="".join(self._answer)[:ANSWER_CHARS])
+            return Usage(usage.prompt_tokens, usage.completion_tokens, usage.source,
+                         "".join(self._answer)[:ANSWER_CHARS])
         return usage
 
     def _finish_sse_usage(self) -> Usage | None:
