@@ -58,6 +58,8 @@ def rows() -> Iterator[tuple[str, str, str]]:
     yield "signals.continuity", "TTL", repr(continuity.TTL)
     yield "signals.continuity", "SINGLE_SHOT_MAX", repr(continuity.SINGLE_SHOT_MAX)
     yield "signals.continuity", "YOUNG_AGE", repr(continuity.YOUNG_AGE)
+    yield "signals.continuity", "CONTINUED_MIN", repr(continuity.CONTINUED_MIN)
+    yield "signals.continuity", "CONTINUED_SHARE", repr(continuity.CONTINUED_SHARE)
     yield "signals.pipeline", "MATERIAL_WEIGHT", repr(pipeline.MATERIAL_WEIGHT)
     yield "signals.material", "MIN_INSTRUCTION_WORDS", repr(material.MIN_INSTRUCTION_WORDS)
     yield "signals.material", "UNCLOSED_WORDS", repr(material.UNCLOSED_WORDS)
