@@ -15,12 +15,11 @@ from typing import Any, TypeVar
 
 from antidistill.context import RequestContext
 from antidistill.decision import Action, Decision
-from antidistill.enforcement.answers import remembers_answers
 from antidistill.enforcement.apply import RequestBody, apply_action
 from antidistill.enforcement.degrade import DegradePlan
 from antidistill.enforcement.metering import Usage
 from antidistill.enforcement.responses import ErrorBody, error_body
-from antidistill.enforcement.settle import settle_response
+from antidistill.enforcement.settle import remembers_answers, settle_response
 from antidistill.fingerprints.prompt import FINGERPRINT_VERSION as PROMPT_VERSION
 from antidistill.fingerprints.request import FINGERPRINT_VERSION as CLIENT_VERSION
 from antidistill.fingerprints.run import Fingerprinter

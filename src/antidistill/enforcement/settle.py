@@ -1,19 +1,32 @@
 """After the response: the token budgets reconciled with the metered usage (debt allowed),
 and session continuity's record of the answer, written together (one round trip on Redis).
+
+Only keyed hashes of the answer's opening are stored (see :mod:`antidistill.signals.continuity`);
+the record is bookkeeping, so it is skipped while storage is degraded and never fails a request.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Set
 
 from antidistill.context import RequestContext
 from antidistill.decision import Decision
-from antidistill.enforcement.answers import ANSWER_TTL, ANSWERS, answer_record
 from antidistill.enforcement.metering import Usage
 from antidistill.policy.budgets import BudgetPolicy
+from antidistill.signals.continuity import LIST as ANSWERS
+from antidistill.signals.continuity import TTL as ANSWER_TTL
+from antidistill.signals.continuity import answer_members
 from antidistill.storage.base import BucketSpec, Store
 from antidistill.storage.together import record_and_charge
+
+
+def remembers_answers(detectors: Set[str], default_policy: str,
+                      routes: Mapping[str, str]) -> bool:
+    """Whether answers are worth recording: session continuity reads them back only from
+    inspected requests, so with no route inspected nothing would ever read them."""
+    return "continuity" in detectors and (
+        default_policy == "inspect" or "inspect" in routes.values())
 
 
 async def settle_response(
@@ -26,7 +39,10 @@ async def settle_response(
     raised (bookkeeping); a failed charge is raised, as a direct bucket call would be."""
     members: list[str] = []
     if usage is not None and usage.answer and answers is not None:
-        members = answer_record(store, ctx.identity.id, usage.answer, answers, counters)
+        if getattr(store, "degraded", False):
+            counters["answers_dropped"] += 1
+        else:
+            members = answer_members(ctx.identity.id, usage.answer, answers)
     specs: list[BucketSpec] = []
     if usage is not None and ctx.estimated_tokens and not decision.is_denied():
         shared = decision.cluster if decision.cluster is not None and any(
