@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import heapq
 import json
 import re
 import signal
@@ -252,58 +251,31 @@ class Driven:
     size: list[int] = field(default_factory=list)
 
 
-def _step(acct: Any, j: int) -> Any:
-    from antidistill.demo.accounts import Step
-
-    if j == 0:
-        acct.requests.sort(key=lambda x: x[0])
-    if j >= len(acct.requests):
-        return None
-    t, body = acct.requests[j]
-    return Step(t, body)
-
-
 async def drive(lanes: Sequence[Lane], driver: Lane, clock: Any, accounts: list[Any],
                 day_start: float, progress: str) -> Driven:
-    """``run_day``'s schedule, each request sent to every lane (order rotated per request);
-    scripted accounts hear ``driver``'s answer."""
-    from antidistill.demo.run import reply_text
+    """``run_day``'s schedule (``demo.run.drive_schedule``), each request sent to every lane
+    (order rotated per request); scripted accounts hear ``driver``'s answer."""
+    from antidistill.demo.run import drive_schedule
 
     out = Driven()
-    heap: list[tuple[float, int, int, Any]] = []
-    for ai, acct in enumerate(accounts):
-        first = acct.script.first() if acct.script is not None else _step(acct, 0)
-        if first is not None:
-            heap.append((first.t, ai, 0, first))
-    heapq.heapify(heap)
-    n = 0
+    by_label = {x.label: x for x in lanes}
     started = time.monotonic()
-    while heap:
-        t, ai, j, step = heapq.heappop(heap)
-        acct = accounts[ai]
-        clock.now = t
-        base = step.headers if step.headers is not None else acct.headers
-        headers = [(k, f"Bearer {acct.key}" if k == "authorization" else v) for k, v in base]
-        data = json.dumps(step.body, ensure_ascii=False).encode()
-        client = (step.ip or acct.ip, 40000 + n % 20000)
+
+    async def send(acct: Any, step: Any, headers: list[tuple[str, str]], data: bytes,
+                   client: tuple[str, int]) -> tuple[int, bytes]:
+        n = len(out.cohort)
         answers: dict[str, tuple[int, bytes]] = {}
-        for lane in common.rotated([x.label for x in lanes], n):
-            lane_obj = next(x for x in lanes if x.label == lane)
-            answers[lane] = await lane_obj.call(headers, data, client)
-        n += 1
+        for label in common.rotated(list(by_label), n):
+            answers[label] = await by_label[label].call(headers, data, client)
         out.cohort.append(acct.cohort)
-        out.measured.append(t >= day_start)
+        out.measured.append(clock.now >= day_start)
         out.size.append(len(data))
-        status, raw = answers[driver.label]
-        if acct.script is not None:
-            nxt = acct.script.after(step, status, reply_text(raw) if status == 200 else "")
-        else:
-            nxt = _step(acct, j + 1)
-        if nxt is not None:
-            heapq.heappush(heap, (max(nxt.t, t), ai, j + 1, nxt))
-        if n % 5000 == 0:
-            print(f"  [{progress}] {n:,} requests, {time.monotonic() - started:.0f} s",
+        if (n + 1) % 5000 == 0:
+            print(f"  [{progress}] {n + 1:,} requests, {time.monotonic() - started:.0f} s",
                   flush=True)
+        return answers[driver.label]
+
+    await drive_schedule(accounts, clock, send)
     return out
 
 

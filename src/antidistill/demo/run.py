@@ -6,7 +6,7 @@ import asyncio
 import heapq
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -14,7 +14,7 @@ from antidistill.decision import Action, Decision
 from antidistill.demo.accounts import Account, Step
 
 __all__ = ["FIRED", "Clock", "Outcome", "Report", "call_asgi", "detection_action",
-           "per_key_baseline", "reply_text", "run_day", "timeline"]
+           "drive_schedule", "per_key_baseline", "reply_text", "run_day", "timeline"]
 
 DAY = 86400.0
 # A reason "fired" on a request when its score reached this level (the action policy's own
@@ -248,18 +248,15 @@ def _step(acct: Account, j: int) -> Step | None:
     return Step(t, body)
 
 
-async def run_day(
-    app: Any, clock: Clock, accounts: list[Account], day_start: float,
-    last: dict[str, Decision],
-    *, progress: Callable[[int], None] | None = None,
-    record: IO[str] | None = None,
-) -> Report:
-    """Drive every request through ``app``; collect outcomes from day_start on.
+# What a driver does with one request: (account, step, headers, JSON body, client) in,
+# (status, response body) out; the clock is already at the request's time.
+Send = Callable[[Account, Step, list[tuple[str, str]], bytes, tuple[str, int]],
+                Awaitable[tuple[int, bytes]]]
 
-    ``last`` is filled by an ``on_decision`` hook with the decision of the request in flight.
-    A scripted account hears each answer before it sends its next request.
-    """
-    tally = _Tally(accounts)
+
+async def drive_schedule(accounts: list[Account], clock: Clock, send: Send) -> int:
+    """Send every account's requests in time order through ``send``; a scripted account
+    hears each answer before it sends its next request. Returns the requests sent."""
     heap: list[tuple[float, int, int, Step]] = []
     for ai, acct in enumerate(accounts):
         first = acct.script.first() if acct.script is not None else _step(acct, 0)
@@ -273,24 +270,46 @@ async def run_day(
         clock.now = t
         base = step.headers if step.headers is not None else acct.headers
         headers = [(k, f"Bearer {acct.key}" if k == "authorization" else v) for k, v in base]
-        ip = step.ip or acct.ip
-        if record is not None:
-            _write_row(record, t, ip, headers, step.body, acct, day_start)
-        last.clear()
         data = json.dumps(step.body, ensure_ascii=False).encode()
-        status, raw = await call_asgi(app, "POST", "/v1/chat/completions", headers, data,
-                                      (ip, 40000 + n % 20000))
+        client = (step.ip or acct.ip, 40000 + n % 20000)
+        status, raw = await send(acct, step, headers, data, client)
         n += 1
-        if progress is not None:
-            progress(1)
         if acct.script is not None:
             nxt = acct.script.after(step, status, reply_text(raw) if status == 200 else "")
         else:
             nxt = _step(acct, j + 1)
         if nxt is not None:
             heapq.heappush(heap, (max(nxt.t, t), ai, j + 1, nxt))
+    return n
+
+
+async def run_day(
+    app: Any, clock: Clock, accounts: list[Account], day_start: float,
+    last: dict[str, Decision],
+    *, progress: Callable[[int], None] | None = None,
+    record: IO[str] | None = None,
+) -> Report:
+    """Drive every request through ``app``; collect outcomes from day_start on.
+
+    ``last`` is filled by an ``on_decision`` hook with the decision of the request in flight.
+    A scripted account hears each answer before it sends its next request.
+    """
+    tally = _Tally(accounts)
+
+    async def send(acct: Account, step: Step, headers: list[tuple[str, str]], data: bytes,
+                   client: tuple[str, int]) -> tuple[int, bytes]:
+        t = clock.now
+        if record is not None:
+            _write_row(record, t, client[0], headers, step.body, acct, day_start)
+        last.clear()
+        answer = await call_asgi(app, "POST", "/v1/chat/completions", headers, data, client)
+        if progress is not None:
+            progress(1)
         if t >= day_start:
             tally.add(acct, t, last.get("d"))
+        return answer
+
+    n = await drive_schedule(accounts, clock, send)
     return tally.report(accounts, n)
 
 
