@@ -7,6 +7,7 @@ the code it measures.
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import math
 import os
 import platform
@@ -141,6 +142,14 @@ def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]],
     print("  ".join("-" * w for w in widths))
     for row in cells[1:]:
         print(line(row))
+
+
+def write_json(path: str | None, results: dict[str, Any]) -> None:
+    """Write ``results`` to ``path`` (a benchmark's ``--json``), if one was given."""
+    if path:
+        with open(path, "w", encoding="utf-8") as fh:
+            json.dump(results, fh, indent=2, default=str)
+        print(f"wrote {path}")
 
 
 def free_port() -> int:

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import json
 import re
 import signal
 import statistics
@@ -624,10 +623,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results["args"] = vars(args)
     results["elapsed_s"] = time.perf_counter() - started
     print(f"\nelapsed {results['elapsed_s']:.0f} s")
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
-        print(f"wrote {args.json}")
+    common.write_json(args.json, results)
     return 0
 
 

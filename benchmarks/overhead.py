@@ -1247,10 +1247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"Acceptance (elapsed {results['elapsed_s']:.0f} s):")
     for line in lines:
         print(line)
-    if args.json:
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(results, fh, indent=2, default=str)
-        print(f"wrote {args.json}")
+    common.write_json(args.json, results)
     return 0
 
 
