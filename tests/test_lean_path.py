@@ -281,3 +281,25 @@ async def test_budgets_only_allow_is_what_finalize_builds(mode: str) -> None:
                                 identity=decision.identity, mode=mode, policy=guard.policy,
                                 max_delay=guard.settings.max_delay, route="default")
     assert [b.name for b in decision.budgets] == ["requests", "tokens"]
+
+
+@pytest.mark.parametrize("detectors", [None, []])
+@pytest.mark.parametrize("listed", ["deny:identity", "allow:identity", None])
+async def test_identity_lists_hold_on_budget_routes(detectors: list[str] | None,
+                                                    listed: str | None) -> None:
+    settings: dict[str, Any] = {"routes": {"POST /v1/chat/completions": "budget"},
+                                "request_capacity": 1, "request_refill_rate": 1,
+                                "request_interval": 3600}
+    if detectors is not None:
+        settings["detectors"] = detectors
+    guard = make_guard(**settings)
+    app, _ = make_starlette_app()
+    app.add_middleware(AntiDistillMiddleware, guard=guard)
+    ident = guard.pseudonymize("key", KEY)
+    if listed is not None:
+        await guard.store.list_add(listed, ident)
+    async with asgi_client(app) as client:
+        codes = [(await client.post("/v1/chat/completions", json=CHAT, headers=AUTH))
+                 .status_code for _ in range(2)]
+    # Denied: blocked; allow-listed: the budget still counts (lists change risk, not budgets).
+    assert codes == ([403, 403] if listed == "deny:identity" else [200, 429])

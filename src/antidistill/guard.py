@@ -213,10 +213,8 @@ class Guard:
         assessor = self.assessor
         if self.detectors or self.registry.scorers:
             found = await assessor.assess(ctx, runtime.epoch)
-        elif ctx.policy == "inspect":
+        else:  # the identity lists hold on budget routes too
             found = await assessor.lists_only(ctx)
-        else:
-            found = NOTHING_FOUND
         return await self._decide(ctx, found)
 
     async def _decide(self, ctx: RequestContext, found: Assessment) -> Decision:

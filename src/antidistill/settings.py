@@ -200,8 +200,9 @@ DOCS: dict[str, str] = {
     "storage_timeout": "Socket timeout (seconds) for the storage backend; no retries.",
     "fail_mode": "`open`: when storage is down, serve from an in-process fallback; `closed`: "
                  "answer 503.",
-    "routes": "JSON map of `\"METHOD /path/glob\"` to `inspect`, `budget` or `exempt`; most "
-              "specific match wins.",
+    "routes": "JSON map of `\"METHOD /path/glob\"` to `inspect` (detection and budgets), "
+              "`budget` (budgets and the identity allow/deny lists, no detection) or `exempt` "
+              "(passed through untouched); most specific match wins.",
     "default_policy": "Policy of every request no route pattern matches (never a silent "
                       "exemption).",
     "max_body_bytes": "Bytes of request body read for analysis; the rest streams through "

@@ -48,6 +48,10 @@ RECENT_CLUSTERS = 8
 _DENY, _ALLOW = IDENTITY_LISTS[:2]
 
 
+def _identity_checks(ident: str) -> list[tuple[str, str]]:
+    return [(_DENY, ident), (_ALLOW, ident)]
+
+
 def error_site(exc: BaseException) -> str:
     """``file.py:line in function`` of the innermost frame: what logs say about an exception
     (its message may quote the request, so it is never logged)."""
@@ -78,7 +82,9 @@ class Assessor:
     async def assess(self, ctx: RequestContext, epoch: float | None) -> Assessment:
         inspect = ctx.policy == "inspect"
         if not (self.detectors or self.hooks.scorers):
-            return await self.lists_only(ctx) if inspect else NOTHING_FOUND
+            # The identity allow/deny lists are operator decisions: honoured on every route
+            # that is not exempt, budget routes included.
+            return await self.lists_only(ctx)
         try:
             if inspect:
                 self.fingerprints.run(ctx)
@@ -95,7 +101,8 @@ class Assessor:
         values = build_values(ctx, self.detectors, self.uncached) if inspect else {}
         obs = await self.store.observe(ObserveBatch(
             identity=ctx.identity.id, features=feats.all, identity_values=values,
-            list_checks=feats.lists, clusters=tuple(self.recent_clusters)), ctx.now)
+            list_checks=feats.lists if inspect else _identity_checks(ctx.identity.id),
+            clusters=tuple(self.recent_clusters)), ctx.now)
         ctx.observed = obs
         found = Assessment()
         if inspect and self._need_cadence:
@@ -177,7 +184,7 @@ class Assessor:
         history to read; only the identity lists. The body is parsed only if something reads
         ``ctx.parsed`` (the token estimate reads its two inputs without it)."""
         ident = ctx.identity.id
-        listed = await self.store.listed(ident, ((_DENY, ident), (_ALLOW, ident)), ctx.now)
+        listed = await self.store.listed(ident, _identity_checks(ident), ctx.now)
         if not listed:
             return NOTHING_FOUND
         return apply_lists(Assessment(), {name for name, _ in listed}, self.policy)
