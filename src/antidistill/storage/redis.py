@@ -97,6 +97,7 @@ from antidistill.storage.base import (
     decayed,
     window_bucket,
 )
+from antidistill.storage.deferred import Done, WriteBehind
 from antidistill.storage.memory import risk_from_score
 
 if sys.version_info >= (3, 11):
@@ -349,6 +350,7 @@ class RedisStore(Store):
         self._turn: _Turn | None = None  # writes of this event-loop turn (see _Turn)
         self._conns: _Connections | None = None  # standalone only
         self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
+        self._behind = WriteBehind(self._flush_deferred)
         self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
@@ -420,9 +422,33 @@ class RedisStore(Store):
             self._conns = _Connections(self.client.connection_pool)
         return await self._conns.run(batch)
 
-    async def _execute(self, cmds: Sequence[_Cmd]) -> list[Any]:
-        if not cmds:
+    async def _execute(self, cmds: Sequence[_Cmd], *, flush: bool = False) -> list[Any]:
+        """Send ``cmds`` in one round trip, behind the queued writes that ride with it (see
+        :mod:`antidistill.storage.deferred`); ``flush``: send the queued writes alone."""
+        if not cmds and not flush:
             return []
+        behind = self._behind
+        if behind.inflight and cmds:
+            await behind.settled(self._marks(cmds))
+        riders = behind.take(self._rides_with(cmds)) if behind.queue else []
+        if not riders:
+            return await self._round(cmds) if cmds else []
+        token = behind.sending(riders)
+        try:
+            results = await self._round([cmd for cmd, _w in riders] + list(cmds), own=False)
+        except BaseException as exc:
+            behind.failed(riders, exc)
+            raise
+        finally:
+            behind.sent(token)
+        behind.answered(riders, results[: len(riders)])
+        own = results[len(riders) :]
+        _raise_errors(own)
+        return own
+
+    async def _round(self, cmds: Sequence[_Cmd], *, own: bool = True) -> list[Any]:
+        """One round trip (and the re-send of scripts the server did not have); error
+        replies raise when ``own``, else they are returned in place."""
         try:
             results = await self._send(cmds)
             missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
@@ -435,10 +461,54 @@ class RedisStore(Store):
                     results[i] = r
         except _DRIVER_ERRORS as exc:
             raise StorageError(f"redis: {type(exc).__name__}: {exc}") from exc
-        for r in results:
-            if isinstance(r, Exception):
-                raise StorageError(f"redis: {type(r).__name__}: {r}") from r
+        if own:
+            _raise_errors(results)
         return results
+
+    def _rides_with(self, cmds: Sequence[_Cmd]) -> Callable[[_Cmd], bool] | None:
+        """Which queued commands may ride with ``cmds`` (None: all; standalone has one
+        server)."""
+        return None
+
+    def _marks(self, cmds: Sequence[_Cmd]) -> set[str]:
+        """What ``cmds`` read or write, in the terms of :meth:`_defer` marks: keys, and for
+        list checks key and member (continuity's answers share one list)."""
+        out: set[str] = set()
+        for cmd in cmds:
+            if cmd.script is self._scores:
+                out.update(f"{cmd.keys[0]}\0{m}" for m in cmd.args)
+            elif cmd.script is not None:
+                out.update(cmd.keys)
+            elif len(cmd.args) > 1:
+                out.add(str(cmd.args[1]))
+        return out
+
+    # -- deferred writes (after a response) -------------------------------------------------
+    async def defer_buckets(self, specs: Sequence[BucketSpec], now: float, done: Done) -> bool:
+        """Queue the bucket operations ``specs`` (the settlement's forced charges: nobody
+        reads their results) to go with the next round trip; ``done`` hears the outcome.
+        Invalid specs raise here, as :meth:`buckets` would. Always True (queued)."""
+        cmds = self._bucket_cmds(specs, now)
+        self._behind.add(cmds, frozenset(k for c in cmds for k in c.keys), done)
+        return True
+
+    async def defer_list_add(self, name: str, members: Sequence[str], ttl: float | None,
+                             done: Done) -> bool:
+        """Queue the addition of ``members`` to list ``name`` (as :meth:`list_add`, one
+        write for all of them); ``done`` hears the outcome. Always True (queued)."""
+        self._lists_local.add(name)
+        if self._lists_present is not None:
+            self._lists_present.add(name)
+        key = self._key("l", name)
+        expires = "+inf" if ttl is None else _num(self._wall() + ttl)
+        pairs = [x for m in members for x in (expires, m)]
+        cmds = [_Cmd(None, (), ("ZADD", key, *pairs)),
+                _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", _num(self._wall())))]
+        self._behind.add(cmds, frozenset(f"{key}\0{m}" for m in members), done)
+        return True
+
+    async def _flush_deferred(self) -> None:
+        await self._execute((), flush=True)
 
     # -- script calls ------------------------------------------------------------------------
     def _batched(
@@ -881,7 +951,9 @@ class RedisStore(Store):
             await self._execute([_Cmd(None, (), ("UNLINK", k)) for k in keys[i : i + 500]])
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Send the queued writes (their callbacks hear how it went), then close the
+        connection pool."""
+        await self._behind.drain()
         try:
             if self._conns is not None:
                 await self._conns.drop()
@@ -963,6 +1035,23 @@ class RedisClusterStore(RedisStore):
             for i, r in zip(moved, again, strict=True):
                 results[i] = r
         return results
+
+    def _rides_with(self, cmds: Sequence[_Cmd]) -> Callable[[_Cmd], bool] | None:
+        """Queued commands ride with ``cmds`` to the nodes ``cmds`` go to; the others wait
+        for a round trip to their node (or the timer). All ride when the nodes are not
+        known yet (``_send`` routes each command to its own node anyway)."""
+        client = self.client
+        keys = [cmd.slot_key() for cmd in cmds]
+        if not keys or None in keys or client._initialize:
+            return None
+        node_of, slot = client.nodes_manager.get_node_from_slot, self._slot
+        nodes = {node_of(slot(k)).name for k in keys}  # type: ignore[arg-type]
+
+        def rides(cmd: _Cmd) -> bool:
+            key = cmd.slot_key()
+            return key is None or node_of(slot(key)).name in nodes
+
+        return rides
 
     def _slot(self, key: str) -> int:
         """The key's slot, cached: a request's base keys recur (its identity, features)."""
@@ -1047,6 +1136,12 @@ async def _write_batch(conn: Any, cmds: Sequence[_Cmd]) -> Exception | None:
     except Exception as exc:  # the node's replies become this error
         return exc
     return None
+
+
+def _raise_errors(results: Sequence[Any]) -> None:
+    for r in results:
+        if isinstance(r, Exception):
+            raise StorageError(f"redis: {type(r).__name__}: {r}") from r
 
 
 def _pairs(raw: Any) -> list[tuple[Any, Any]]:
