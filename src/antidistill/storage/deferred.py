@@ -25,9 +25,10 @@ from antidistill.errors import StorageError
 
 logger = logging.getLogger("antidistill")
 
-# 20 ms: on a server with traffic the next round trip comes sooner and carries the writes;
-# on an idle one they are late by at most this (budgets refill over seconds to hours).
-FLUSH_DELAY = 0.02
+# 50 ms: this instance's next round trip carries the writes sooner on a server with 20+
+# requests/s; only another instance can read them late, by this at most (a settlement
+# corrects an estimate already charged; budgets refill over seconds to hours).
+FLUSH_DELAY = 0.05
 # Commands queued at most; reaching it flushes at once (a few settlements' worth on Cluster).
 QUEUE_LIMIT = 256
 
@@ -71,7 +72,9 @@ class WriteBehind:
         self.limit = limit
         self._flush = flush
         self._timer: asyncio.TimerHandle | None = None
+        self._since = 0.0  # loop time the oldest queued write was queued
         self._tasks: set[asyncio.Task[None]] = set()
+        self.flushes = 0  # round trips of queued writes alone (the timer, a full queue)
         # round trips carrying queued writes: the keys they write, and their end
         self.inflight: dict[int, tuple[frozenset[str], asyncio.Future[None]]] = {}
 
@@ -81,11 +84,28 @@ class WriteBehind:
             done(None)
             return
         write = Deferred(len(cmds), marks, done)
+        if not self.queue:
+            self._since = asyncio.get_running_loop().time()
         self.queue += [(cmd, write) for cmd in cmds]
         if len(self.queue) >= self.limit:
             self._start_flush()
         elif self._timer is None:
-            self._timer = asyncio.get_running_loop().call_later(self.delay, self._start_flush)
+            self._arm()
+
+    def _arm(self) -> None:
+        # One timer at a time, never cancelled: a carrier empties the queue, and a timer
+        # that finds it refilled since waits out the new oldest write's delay.
+        loop = asyncio.get_running_loop()
+        self._timer = loop.call_at(self._since + self.delay, self._due)
+
+    def _due(self) -> None:
+        self._timer = None
+        if not self.queue:
+            return
+        if asyncio.get_running_loop().time() < self._since + self.delay:
+            self._arm()
+        else:
+            self._start_flush()
 
     def take(self, rides: Callable[[Any], bool] | None = None) -> list[Rider]:
         """The queued commands to send now (``rides``: which may; default all)."""
@@ -97,9 +117,6 @@ class WriteBehind:
             for rider in self.queue:
                 (out if rides(rider[0]) else stay).append(rider)
             self.queue = stay
-        if not self.queue and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         return out
 
     async def settled(self, marks: Iterable[str]) -> None:
@@ -142,8 +159,8 @@ class WriteBehind:
             write.answered(err)
 
     def _start_flush(self) -> None:
-        self._timer = None
         if self.queue:
+            self.flushes += 1
             task = asyncio.get_running_loop().create_task(self._run_flush())
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
