@@ -351,6 +351,8 @@ class RedisStore(Store):
         self._conns: _Connections | None = None  # standalone only
         self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
         self._behind = WriteBehind(self._flush_deferred)
+        # encoded (capacity, refill, debt limit) per bucket shape, see _bucket_cmds
+        self._shapes: dict[tuple[float, float, float], tuple[str, str, str]] = {}
         self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
@@ -422,11 +424,17 @@ class RedisStore(Store):
             self._conns = _Connections(self.client.connection_pool)
         return await self._conns.run(batch)
 
-    async def _execute(self, cmds: Sequence[_Cmd], *, flush: bool = False) -> list[Any]:
+    def _execute(self, cmds: Sequence[_Cmd], *, flush: bool = False) -> Awaitable[list[Any]]:
         """Send ``cmds`` in one round trip, behind the queued writes that ride with it (see
-        :mod:`antidistill.storage.deferred`); ``flush``: send the queued writes alone."""
-        if not cmds and not flush:
-            return []
+        :mod:`antidistill.storage.deferred`); ``flush``: send the queued writes alone.
+        (A plain function: with nothing queued or in flight, the round trip's own
+        coroutine is all there is.)"""
+        behind = self._behind
+        if not (behind.queue or behind.inflight) or not (cmds or flush):
+            return self._round(cmds)
+        return self._execute_riding(cmds)
+
+    async def _execute_riding(self, cmds: Sequence[_Cmd]) -> list[Any]:
         behind = self._behind
         if behind.inflight and cmds:
             await behind.settled(self._marks(cmds))
@@ -449,6 +457,8 @@ class RedisStore(Store):
     async def _round(self, cmds: Sequence[_Cmd], *, own: bool = True) -> list[Any]:
         """One round trip (and the re-send of scripts the server did not have); error
         replies raise when ``own``, else they are returned in place."""
+        if not cmds:
+            return []
         try:
             results = await self._send(cmds)
             missing = [i for i, r in enumerate(results) if isinstance(r, rexc.NoScriptError)]
@@ -536,14 +546,17 @@ class RedisStore(Store):
 
     def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
         each: list[tuple[Any, ...]] = []
+        shapes = self._shapes
         for spec in specs:
-            if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
-                raise ValueError("bucket capacity must be finite and > 0")
-            if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
-                raise ValueError("bucket refill_per_second must be finite and >= 0")
-            debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
-            each.append((_num(spec.capacity), _num(spec.refill_per_second), _num(spec.cost),
-                         int(spec.force), int(spec.peek), _num(debt)))
+            shape = (spec.capacity, spec.refill_per_second, spec.debt_limit)
+            enc = shapes.get(shape)
+            if enc is None:
+                enc = _bucket_shape(spec)
+                if len(shapes) >= 1024:  # a few budget shapes recur; bounded all the same
+                    shapes.clear()
+                shapes[shape] = enc
+            cap, refill, debt = enc
+            each.append((cap, refill, _num(spec.cost), int(spec.force), int(spec.peek), debt))
         keys = [self._key("b", spec.key) for spec in specs]
         return self._batched(self._bucket, keys, (_num(now), _ms(self.config.identity_ttl)),
                              each)
@@ -670,16 +683,10 @@ class RedisStore(Store):
         istats = self._identity_stats(flat, values, now) or IdentityStats(
             now, now, 0, 0.0, None, values, {}
         )
-        fstats: dict[str, FeatureStats] = {}
         read: dict[str, Any] = {}  # cluster states the observe scripts read (standalone)
         if istats.cluster:
             read[istats.cluster] = icluster
-        for f, (short, long, fs, cl, cstate, mature) in zip(
-            features, self._unbatched(res[1 : 1 + len(fcmds)], 6), strict=True
-        ):
-            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None, int(mature))
-            if cl:
-                read[cl] = cstate
+        fstats = _feature_stats(features, res[1 : 1 + len(fcmds)], read)
         pos = 1 + len(fcmds)
         listed = self._listed(by_list, res[pos : pos + len(by_list)])
         pos += len(by_list)
@@ -1136,6 +1143,37 @@ async def _write_batch(conn: Any, cmds: Sequence[_Cmd]) -> Exception | None:
     except Exception as exc:  # the node's replies become this error
         return exc
     return None
+
+
+def _bucket_shape(spec: BucketSpec) -> tuple[str, str, str]:
+    """A bucket's capacity, refill and debt limit, checked and encoded for the script."""
+    if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
+        raise ValueError("bucket capacity must be finite and > 0")
+    if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
+        raise ValueError("bucket refill_per_second must be finite and >= 0")
+    debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
+    return _num(spec.capacity), _num(spec.refill_per_second), _num(debt)
+
+
+def _feature_stats(
+    features: Sequence[str], results: Sequence[Any], read: dict[str, Any]
+) -> dict[str, FeatureStats]:
+    """The feature script's six values per feature, in order (counts are integer replies);
+    the cluster states it read go into ``read``."""
+    flat = results[0] if len(results) == 1 else [x for r in results for x in r]
+    if len(flat) != 6 * len(features):
+        raise StorageError("redis: feature script reply of unexpected length")
+    out: dict[str, FeatureStats] = {}
+    it = iter(flat)
+    # one iterator six times: the values of one feature per step, without a slice each
+    for f, short, long, fs, cl, cstate, mature in zip(features, it, it, it, it, it, it,
+                                                      strict=True):
+        if cl:
+            read[cl] = cstate
+            out[f] = FeatureStats(short, long, float(fs), cl, mature)
+        else:
+            out[f] = FeatureStats(short, long, float(fs), None, mature)
+    return out
 
 
 def _raise_errors(results: Sequence[Any]) -> None:
