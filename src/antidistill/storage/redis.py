@@ -202,9 +202,12 @@ class _Batch:
         self.commands.append(args)
 
     async def send(self, conn: Any) -> list[Any]:
-        await _ready(conn)
+        if not conn.is_connected or conn.health_check_interval:
+            await _ready(conn)
         async with _timeout(conn.socket_timeout):
-            await _write(conn, _packed(conn, self.commands))
+            writer = conn._writer
+            writer.write(_packed(conn, self.commands))
+            await writer.drain()  # returns at once unless the socket buffer is full
             return await _read(conn, len(self.commands))
 
 
