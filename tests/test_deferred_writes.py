@@ -301,3 +301,41 @@ async def test_through_the_middleware_the_next_request_sees_the_settlement(
 
 def _never_flushing(flush: Any) -> WriteBehind:
     return WriteBehind(flush, delay=NEVER)
+
+
+@pytest.mark.parametrize("fail_mode", ["open", "closed"])
+async def test_a_failed_queued_settlement_is_counted_and_its_carrier_is_served(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+    fail_mode: str,
+) -> None:
+    clear_env(monkeypatch)
+    monkeypatch.setattr(redis_store, "WriteBehind", _never_flushing)
+    guard = make_guard(FakeClock(), storage_uri=redis_url, storage_prefix=f"mwfail{fail_mode}",
+                       fail_mode=fail_mode, token_capacity=100_000.0, token_refill_rate=0.0)
+    app, _ = make_starlette_app()
+    app.add_middleware(AntiDistillMiddleware, guard=guard)
+    key = "sk-test-deferred-fail-1"
+    chat = {"model": "mock-1", "max_tokens": 4000,
+            "messages": [{"role": "user", "content": "Name three prime numbers."}]}
+    store = guard.store
+    assert isinstance(store, ResilientStore) and isinstance(store.primary, RedisStore)
+    try:
+        async with asgi_client(app) as client:
+            r = await client.post("/v1/chat/completions", json=chat,
+                                  headers={"authorization": f"Bearer {key}"})
+            assert r.status_code == 200 and store.primary._behind.queue
+            bucket = store.primary._key("b", "tk:" + guard.pseudonymize("key", key))
+            await store.primary.client.set(bucket, "not a hash")  # the settlement fails
+            other = await client.get("/decision", headers={"x-api-key": "sk-someone-else"})
+        assert other.status_code == 200  # the carrier is served
+        assert store.errors == 1
+        if fail_mode == "closed":  # what a settlement that raises has always counted
+            assert guard.counters["settle_errors"] == 1
+            assert guard.counters["tokens_reconciled"] == 0
+            assert "usage settlement failed: StoreUnavailable" in caplog.text
+        else:  # charged to the in-memory fallback, as a failed buckets() call is
+            assert guard.counters["settle_errors"] == 0
+            assert store.fallbacks == 1
+    finally:
+        await store.clear()
+        await guard.aclose()
