@@ -339,3 +339,45 @@ async def test_a_failed_queued_settlement_is_counted_and_its_carrier_is_served(
     finally:
         await store.clear()
         await guard.aclose()
+
+
+async def test_lifespan_shutdown_sends_the_queued_writes(
+    redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clear_env(monkeypatch)
+    monkeypatch.setattr(redis_store, "WriteBehind", _never_flushing)
+    guard = make_guard(FakeClock(), storage_uri=redis_url, storage_prefix="lifespan")
+    store = guard.store
+    assert isinstance(store, ResilientStore) and isinstance(store.primary, RedisStore)
+    sent: list[str] = []
+    done = Outcome()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:  # a lifespan-aware app
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def send(message: Any) -> None:
+        sent.append(message["type"])
+        if message["type"] == "lifespan.shutdown.complete":
+            assert done.heard == [None]  # flushed before the server hears "complete"
+
+    incoming = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> Any:
+        message = next(incoming)
+        if message["type"] == "lifespan.shutdown":
+            assert await store.defer_buckets([spec("ls", 2.0, force=True)], 1.0, done)
+        return message
+
+    try:
+        await AntiDistillMiddleware(app, guard=guard)({"type": "lifespan"}, receive, send)
+        assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+        assert await level(store.primary, "ls") == pytest.approx(8.0)
+    finally:
+        await store.clear()
+        await guard.aclose()

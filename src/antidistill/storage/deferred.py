@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Sequence
 from typing import Any
 
 from antidistill.errors import StorageError
@@ -182,3 +182,24 @@ class WriteBehind:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         for _marks, end in list(self.inflight.values()):
             await asyncio.shield(end)
+
+
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+
+
+def flush_before_shutdown(send: Send, store: Any) -> Send:
+    """An ASGI lifespan ``send`` that sends ``store``'s queued writes (its ``flush``, when
+    it has one) before the app reports its shutdown complete: the server may stop the
+    event loop right after, before a flush timer fires."""
+
+    async def wrapped(message: MutableMapping[str, Any]) -> None:
+        flush = getattr(store, "flush", None)
+        if message.get("type") == "lifespan.shutdown.complete" and flush is not None:
+            try:
+                await flush()
+            except Exception as exc:  # the writes heard it; shutdown goes on
+                logger.warning("antidistill: flushing queued writes failed: %s",
+                               type(exc).__name__)
+        await send(message)
+
+    return wrapped

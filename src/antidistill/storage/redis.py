@@ -523,6 +523,10 @@ class RedisStore(Store):
     async def _flush_deferred(self) -> None:
         await self._execute((), flush=True)
 
+    async def flush(self) -> None:
+        """Send the queued writes now and wait for those under way (shutdown)."""
+        await self._behind.drain()
+
     # -- script calls ------------------------------------------------------------------------
     def _batched(
         self, script: AsyncScript, keys: Sequence[str], shared: Sequence[Any],

@@ -176,6 +176,14 @@ class ResilientStore(Store):
                 await self.fallback.list_add(name, member, ttl)
         return queued
 
+    async def flush(self) -> None:
+        """Send the primary's queued writes now (see ``RedisStore.flush``)."""
+        flush = getattr(self.primary, "flush", None)
+        if flush is not None:
+            await flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _spawn(self, aw: Coroutine[Any, Any, object]) -> None:
         task = asyncio.get_running_loop().create_task(aw)
         self._tasks.add(task)
