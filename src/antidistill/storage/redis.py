@@ -36,9 +36,12 @@ checks go only to lists that exist: which do is read (``EXISTS``) at most every
 ``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
 ``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
 links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
-risk was added. List additions started in the same event-loop turn share one round trip,
-and bucket calls started while one is pending join it (the settlement after a response goes
-with continuity's answer records). ``round_trips`` counts sequential round trips;
+risk was added. The writes after a response (the settlement's charges, continuity's answer
+records: ``defer_buckets``, ``defer_list_add``) take no round trip of their own: they are
+queued and written in front of the next round trip's commands (see
+:mod:`antidistill.storage.deferred`; on Cluster with a round trip to their own node).
+Direct list additions started in the same event-loop turn share one round trip, and bucket
+calls started while one is pending join it. ``round_trips`` counts sequential round trips;
 ``slot_batches`` the distinct slots they hit.
 
 A round trip's commands are packed by hiredis, written to one connection at once and their
