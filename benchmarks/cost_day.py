@@ -31,7 +31,9 @@ and what follows the response (usage settlement, continuity's answer record); th
 reads (the run-time mode and which allow/deny/watch lists exist, each at most every 5 real
 seconds) are counted apart. ``store round trips`` is the backend's own
 count of sequential pipeline executions (on Cluster one execution writes to every node it
-touches, in parallel).
+touches, in parallel). The settlement and the answer records ride with the store's next
+round trip (``storage/deferred.py``); ``deferred flushed alone`` counts the round trips the
+flush timer (or a full queue) sent for them, which run between the timed calls.
 
 The acceptance lines of issue #15 are printed as PASS/FAIL: memory day mean added
 <= 120 µs and p99 <= 1 ms; Redis client CPU <= 0.6 ms and <= 2 round trips on the hot path;
@@ -421,7 +423,15 @@ def _wire_row(lane: Lane, d: Driven) -> dict[str, float]:
         "after_args_mean": sum(a[2] for a in aft) / n,
         "script_calls_mean": calls / n, "args_per_script_call": sargs / calls if calls else 0.0,
         "store_round_trips_mean": sum(lane.store_rt[i] for i in idx) / n,
+        # round trips of deferred writes alone (timer or full queue), outside any request's
+        # timed call: over every request the lane served (history included)
+        "alone_flushes_per_request": lane_flushes(lane) / max(len(lane.cpu), 1),
     }
+
+
+def lane_flushes(lane: Lane) -> int:
+    behind = getattr(lane.primary(), "_behind", None)
+    return int(getattr(behind, "flushes", 0))
 
 
 def report_redis(lanes: Sequence[Lane], d: Driven, sample: int,
@@ -446,7 +456,8 @@ def report_redis(lanes: Sequence[Lane], d: Driven, sample: int,
                               f"{w['script_calls_mean']:.1f}",
                               f"{w['args_per_script_call']:.1f}",
                               f"{w['periodic_sends_mean']:.3f}",
-                              f"{w['after_sends_mean']:.2f}"])
+                              f"{w['after_sends_mean']:.2f}",
+                              f"{w['alone_flushes_per_request']:.3f}"])
     common.print_table(["lane", "requests", "client CPU added mean", "p50", "p99",
                         "wall added mean", "wall p50"], rows,
                        title=f"Realistic day, every {sample}th account: client CPU per request "
@@ -454,7 +465,8 @@ def report_redis(lanes: Sequence[Lane], d: Driven, sample: int,
     common.print_table(["lane", "hot-path writes p50/mean/p99/max", "store RTs/req",
                         "hot commands/req", "hot args/req", "script calls/req",
                         "args/script call", "periodic reads/req",
-                        "writes after decision/req"], wire_rows,
+                        "writes after decision/req", "deferred flushed alone/req"],
+                       wire_rows,
                        title="Store traffic per request, counted at the connection")
     print(f"({seconds:.0f} s)")
     for label, key, rt in (("Redis", "redis_cpu_ms", True), ("Redis Cluster", "cluster_cpu_ms",

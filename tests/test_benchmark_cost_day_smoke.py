@@ -61,8 +61,10 @@ def test_cost_day_quick(tmp_path: Path) -> None:
     assert wire["hot_sends_p50"] == 2  # observe + apply
     assert wire["hot_sends_max"] <= 3  # + a refund when a budget refuses
     assert 0 < wire["args_per_script_call"] < 20
-    # + one after the response (the settlement and continuity's answer records, together)
-    assert wire["store_round_trips_mean"] > 2.5
+    # the settlement and continuity's answer records ride with the next request's round
+    # trip (storage/deferred.py): nothing is written after the decision, about 2 in all
+    assert wire["after_sends_mean"] < 0.1
+    assert wire["store_round_trips_mean"] < 2.3
     cluster = redis["Redis Cluster"]["wire"]
     assert cluster["store_round_trips_mean"] == pytest.approx(
         wire["store_round_trips_mean"], abs=0.2)  # in parallel per node: same round trips

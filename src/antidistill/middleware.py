@@ -24,6 +24,7 @@ from antidistill.enforcement.sending import ResponseSender
 from antidistill.enforcement.withholding import Withholding
 from antidistill.guard import Guard
 from antidistill.settings import Settings
+from antidistill.storage.deferred import flush_before_shutdown
 from antidistill.storage.resilient import StoreUnavailable
 
 logger = logging.getLogger("antidistill")
@@ -61,6 +62,10 @@ class AntiDistillMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
+            # -- settle: queued store writes are sent before the server stops the loop
+            if scope["type"] == "lifespan":
+                send = flush_before_shutdown(send, self.guard.store)
+            # -- end settle
             await self.app(scope, receive, send)
             return
         policy = self.guard.routes.lookup(scope.get("method", "GET"), scope.get("path", "/"))

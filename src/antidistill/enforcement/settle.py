@@ -1,5 +1,6 @@
 """After the response: the token budgets reconciled with the metered usage (debt allowed),
-and session continuity's record of the answer, written together (one round trip on Redis).
+and session continuity's record of the answer, written together (on Redis with the next
+round trip the store makes: see :mod:`antidistill.storage.deferred`).
 
 Only keyed hashes of the answer's opening are stored (see :mod:`antidistill.signals.continuity`);
 the record is bookkeeping, so it is skipped while storage is degraded and never fails a request.
@@ -7,6 +8,7 @@ the record is bookkeeping, so it is skipped while storage is degraded and never 
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Set
 
@@ -19,6 +21,8 @@ from antidistill.signals.continuity import TTL as ANSWER_TTL
 from antidistill.signals.continuity import answer_members
 from antidistill.storage.base import BucketSpec, Store
 from antidistill.storage.together import record_and_charge
+
+logger = logging.getLogger("antidistill")
 
 
 def remembers_answers(detectors: Set[str], default_policy: str,
@@ -35,8 +39,9 @@ async def settle_response(
     now: float,
 ) -> None:
     """Settle one served request. ``answers`` is the keyed hash that records the answer for
-    session continuity (None: answers are not recorded). A failed record is counted, never
-    raised (bookkeeping); a failed charge is raised, as a direct bucket call would be."""
+    session continuity (None: answers are not recorded). On a store with write-behind both
+    go with its next round trip. A failed record counts in ``answers_dropped``, a failed
+    charge in ``settle_errors`` (with the middleware's warning line); neither is raised."""
     members: list[str] = []
     if usage is not None and usage.answer and answers is not None:
         if getattr(store, "degraded", False):
@@ -50,10 +55,17 @@ async def settle_response(
         specs = budgets.settlement(ctx, shared, usage, ctx.estimated_tokens)
     if not members and not specs:
         return
-    stored, failed = await record_and_charge(store, ANSWERS, members, ANSWER_TTL, specs, now)
-    if not stored:
-        counters["answers_dropped"] += 1
-    if failed is not None:
-        raise failed
-    if specs:
-        counters["tokens_reconciled"] += 1
+
+    def recorded(exc: BaseException | None) -> None:
+        if exc is not None:
+            counters["answers_dropped"] += 1
+
+    def charged(exc: BaseException | None) -> None:
+        if exc is None:
+            counters["tokens_reconciled"] += 1
+        else:  # as the middleware counts a settlement that raises
+            counters["settle_errors"] += 1
+            logger.warning("antidistill: usage settlement failed: %s", type(exc).__name__)
+
+    await record_and_charge(store, ANSWERS, members, ANSWER_TTL, specs, now, recorded,
+                            charged)

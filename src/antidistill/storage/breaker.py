@@ -160,7 +160,8 @@ class CircuitBreaker:
             self.maybe_probe()
             return await self._degraded(fallback, None)
         try:
-            result = await self._timed(primary())
+            # without a call timeout, no coroutine around the call (one per store call)
+            result = await (primary() if self.call_timeout is None else self._timed(primary()))
         except FAILURES as exc:
             self.failed(exc)
             return await self._degraded(fallback, exc)

@@ -36,9 +36,12 @@ checks go only to lists that exist: which do is read (``EXISTS``) at most every
 ``LIST_REFRESH`` seconds; a list another instance creates counts here within that interval.
 ``apply`` is one round trip (bucket script, identity and cluster risk scripts, feature
 links); on Cluster the ranking ZADDs, which live in another slot, follow in a second one when
-risk was added. List additions started in the same event-loop turn share one round trip,
-and bucket calls started while one is pending join it (the settlement after a response goes
-with continuity's answer records). ``round_trips`` counts sequential round trips;
+risk was added. The writes after a response (the settlement's charges, continuity's answer
+records: ``defer_buckets``, ``defer_list_add``) take no round trip of their own: they are
+queued and written in front of the next round trip's commands (see
+:mod:`antidistill.storage.deferred`; on Cluster with a round trip to their own node).
+Direct list additions started in the same event-loop turn share one round trip, and bucket
+calls started while one is pending join it. ``round_trips`` counts sequential round trips;
 ``slot_batches`` the distinct slots they hit.
 
 A round trip's commands are packed by hiredis, written to one connection at once and their
@@ -97,6 +100,7 @@ from antidistill.storage.base import (
     decayed,
     window_bucket,
 )
+from antidistill.storage.deferred import Done, WriteBehind
 from antidistill.storage.memory import risk_from_score
 
 if sys.version_info >= (3, 11):
@@ -201,9 +205,12 @@ class _Batch:
         self.commands.append(args)
 
     async def send(self, conn: Any) -> list[Any]:
-        await _ready(conn)
+        if not conn.is_connected or conn.health_check_interval:
+            await _ready(conn)
         async with _timeout(conn.socket_timeout):
-            await _write(conn, _packed(conn, self.commands))
+            writer = conn._writer
+            writer.write(_packed(conn, self.commands))
+            await writer.drain()  # returns at once unless the socket buffer is full
             return await _read(conn, len(self.commands))
 
 
@@ -349,6 +356,9 @@ class RedisStore(Store):
         self._turn: _Turn | None = None  # writes of this event-loop turn (see _Turn)
         self._conns: _Connections | None = None  # standalone only
         self._slots: dict[str, int] = {}  # Cluster: slot per key, see RedisClusterStore._slot
+        self._behind = WriteBehind(self._flush_deferred)
+        # encoded (capacity, refill, debt limit) per bucket shape, see _bucket_cmds
+        self._shapes: dict[tuple[float, float, float], tuple[str, str, str]] = {}
         self._consts_for: StateConfig | None = None
         reg = client.register_script
         self._bucket = reg(_lua("token_bucket"))
@@ -420,7 +430,39 @@ class RedisStore(Store):
             self._conns = _Connections(self.client.connection_pool)
         return await self._conns.run(batch)
 
-    async def _execute(self, cmds: Sequence[_Cmd]) -> list[Any]:
+    def _execute(self, cmds: Sequence[_Cmd], *, flush: bool = False) -> Awaitable[list[Any]]:
+        """Send ``cmds`` in one round trip, behind the queued writes that ride with it (see
+        :mod:`antidistill.storage.deferred`); ``flush``: send the queued writes alone.
+        (A plain function: with nothing queued or in flight, the round trip's own
+        coroutine is all there is.)"""
+        behind = self._behind
+        if not (behind.queue or behind.inflight) or not (cmds or flush):
+            return self._round(cmds)
+        return self._execute_riding(cmds)
+
+    async def _execute_riding(self, cmds: Sequence[_Cmd]) -> list[Any]:
+        behind = self._behind
+        if behind.inflight and cmds:
+            await behind.settled(self._marks(cmds))
+        riders = behind.take(self._rides_with(cmds)) if behind.queue else []
+        if not riders:
+            return await self._round(cmds) if cmds else []
+        token = behind.sending(riders)
+        try:
+            results = await self._round([cmd for cmd, _w in riders] + list(cmds), own=False)
+        except BaseException as exc:
+            behind.failed(riders, exc)
+            raise
+        finally:
+            behind.sent(token)
+        behind.answered(riders, results[: len(riders)])
+        own = results[len(riders) :]
+        _raise_errors(own)
+        return own
+
+    async def _round(self, cmds: Sequence[_Cmd], *, own: bool = True) -> list[Any]:
+        """One round trip (and the re-send of scripts the server did not have); error
+        replies raise when ``own``, else they are returned in place."""
         if not cmds:
             return []
         try:
@@ -435,10 +477,58 @@ class RedisStore(Store):
                     results[i] = r
         except _DRIVER_ERRORS as exc:
             raise StorageError(f"redis: {type(exc).__name__}: {exc}") from exc
-        for r in results:
-            if isinstance(r, Exception):
-                raise StorageError(f"redis: {type(r).__name__}: {r}") from r
+        if own:
+            _raise_errors(results)
         return results
+
+    def _rides_with(self, cmds: Sequence[_Cmd]) -> Callable[[_Cmd], bool] | None:
+        """Which queued commands may ride with ``cmds`` (None: all; standalone has one
+        server)."""
+        return None
+
+    def _marks(self, cmds: Sequence[_Cmd]) -> set[str]:
+        """What ``cmds`` read or write, in the terms of :meth:`_defer` marks: keys, and for
+        list checks key and member (continuity's answers share one list)."""
+        out: set[str] = set()
+        for cmd in cmds:
+            if cmd.script is self._scores:
+                out.update(f"{cmd.keys[0]}\0{m}" for m in cmd.args)
+            elif cmd.script is not None:
+                out.update(cmd.keys)
+            elif len(cmd.args) > 1:
+                out.add(str(cmd.args[1]))
+        return out
+
+    # -- deferred writes (after a response) -------------------------------------------------
+    async def defer_buckets(self, specs: Sequence[BucketSpec], now: float, done: Done) -> bool:
+        """Queue the bucket operations ``specs`` (the settlement's forced charges: nobody
+        reads their results) to go with the next round trip; ``done`` hears the outcome.
+        Invalid specs raise here, as :meth:`buckets` would. Always True (queued)."""
+        cmds = self._bucket_cmds(specs, now)
+        self._behind.add(cmds, frozenset(k for c in cmds for k in c.keys), done)
+        return True
+
+    async def defer_list_add(self, name: str, members: Sequence[str], ttl: float | None,
+                             done: Done) -> bool:
+        """Queue the addition of ``members`` to list ``name`` (as :meth:`list_add`, one
+        write for all of them); ``done`` hears the outcome. Always True (queued)."""
+        self._lists_local.add(name)
+        if self._lists_present is not None:
+            self._lists_present.add(name)
+        key = self._key("l", name)
+        expires = "+inf" if ttl is None else _num(self._wall() + ttl)
+        pairs = [x for m in members for x in (expires, m)]
+        cmds = [_Cmd(None, (), ("ZADD", key, *pairs)),
+                _Cmd(None, (), ("ZREMRANGEBYSCORE", key, "-inf", _num(self._wall())))]
+        self._behind.add(cmds, frozenset(f"{key}\0{m}" for m in members), done)
+        return True
+
+    async def _flush_deferred(self) -> None:
+        await self._execute((), flush=True)
+
+    async def flush(self) -> None:
+        """Send the queued writes now and wait for those under way (shutdown)."""
+        await self._behind.drain()
 
     # -- script calls ------------------------------------------------------------------------
     def _batched(
@@ -466,14 +556,17 @@ class RedisStore(Store):
 
     def _bucket_cmds(self, specs: Sequence[BucketSpec], now: float) -> list[_Cmd]:
         each: list[tuple[Any, ...]] = []
+        shapes = self._shapes
         for spec in specs:
-            if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
-                raise ValueError("bucket capacity must be finite and > 0")
-            if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
-                raise ValueError("bucket refill_per_second must be finite and >= 0")
-            debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
-            each.append((_num(spec.capacity), _num(spec.refill_per_second), _num(spec.cost),
-                         int(spec.force), int(spec.peek), _num(debt)))
+            shape = (spec.capacity, spec.refill_per_second, spec.debt_limit)
+            enc = shapes.get(shape)
+            if enc is None:
+                enc = _bucket_shape(spec)
+                if len(shapes) >= 1024:  # a few budget shapes recur; bounded all the same
+                    shapes.clear()
+                shapes[shape] = enc
+            cap, refill, debt = enc
+            each.append((cap, refill, _num(spec.cost), int(spec.force), int(spec.peek), debt))
         keys = [self._key("b", spec.key) for spec in specs]
         return self._batched(self._bucket, keys, (_num(now), _ms(self.config.identity_ttl)),
                              each)
@@ -600,16 +693,10 @@ class RedisStore(Store):
         istats = self._identity_stats(flat, values, now) or IdentityStats(
             now, now, 0, 0.0, None, values, {}
         )
-        fstats: dict[str, FeatureStats] = {}
         read: dict[str, Any] = {}  # cluster states the observe scripts read (standalone)
         if istats.cluster:
             read[istats.cluster] = icluster
-        for f, (short, long, fs, cl, cstate, mature) in zip(
-            features, self._unbatched(res[1 : 1 + len(fcmds)], 6), strict=True
-        ):
-            fstats[f] = FeatureStats(int(short), int(long), float(fs), cl or None, int(mature))
-            if cl:
-                read[cl] = cstate
+        fstats = _feature_stats(features, res[1 : 1 + len(fcmds)], read)
         pos = 1 + len(fcmds)
         listed = self._listed(by_list, res[pos : pos + len(by_list)])
         pos += len(by_list)
@@ -881,7 +968,9 @@ class RedisStore(Store):
             await self._execute([_Cmd(None, (), ("UNLINK", k)) for k in keys[i : i + 500]])
 
     async def close(self) -> None:
-        """Close the connection pool."""
+        """Send the queued writes (their callbacks hear how it went), then close the
+        connection pool."""
+        await self._behind.drain()
         try:
             if self._conns is not None:
                 await self._conns.drop()
@@ -963,6 +1052,30 @@ class RedisClusterStore(RedisStore):
             for i, r in zip(moved, again, strict=True):
                 results[i] = r
         return results
+
+    def _rides_with(self, cmds: Sequence[_Cmd]) -> Callable[[_Cmd], bool] | None:
+        """Queued commands ride with ``cmds`` to the nodes ``cmds`` go to; the others wait
+        for a round trip to their node (or the timer). All ride when the nodes are not
+        known yet (``_send`` routes each command to its own node anyway)."""
+        client = self.client
+        keys = [cmd.slot_key() for cmd in cmds]
+        if not keys or None in keys or client._initialize:
+            return None
+        # the slot table itself (primary first), not get_node_from_slot: a fifth of the
+        # cost per key, and a stale entry only changes which round trip carries a write
+        table: dict[int, list[Any]] = client.nodes_manager.slots_cache
+        slot = self._slot
+        try:
+            nodes = {table[slot(k)][0].name for k in keys}  # type: ignore[arg-type]
+        except (KeyError, IndexError):  # not covered: let _send sort it out
+            return None
+
+        def rides(cmd: _Cmd) -> bool:
+            key = cmd.slot_key()
+            owner = table.get(slot(key)) if key is not None else None
+            return not owner or owner[0].name in nodes
+
+        return rides
 
     def _slot(self, key: str) -> int:
         """The key's slot, cached: a request's base keys recur (its identity, features)."""
@@ -1047,6 +1160,43 @@ async def _write_batch(conn: Any, cmds: Sequence[_Cmd]) -> Exception | None:
     except Exception as exc:  # the node's replies become this error
         return exc
     return None
+
+
+def _bucket_shape(spec: BucketSpec) -> tuple[str, str, str]:
+    """A bucket's capacity, refill and debt limit, checked and encoded for the script."""
+    if not (spec.capacity > 0 and math.isfinite(spec.capacity)):
+        raise ValueError("bucket capacity must be finite and > 0")
+    if not (spec.refill_per_second >= 0 and math.isfinite(spec.refill_per_second)):
+        raise ValueError("bucket refill_per_second must be finite and >= 0")
+    debt = -1.0 if math.isinf(spec.debt_limit) else max(0.0, spec.debt_limit)
+    return _num(spec.capacity), _num(spec.refill_per_second), _num(debt)
+
+
+def _feature_stats(
+    features: Sequence[str], results: Sequence[Any], read: dict[str, Any]
+) -> dict[str, FeatureStats]:
+    """The feature script's six values per feature, in order (counts are integer replies);
+    the cluster states it read go into ``read``."""
+    flat = results[0] if len(results) == 1 else [x for r in results for x in r]
+    if len(flat) != 6 * len(features):
+        raise StorageError("redis: feature script reply of unexpected length")
+    out: dict[str, FeatureStats] = {}
+    it = iter(flat)
+    # one iterator six times: the values of one feature per step, without a slice each
+    for f, short, long, fs, cl, cstate, mature in zip(features, it, it, it, it, it, it,
+                                                      strict=True):
+        if cl:
+            read[cl] = cstate
+            out[f] = FeatureStats(short, long, float(fs), cl, mature)
+        else:
+            out[f] = FeatureStats(short, long, float(fs), None, mature)
+    return out
+
+
+def _raise_errors(results: Sequence[Any]) -> None:
+    for r in results:
+        if isinstance(r, Exception):
+            raise StorageError(f"redis: {type(r).__name__}: {r}") from r
 
 
 def _pairs(raw: Any) -> list[tuple[Any, Any]]:

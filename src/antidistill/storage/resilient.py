@@ -18,9 +18,10 @@ into the fallback so lists keep working during an outage.
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from antidistill.storage.base import (
     ApplyBatch,
@@ -34,6 +35,7 @@ from antidistill.storage.base import (
     Store,
 )
 from antidistill.storage.breaker import FAILURES, CircuitBreaker, FailMode, StoreUnavailable
+from antidistill.storage.deferred import Done
 from antidistill.storage.memory import MemoryStore
 
 __all__ = ["ResilientStore", "StoreUnavailable"]
@@ -67,6 +69,7 @@ class ResilientStore(Store):
             type(primary).__name__, fail_mode=fail_mode, open_after=open_after,
             probe_interval=probe_interval, clock=clock, call_timeout=call_timeout,
         )
+        self._tasks: set[asyncio.Task[object]] = set()  # fallback charges of failed writes
         # late-bound: the primary's methods may be wrapped after construction (tests)
         self.breaker.watch(lambda: self.primary.ping(), lambda: self.primary.reset_connections())
 
@@ -125,6 +128,67 @@ class ResilientStore(Store):
         """See :meth:`Store.buckets`."""
         return await self._run(lambda s: s.buckets(specs, now))
 
+    # -- deferred writes: the primary's write-behind, with today's failure handling ---------
+    async def defer_buckets(self, specs: Sequence[BucketSpec], now: float, done: Done) -> bool:
+        """Queue ``specs`` on the primary (False: not queued, call :meth:`buckets`: while
+        degraded, or when the primary cannot defer). A failed write counts in the breaker
+        and is then what a failed :meth:`buckets` would be: charged to the fallback
+        (fail-open, ``done(None)``) or ``StoreUnavailable`` (fail-closed)."""
+        defer = getattr(self.primary, "defer_buckets", None)
+        if defer is None or self.degraded:
+            return False
+
+        def charged(exc: BaseException | None) -> None:
+            if exc is None:
+                self.breaker.succeeded()
+                done(None)
+                return
+            self.breaker.failed(exc)
+            if self.fail_mode == "closed":
+                done(StoreUnavailable(f"storage unavailable ({type(exc).__name__})"))
+                return
+            self.fallbacks += 1
+            self._spawn(self.fallback.buckets(specs, now))
+            done(None)
+
+        return bool(await defer(specs, now, charged))
+
+    async def defer_list_add(self, name: str, members: Sequence[str], ttl: float | None,
+                             done: Done) -> bool:
+        """Queue the list addition on the primary (False: not queued, as above) and mirror
+        it into the fallback now; a failed write counts in the breaker and reaches ``done``
+        as ``StoreUnavailable``, as a failed :meth:`list_add` would."""
+        defer = getattr(self.primary, "defer_list_add", None)
+        if defer is None or self.degraded:
+            return False
+
+        def stored(exc: BaseException | None) -> None:
+            if exc is None:
+                self.breaker.succeeded()
+                done(None)
+            else:
+                self.breaker.failed(exc)
+                done(StoreUnavailable(f"storage unavailable ({type(exc).__name__})"))
+
+        queued = bool(await defer(name, members, ttl, stored))
+        if queued:
+            for member in members:
+                await self.fallback.list_add(name, member, ttl)
+        return queued
+
+    async def flush(self) -> None:
+        """Send the primary's queued writes now (see ``RedisStore.flush``)."""
+        flush = getattr(self.primary, "flush", None)
+        if flush is not None:
+            await flush()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _spawn(self, aw: Coroutine[Any, Any, object]) -> None:
+        task = asyncio.get_running_loop().create_task(aw)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     async def list_add(self, name: str, member: str, ttl: float | None = None) -> None:
         """Add to the primary's list (and mirror into the fallback); refused while degraded."""
         await self._admin_write(lambda s: s.list_add(name, member, ttl))
@@ -180,7 +244,10 @@ class ResilientStore(Store):
         await self._admin_write(lambda s: s.clear())
 
     async def close(self) -> None:
-        """Stop a running probe and close both stores."""
+        """Stop a running probe and close both stores (the primary sends its queued writes
+        first)."""
         await self.breaker.close()
         await self.primary.close()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.fallback.close()
