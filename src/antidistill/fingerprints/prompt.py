@@ -223,6 +223,16 @@ def _cue_words(alternatives: list[str]) -> frozenset[str]:
 
 _CUE_WORDS = _cue_words(_IMPERATIVE.split("|"))
 _PLACEHOLDER = re.compile(r"\{[a-z]+\}")
+
+
+# _NAME's matches on ASCII text, by the character before them: after a lower-case letter or
+# a comma (wrapped by _name, unless a cue word is in them), after a terminator (kept as they
+# are), or after anything else (kept, unless a cue word is in them). The groups hold a match
+# but its first space. It starts with _NAME's literal space, which sre finds fast.
+_NAME_RUN = r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*"
+_NAME_PARTS = re.compile(
+    rf" (?<!  )(?:(?<=[a-z,] ) *({_NAME_RUN})|(?<=[.!?:;\n] )( *{_NAME_RUN})|( *{_NAME_RUN}))"
+)
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
 
@@ -256,6 +266,23 @@ def _wrap(words: list[str]) -> str:
 def _mid_sentence(prev: str) -> bool:
     # After a lower-case word or a comma: a name rather than a sentence start.
     return prev.islower() or prev in ",;"
+
+
+def _mask_names(text: str) -> str:
+    """What ``_NAME.sub(_name, text)`` returns."""
+    if not text.isascii():
+        return _NAME.sub(_name, text)
+    # Without a cue word, _name only wraps a run or keeps it, by the character before it:
+    # one split sorts the runs, and no function is called per run.
+    parts = _NAME_PARTS.split(text)
+    wrapped, kept = parts[1::4], parts[3::4]
+    words = " ".join([w for w in wrapped if w] + [w for w in kept if w]).lower().split()
+    if not _CUE_WORDS.isdisjoint(words):
+        return _NAME.sub(_name, text)
+    parts[1::4] = [" " + _NAME_OPEN + w + _NAME_CLOSE if w else "" for w in wrapped]
+    parts[2::4] = [" " + w if w else "" for w in parts[2::4]]
+    parts[3::4] = [" " + w if w else "" for w in kept]
+    return "".join(parts)
 
 
 def _next_scheme_url(text: str, pos: int) -> tuple[int, int]:
@@ -363,7 +390,7 @@ def _mask(text: str) -> list[str]:
     if "```" in text:
         text = _FENCE.sub("\n{c}\n", text)
     if _NAME_CANDIDATE.search(text) is not None:
-        text = _NAME.sub(_name, text)
+        text = _mask_names(text)
     norm = _mask_slots(normalize_text(text.replace("\n", _LINE_BREAK)))
     return [s for line in norm.split(_LINE) if (s := line.strip())]
 
@@ -411,14 +438,26 @@ def _run(units: list[str], minimum: int, from_end: bool, seen: dict[str, int]) -
     return out
 
 
-def _kept_words(units: list[str]) -> int:
-    # Words (placeholders excepted) plus CJK characters. Summed over the units in one pass:
-    # joined with a space, no word or placeholder spans two units.
-    text = _PLACEHOLDER.sub(" ", " ".join(units))
+def _kept_words(text: str) -> int:
+    # Words (placeholders excepted) plus CJK characters.
+    text = _PLACEHOLDER.sub(" ", text)
     n = len(text.split())
     if not text.isascii():
         n += len(_CJK_CHAR.findall(text))
     return n
+
+
+_WORDS_PREFIX = 200
+
+
+def _enough_words(units: list[str], minimum: int) -> bool:
+    """``_kept_words`` of the units joined by spaces (no word or placeholder spans two units
+    then) is at least ``minimum``."""
+    text = " ".join(units)
+    # The count of a prefix that ends before a space is at most the whole text's: on a long
+    # text a short prefix usually settles it.
+    cut = text.rfind(" ", 0, _WORDS_PREFIX) if len(text) > 2 * _WORDS_PREFIX else -1
+    return (cut > 0 and _kept_words(text[:cut]) >= minimum) or _kept_words(text) >= minimum
 
 
 def skeletonize(normalized_text: str) -> str:
@@ -444,14 +483,14 @@ def skeletonize(normalized_text: str) -> str:
         if lead or trail:
             break
     middle = len(lines) > 1 or len(lead) + len(trail) < len(first)
-    if middle and _kept_words(lead + trail) >= _MIN_KEPT_WORDS:
+    if middle and _enough_words(lead + trail, _MIN_KEPT_WORDS):
         kept = " ".join([*lead, "{p}", *trail])
         return kept.replace(_NAME_OPEN, "").replace(_NAME_CLOSE, "")
     masked = _NAMED.sub("{name}", " ".join(lines))
     if _NAME_CLOSE in masked or _NAME_OPEN in masked:
         # A quote that swallowed half of a name leaves the other marker behind.
         masked = masked.replace(_NAME_OPEN, "").replace(_NAME_CLOSE, "")
-    if _kept_words([masked]) >= _MIN_MASKED_WORDS:
+    if _enough_words([masked], _MIN_MASKED_WORDS):
         return masked
     # Almost everything was a slot (a prompt wholly in quotes, a bare number): keep the text.
     return normalize_text(normalized_text)
@@ -523,7 +562,7 @@ def _hashes(b: bytes, words: list[bytes]) -> list[int]:
     """The hash of every ``SEGMENT_WINDOW``-token window; ``b`` is ``b" ".join(words)``."""
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
     # Window i is b[starts[i] : starts[i + n] - 1]; zip stops at the last whole window.
-    return [_h64i(b[i:j - 1]) for i, j in zip(starts, starts[SEGMENT_WINDOW:])]
+    return [_h64i(b[i : j - 1]) for i, j in zip(starts, starts[SEGMENT_WINDOW:], strict=False)]
 
 
 # The k smallest of N uniform 64-bit hashes are, in all but about one text in 10^7, below
