@@ -551,11 +551,18 @@ def _chunk_sketch(words: list[bytes]) -> list[int]:
 
 def _window_sketch(b: bytes, words: list[bytes]) -> list[int]:
     """First and last window hash, then the bottom k; ``words`` is ``b.split(b" ")``."""
-    if len(words) <= SEGMENT_WINDOW:
+    n = SEGMENT_WINDOW
+    if len(words) <= n:
         return [_h64i(b)]
-    hashes = _hashes(b, words)
+    starts = list(accumulate([len(w) + 1 for w in words], initial=0))
+    # What _bottom(_hashes(b, words)) gives, without a list of every hash (see _bottom).
+    bound = _BOTTOM_BOUND // (len(words) - n + 1)
+    low = sorted({x for i, j in zip(starts, starts[n:], strict=False)
+                  if (x := _h64i(b[i : j - 1])) < bound})
+    if len(low) < SEGMENT_K:
+        low = sorted(set(_hashes(b, words)))
     # The first window first: it is the anchor of the sketch (see PromptFingerprint.anchor).
-    return [hashes[0], hashes[-1], *_bottom(hashes)]
+    return [_h64i(b[: starts[n] - 1]), _h64i(b[starts[-n - 1] :]), *low[:SEGMENT_K]]
 
 
 def _hashes(b: bytes, words: list[bytes]) -> list[int]:
