@@ -204,6 +204,15 @@ def test_window_sketch_is_the_reference(words: list[bytes]) -> None:
     assert prompt._window_hashes(tokens) == _window_hashes_ref(tokens)
 
 
+@pytest.mark.parametrize("period", [1, 2, 3, 7, 12])
+def test_window_sketch_of_repeating_text(period: int) -> None:
+    # Few distinct windows over many: fewer than k hashes fall under the bound.
+    words = [b"w%d" % (i % period) for i in range(640)]
+    b = b" ".join(words)
+    assert prompt._window_sketch(b, words) == _window_sketch_ref(b)
+    assert len(set(_window_sketch_ref(b)[2:])) == min(period, prompt.SEGMENT_K)
+
+
 _U64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
 
 
