@@ -87,10 +87,6 @@ def _kept_words_ref(units: list[str]) -> int:
     return n
 
 
-def _bottom_ref(hashes: list[int]) -> list[int]:
-    return sorted(set(hashes))[: prompt.SEGMENT_K]
-
-
 @contextmanager
 def _replaced_by_references() -> Iterator[None]:
     """The module as it was: every shortcut swapped for the code it replaced."""
@@ -99,7 +95,6 @@ def _replaced_by_references() -> Iterator[None]:
         "_enough_words": lambda units, minimum: _kept_words_ref(units) >= minimum,
         "_window_sketch": lambda b, words: _window_sketch_ref(b),
         "_window_hashes": _window_hashes_ref,
-        "_bottom": _bottom_ref,
     }
     saved = {name: getattr(prompt, name) for name in swaps}
     try:
@@ -211,24 +206,6 @@ def test_window_sketch_of_repeating_text(period: int) -> None:
     b = b" ".join(words)
     assert prompt._window_sketch(b, words) == _window_sketch_ref(b)
     assert len(set(_window_sketch_ref(b)[2:])) == min(period, prompt.SEGMENT_K)
-
-
-_U64 = st.integers(min_value=0, max_value=(1 << 64) - 1)
-
-
-@FAST
-@given(st.lists(_U64 | st.integers(0, 40) | st.sampled_from([(1 << 64) - 1, 1 << 63]),
-                min_size=1, max_size=400))
-def test_bottom_is_the_k_smallest_distinct(hashes: list[int]) -> None:
-    assert prompt._bottom(hashes) == _bottom_ref(hashes)
-
-
-def test_bottom_falls_back_when_few_values_are_below_the_bound() -> None:
-    # 300 large values and 3 distinct small ones: the bounded filter keeps too few.
-    big = [(1 << 64) - 1 - i for i in range(300)]
-    hashes = [*big, 5, 5, 9, 1]
-    assert len({h for h in hashes if h < prompt._BOTTOM_BOUND // len(hashes)}) < prompt.SEGMENT_K
-    assert prompt._bottom(hashes) == _bottom_ref(hashes) == [1, 5, 9, *sorted(big)[:5]]
 
 
 _UNIT = st.sampled_from(["{n}", "{q}", "{p}", "{name}", "{n}{n}", "a{n}b", "東京", "word",

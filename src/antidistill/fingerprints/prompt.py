@@ -545,6 +545,11 @@ def _sketch(head: str, tail: str = "") -> tuple[tuple[str, ...], str | None]:
     return tuple(map(_SEGMENT_FORMAT.__mod__, sorted(set(picked)))), _SEGMENT_FORMAT % picked[0]
 
 
+# The k smallest of N uniform 64-bit hashes are, in all but about one text in 10^7, below
+# 4k/N of the range: only the about 4k hashes under it are kept and sorted.
+_BOTTOM_BOUND = (1 << 64) * 4 * SEGMENT_K
+
+
 def _chunk_sketch(words: list[bytes]) -> list[int]:
     return _window_sketch(b" ".join(words), words)
 
@@ -555,7 +560,8 @@ def _window_sketch(b: bytes, words: list[bytes]) -> list[int]:
     if len(words) <= n:
         return [_h64i(b)]
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
-    # What _bottom(_hashes(b, words)) gives, without a list of every hash (see _bottom).
+    # The k smallest distinct hashes, without a list of every hash (see _BOTTOM_BOUND): every
+    # hash left out is at least the bound, so above k kept ones; with fewer, sort them all.
     bound = _BOTTOM_BOUND // (len(words) - n + 1)
     low = sorted({x for i, j in zip(starts, starts[n:], strict=False)
                   if (x := _h64i(b[i : j - 1])) < bound})
@@ -570,20 +576,6 @@ def _hashes(b: bytes, words: list[bytes]) -> list[int]:
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
     # Window i is b[starts[i] : starts[i + n] - 1]; zip stops at the last whole window.
     return [_h64i(b[i : j - 1]) for i, j in zip(starts, starts[SEGMENT_WINDOW:], strict=False)]
-
-
-# The k smallest of N uniform 64-bit hashes are, in all but about one text in 10^7, below
-# 4k/N of the range: a C filter keeps about 4k of the N, and only those are sorted.
-_BOTTOM_BOUND = (1 << 64) * 4 * SEGMENT_K
-
-
-def _bottom(hashes: list[int]) -> list[int]:
-    """The ``SEGMENT_K`` smallest distinct values of ``hashes``."""
-    low = sorted(set(filter((_BOTTOM_BOUND // len(hashes)).__gt__, hashes)))
-    if len(low) >= SEGMENT_K:
-        # Every value left out is at least the bound, so above these k.
-        return low[:SEGMENT_K]
-    return sorted(set(hashes))[:SEGMENT_K]
 
 
 # --- public API ----------------------------------------------------------------------------------
@@ -706,7 +698,7 @@ def _sketch_memo(norm: str, last_turn: str, memo: MemoScope
     key = memo.key(SKETCH, encoded)
     got: _Summary | None = memo.get(key)
     if got is None:
-        got = _summarise(tokens, _previous(norm, last_turn, memo) if last_turn else None)
+        got = _summarise(encoded, tokens, _previous(norm, last_turn, memo) if last_turn else None)
         memo.put(key, got)
     _, first, last, bottom, head, tail = got
     picked = [first, last, *bottom] if bottom is not None else [*(head or ()), *(tail or ())]
@@ -723,8 +715,9 @@ def _previous(norm: str, last_turn: str, memo: MemoScope) -> _Summary | None:
     return prev
 
 
-def _summarise(tokens: list[bytes], prev: _Summary | None) -> _Summary:
-    """The summary of ``tokens``; ``prev`` is that of a prefix of them, if known."""
+def _summarise(encoded: bytes, tokens: list[bytes], prev: _Summary | None) -> _Summary:
+    """The summary of ``tokens`` (``encoded.split(b" ")``, more than ``SEGMENT_WINDOW``);
+    ``prev`` is that of a prefix of them, if known."""
     total, n, w = len(tokens), _SEGMENT_TOKENS, SEGMENT_WINDOW
     if total <= 2 * n:
         if prev is not None and prev[3] is not None and prev[0] >= w:
@@ -732,9 +725,7 @@ def _summarise(tokens: list[bytes], prev: _Summary | None) -> _Summary:
             bottom = sorted(set(prev[3]).union(new))[:SEGMENT_K]
             first, last = prev[1], new[-1]
         else:
-            hashes = _window_hashes(tokens)
-            bottom = _bottom(hashes)
-            first, last = hashes[0], hashes[-1]
+            first, last, *bottom = _window_sketch(encoded, tokens)
         return total, first, last, tuple(bottom), None, None
     # Two chunks: the head's is the prefix's once the prefix had two; the tail moves on.
     head = prev[4] if prev is not None and prev[4] is not None else tuple(
