@@ -230,8 +230,10 @@ _PLACEHOLDER = re.compile(r"\{[a-z]+\}")
 # are), or after anything else (kept, unless a cue word is in them). The groups hold a match
 # but its first space. It starts with _NAME's literal space, which sre finds fast.
 _NAME_RUN = r"[A-Z][\w'’-]+(?: [A-Z][\w'’-]+)*"
+# The lookahead fails most spaces (those before a lower-case word) before any alternative.
 _NAME_PARTS = re.compile(
-    rf" (?<!  )(?:(?<=[a-z,] ) *({_NAME_RUN})|(?<=[.!?:;\n] )( *{_NAME_RUN})|( *{_NAME_RUN}))"
+    rf" (?<!  )(?= *[A-Z][\w'’-])"
+    rf"(?:(?<=[a-z,] ) *({_NAME_RUN})|(?<=[.!?:;\n] )( *{_NAME_RUN})|( *{_NAME_RUN}))"
 )
 _CJK_CHAR = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 
