@@ -158,17 +158,28 @@ def _long_texts() -> list[str]:
 # --- the shortcuts, one by one -----------------------------------------------------------------
 
 
+def _mask_names_split(text: str) -> str:
+    """``_mask_names`` with its split path taken on text of any length."""
+    saved = prompt._NAME_SPLIT_CHARS
+    prompt._NAME_SPLIT_CHARS = 0
+    try:
+        return prompt._mask_names(text)
+    finally:
+        prompt._NAME_SPLIT_CHARS = saved
+
+
 @FAST
 @given(_texts())
 def test_mask_names_is_the_callback(text: str) -> None:
     assert prompt._mask_names(text) == _mask_names_ref(text)
+    assert _mask_names_split(text) == _mask_names_ref(text)
     assert prompt._NAME.sub(prompt._name, text) == _mask_names_ref(text)
 
 
 @FAST
 @given(st.text(alphabet=" ,;.\nAaBbZz'-’é東1", max_size=80))
 def test_mask_names_on_odd_alphabets(text: str) -> None:
-    assert prompt._mask_names(text) == _mask_names_ref(text)
+    assert _mask_names_split(text) == _mask_names_ref(text)
 
 
 @pytest.mark.parametrize("index", range(len(_long_texts())))
@@ -181,11 +192,13 @@ def test_mask_names_takes_both_paths() -> None:
     plain = "sent to Bilbao Spain, Madrid and 5 EUR. Paris here; London too"
     expected = ("sent to \x01Bilbao Spain\x02, \x01Madrid\x02 and 5 EUR. Paris here; "
                 "London too")
-    assert prompt._mask_names(plain) == expected == _mask_names_ref(plain)
+    assert _mask_names_split(plain) == expected == _mask_names_ref(plain)
+    long = (plain + " ") * 40
+    assert prompt._mask_names(long) == _mask_names_split(long) == _mask_names_ref(long)
     # A cue word mid-sentence restores a sentence boundary: the callback's path.
     cue = "the data set Think step by step, with Porto"
-    assert prompt._mask_names(cue) == _mask_names_ref(cue)
-    assert ". Think" in prompt._mask_names(cue)
+    assert _mask_names_split(cue) == _mask_names_ref(cue)
+    assert ". Think" in _mask_names_split(cue)
 
 
 @FAST
