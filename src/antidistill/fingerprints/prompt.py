@@ -243,20 +243,22 @@ def _name(m: re.Match[str]) -> str:
     prev = m.string[start - 1] if start else "."
     if prev in _TERMINATORS:
         return m.group()
-    group = m.group()
+    return _rename(m.group(), _mid_sentence(prev))
+
+
+def _rename(group: str, mid: bool) -> str:
+    """What _name gives for a run not after a terminator; ``mid``: _mid_sentence."""
     # One C-level set test decides the common case: no cue word in the run.
     if _CUE_WORDS.isdisjoint(group.lower().split()):
-        if prev.islower() or prev in ",;":
-            return " " + _NAME_OPEN + " ".join(group.split()) + _NAME_CLOSE
-        return group
+        return " " + _NAME_OPEN + " ".join(group.split()) + _NAME_CLOSE if mid else group
     words = group.split()
     for i, word in enumerate(words):
         if word.lower() in _CUE_WORDS:
             # "...in the dataset Think step by step": a sentence whose full stop is missing,
             # typically where a template's text meets the slot value. Restore the boundary.
-            head = _wrap(words[:i]) if i and _mid_sentence(prev) else " " + " ".join(words[:i])
+            head = _wrap(words[:i]) if i and mid else " " + " ".join(words[:i])
             return (head if i else "") + ". " + " ".join(words[i:])
-    return _wrap(words) if _mid_sentence(prev) else group
+    return _wrap(words) if mid else group
 
 
 def _wrap(words: list[str]) -> str:
@@ -275,19 +277,23 @@ _NAME_SPLIT_CHARS = 512
 
 def _mask_names(text: str) -> str:
     """What ``_NAME.sub(_name, text)`` returns."""
-    # On short text the callback is as cheap (measured: equal at about 400 characters).
-    if len(text) < _NAME_SPLIT_CHARS or not text.isascii():
+    # On short text the callback is as cheap (measured: equal at about 400 characters). A
+    # run at the very start follows no character, which _NAME_PARTS cannot see.
+    if len(text) < _NAME_SPLIT_CHARS or not text.isascii() or text.startswith(" "):
         return _NAME.sub(_name, text)
-    # Without a cue word, _name only wraps a run or keeps it, by the character before it:
-    # one split sorts the runs, and no function is called per run.
+    # One split sorts the runs by the character before them (see _NAME_PARTS); a group
+    # holds a run but its first space.
     parts = _NAME_PARTS.split(text)
-    wrapped, kept = parts[1::4], parts[3::4]
-    words = " ".join([w for w in wrapped if w] + [w for w in kept if w]).lower().split()
-    if not _CUE_WORDS.isdisjoint(words):
-        return _NAME.sub(_name, text)
-    parts[1::4] = [" " + _NAME_OPEN + w + _NAME_CLOSE if w else "" for w in wrapped]
-    parts[2::4] = [" " + w if w else "" for w in parts[2::4]]
-    parts[3::4] = [" " + w if w else "" for w in kept]
+    wrapped, kept, other = parts[1::4], parts[2::4], parts[3::4]
+    parts[2::4] = [" " + w if w else "" for w in kept]
+    words = " ".join([w for w in wrapped if w] + [w for w in other if w]).lower().split()
+    if _CUE_WORDS.isdisjoint(words):
+        # No cue word: _name wraps or keeps each run, and no function is called per run.
+        parts[1::4] = [" " + _NAME_OPEN + w + _NAME_CLOSE if w else "" for w in wrapped]
+        parts[3::4] = [" " + w if w else "" for w in other]
+    else:
+        parts[1::4] = [_rename(" " + w, True) if w else "" for w in wrapped]
+        parts[3::4] = [_rename(" " + w, False) if w else "" for w in other]
     return "".join(parts)
 
 
