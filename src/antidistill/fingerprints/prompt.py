@@ -586,7 +586,7 @@ def _window_sketch(b: bytes, words: list[bytes]) -> list[int]:
 def _hashes(b: bytes, words: list[bytes]) -> list[int]:
     """The hash of every ``SEGMENT_WINDOW``-token window; ``b`` is ``b" ".join(words)``."""
     starts = list(accumulate([len(w) + 1 for w in words], initial=0))
-    # Window i is b[starts[i] : starts[i + n] - 1]; zip stops at the last whole window.
+    # Window i is b[starts[i] : starts[i + SEGMENT_WINDOW] - 1]; zip stops at the last one.
     return [_h64i(b[i : j - 1]) for i, j in zip(starts, starts[SEGMENT_WINDOW:], strict=False)]
 
 
