@@ -57,7 +57,8 @@ and one of 40 benign user prompts (all written for this benchmark, no external d
 with a varying detail line per request, over 200 API keys (each key has its own prompt,
 at most 5 keys share one, so benign traffic does not look like a campaign) and, in-process,
 one client IP per key. ``--sizes`` adds 1 KB, 10 KB, 100 KB and 1 MB bodies (a question
-and a pasted order export, unique per request) for the bare app vs antidistill defaults.
+and a pasted order export, unique per request) for the bare app vs antidistill defaults
+(with ``--baseline``, the other checkout's defaults in the same rounds too).
 
 Every antidistill variant starts with two-day-old history in its memory store (2,000 other
 keys through the same SDK, written by a budgets-only guard; see ``history_primer``): on a
@@ -848,8 +849,14 @@ def run_sizes(args: argparse.Namespace) -> dict[str, Any]:
         pair = {"bare": build_variant("bare"),
                 "antidistill": build_variant("antidistill", args.mode,
                                              history_keys=args.history_keys)}
+        base = "antidistill" + BASELINE_SUFFIX
+        if args.baseline:
+            # The other checkout's defaults in the same rounds: a comparison on one load.
+            pair[base] = build_variant(base, args.mode, history_keys=args.history_keys,
+                                       baseline=args.baseline)
         res = asyncio.run(interleaved(pair, reqs, rounds, per_round, per_round))
         add = added_cost(res, "antidistill")
+        base_add = added_cost(res, base) if args.baseline else None
         non2xx = sum(v for r in res.values() for k, v in r.statuses.items()
                      if not 200 <= k < 300)
         bare = common.summarize(res["bare"].samples)
@@ -860,15 +867,19 @@ def run_sizes(args: argparse.Namespace) -> dict[str, Any]:
                      common.fmt_us(bare.median), common.fmt_us(ad.median),
                      common.fmt_us(add), common.fmt_us(ad.p99 - bare.p99),
                      f"{add / actual_kb:.2f} {common.MICRO}/KB", str(non2xx),
-                     _decisions(pair["antidistill"].guard)])
+                     _decisions(pair["antidistill"].guard)]
+                    + ([] if base_add is None else [common.fmt_us(base_add)]))
         out["sizes"].append({"kb": kb, "body_bytes": len(reqs[0].body), "rounds": rounds,
                              "per_round": per_round, "bare_median_us": bare.median,
                              "antidistill_median_us": ad.median, "added_median_us": add,
                              "added_p99_us": ad.p99 - bare.p99, "non_2xx": non2xx,
-                             "decisions": dict(pair["antidistill"].guard.counters)})
+                             "decisions": dict(pair["antidistill"].guard.counters),
+                             **({} if base_add is None
+                                else {"baseline_added_median_us": base_add})})
     slope, intercept = common.least_squares([p[0] for p in points], [p[1] for p in points])
     common.print_table(["body", "rounds", "bare median", "antidistill median", "added",
-                        "added p99", "added/KB", "non-2xx", "decisions"], rows,
+                        "added p99", "added/KB", "non-2xx", "decisions"]
+                       + (["baseline added"] if args.baseline else []), rows,
                        title="Added cost by body size")
     steps = []
     for (x0, y0), (x1, y1) in zip(points, points[1:], strict=False):
