@@ -121,11 +121,13 @@ class Assessor:
             found.mature = det.mature
         if inspect and ctx.identity.key_mismatch:
             signals.append(IDENTITY_MISMATCH)
-        signals.extend(await self._scorer_signals(ctx))
+        if self.hooks.scorers:
+            signals.extend(await self._scorer_signals(ctx))
         score_request(found, signals, obs, self.weights, benign=bool(benign))
-        if not accumulates(signals, bool(benign)):
+        if found.risk_add and not accumulates(signals, bool(benign)):
             found.risk_add = 0.0
-        found.cluster_add = found.risk_add if corroborated(signals) else 0.0
+        # Nothing to add (most requests) needs no corroboration test: it adds 0 either way.
+        found.cluster_add = found.risk_add if found.risk_add and corroborated(signals) else 0.0
         if listed:
             apply_lists(found, listed, self.policy)
         if not (found.allowlisted or found.denied):
@@ -133,7 +135,9 @@ class Assessor:
             # server, or one on its first request (policy.actions).
             shared_flags = benign in CONTINUOUS or obs.identity.requests == 0
             found.action = self.policy.decide(found.risk, found.reasons, shared_flags)
-            self._reasoning_extraction(found, signals, bool(benign))
+            # Without its signal the floor leaves the (already allowed) action as it is.
+            if any(s.name == REASONING_EXTRACTION_SIGNAL for s in signals):
+                self._reasoning_extraction(found, signals, bool(benign))
         return found
 
     def _reasoning_extraction(self, found: Assessment, signals: list[Signal],

@@ -87,10 +87,12 @@ def fanout_signal(
 ) -> tuple[Signal | None, str | None]:
     """The strongest content fan-out, and the feature key that carries it."""
     best, best_key, best_stats = 0.0, None, None
+    narrow, slow_narrow = cfg.min_identities, cfg.slow_min_identities
     for keys, factor in ((template_keys, 1.0), (segment_keys, cfg.segment_factor)):
         for key in keys:
             st = features.get(key)
-            if st is None:
+            # feature_score's own first test, without the call (most features are narrow)
+            if st is None or (st.short < narrow and st.long < slow_narrow):
                 continue
             s = feature_score(st, cfg, epoch, now) * factor
             if s > best:

@@ -281,6 +281,7 @@ def _filter_tokens(spec: str) -> frozenset[str]:
 
 
 _THINK = "think_tag"
+_PRIMARY = tuple(_is_primary(cue) for cue in CUES)
 # Per cue: the lexicon keys of each slot (a slot that is only the <think> regex has none).
 _CUE_TAGS = tuple(frozenset("|".join(cue.tags).split("|")) for cue in CUES)
 _SLOT_TAGS = tuple(tuple(frozenset(spec.split("|")) for spec in cue.tags) for cue in CUES)
@@ -571,14 +572,16 @@ def detect_intent(
 def _category_match(category: str, ids: list[int],
                     pos: dict[str, list[int]]) -> IntentMatch | None:
     """The category's match from the positions its cues' tags were found at, if it scores."""
-    fired = []
-    for i in ids:
-        cue = CUES[i]
-        where = _fire_positions(cue, pos)
-        if where:
-            fired.append((cue, where))
-    if not fired:
+    # A region scores only around a primary cue (``_region_score``): when none fires, the
+    # support and suppressor cues need not be evaluated, the category scores nothing.
+    primary = {i: w for i in ids if _PRIMARY[i] and (w := _fire_positions(CUES[i], pos))}
+    if not primary:
         return None
+    fired = []
+    for i in ids:  # in the cues' order, as before: the region arithmetic is order-sensitive
+        where = primary.get(i) if _PRIMARY[i] else _fire_positions(CUES[i], pos)
+        if where:
+            fired.append((CUES[i], where))
     score, cues = _region_score(fired, 2 * REGION_WORDS[category])
     if score <= 0.0:
         return None

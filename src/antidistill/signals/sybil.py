@@ -27,9 +27,11 @@ def sybil_signal(
     keep = 1.0
     parts: list[str] = []
     strong: list[str] = []
+    narrow, slow_narrow = cfg.min_identities, cfg.slow_min_identities
     for key in keys:
         st = features.get(key)
-        if st is None:
+        # feature_score is 0 for a narrow feature: skipped without the call, like fan-out
+        if st is None or (st.short < narrow and st.long < slow_narrow):
             continue
         label, factor = _KIND.get(key[:1], ("feature", 0.5))
         if key[:1] in "na" and anonymous_network:

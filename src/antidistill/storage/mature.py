@@ -44,8 +44,13 @@ class MatureSets:
         sets = self._sets
         for key, st in features.items():
             entry = sets.get(key)
-            if entry is not None:
-                st.mature = self.count(key, now)
+            if entry is not None:  # count(), with the entry looked up once
+                if entry[1] <= now:
+                    del sets[key]
+                    self.members -= len(entry[0])
+                    st.mature = 0
+                else:
+                    st.mature = len(entry[0])
 
     def add(self, identity: str, keys: Sequence[str], now: float) -> None:
         """Count ``identity`` as mature on each of ``keys``."""

@@ -146,6 +146,9 @@ class _Feature:
     expires: float = 0.0
     # the (short, long) sub-buckets its windows were last trimmed at (see _windowed)
     trimmed: tuple[int, int] | None = None
+    # sum(short.values()) and sum(long.values()), kept with every change to the tallies
+    n_short: int = 0
+    n_long: int = 0
 
 
 @dataclass(slots=True)
@@ -164,27 +167,33 @@ def _seen_count(feat: _Feature) -> int:
 
 def _windowed(feat: _Feature, cur: tuple[int, int]) -> FeatureStats:
     """The feature's counts in the short and long windows ending at sub-buckets ``cur``."""
-    short, long = feat.short, feat.long
     if feat.trimmed != cur:
         # Trimmed at these sub-buckets before, nothing older can be left: since then only
         # sightings of these very sub-buckets were added, and trims only remove.
         sb, lb = cur
+        short, long = feat.short, feat.long
         if min(short) <= sb - SHORT_SUBBUCKETS:
             short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+            feat.n_short = sum(short.values())
         if min(long) <= lb - LONG_SUBBUCKETS:
             long = feat.long = {b: n for b, n in long.items() if b > lb - LONG_SUBBUCKETS}
+            feat.n_long = sum(long.values())
         feat.trimmed = cur
-    n_short = sum(short.values())
-    n_long = sum(long.values())
-    return FeatureStats(n_short, max(n_long, n_short), feat.first_seen, feat.cluster)
+    n_short, n_long = feat.n_short, feat.n_long
+    return FeatureStats(n_short, n_long if n_long > n_short else n_short, feat.first_seen,
+                        feat.cluster)
 
 
-def _decrement(tally: dict[int, int], key: int) -> None:
+def _decrement(tally: dict[int, int], key: int) -> int:
+    """Take one sighting from ``tally[key]``: 1 if there was one to take, else 0."""
     n = tally.get(key, 0) - 1
     if n > 0:
         tally[key] = n
-    else:
-        tally.pop(key, None)
+        return 1
+    if n == 0:
+        del tally[key]
+        return 1
+    return 0
 
 
 _SETTLE_KEY = "\x00settle"  # never a real key: those are prefixed ("rq:", "key:", ...)
@@ -389,12 +398,13 @@ class MemoryStore(Store):
             where = seen.pop(identity, None)
             if where is not None:
                 self._sightings -= 1
-                _decrement(feat.short, where[0])
-                _decrement(feat.long, where[1])
+                feat.n_short -= _decrement(feat.short, where[0])
+                feat.n_long -= _decrement(feat.long, where[1])
                 # a dict never shrinks its table: rebuild one that lost most of its entries
                 n = len(seen)
                 if n == 0:  # fresh empty maps have no table (~500 B less per feature)
                     feat.seen, feat.short, feat.long = OrderedDict(), {}, {}
+                    feat.n_short = feat.n_long = 0
                 elif n & 15 == 0 and sys.getsizeof(seen) > 512 * n + 1024:
                     feat.seen = OrderedDict(seen)
 
@@ -492,6 +502,10 @@ class MemoryStore(Store):
         # sub-bucket behind may miss the boundary one, as with the size trim above.
         if not held and (len(seen) >= 2 or feat.cluster is not None):
             features.promote(key)  # shared by two identities: fan-out history to keep
+        if feat.trimmed is cur:  # _windowed's common case, without the call
+            n_short, n_long = feat.n_short, feat.n_long
+            return FeatureStats(n_short, n_long if n_long > n_short else n_short,
+                                feat.first_seen, feat.cluster)
         return _windowed(feat, cur)
 
     def _move_sighting(self, feat: _Feature, identity: str, prev: tuple[int, int] | None,
@@ -500,11 +514,12 @@ class MemoryStore(Store):
         previous one, if any); ``held``: the feature is in the protected segment."""
         sb, lb = cur
         seen, short, long = feat.seen, feat.short, feat.long
+        n_short, n_long = feat.n_short, feat.n_long
         before = len(seen)
         if prev is not None:
             del seen[identity]
-            _decrement(short, prev[0])
-            _decrement(long, prev[1])
+            n_short -= _decrement(short, prev[0])
+            n_long -= _decrement(long, prev[1])
         # drop sightings that left the long window, then the oldest beyond the cap
         oldest_allowed = lb - LONG_SUBBUCKETS
         cap = self._feature_set_cap
@@ -514,16 +529,20 @@ class MemoryStore(Store):
                 break
             del seen[oldest]
             self._sightings -= 1
-            _decrement(short, osb)
-            _decrement(long, olb)
+            n_short -= _decrement(short, osb)
+            n_long -= _decrement(long, olb)
         if prev is None:
             self._sightings += 1
             refs.append(key)
         seen[identity] = cur
         short[sb] = short.get(sb, 0) + 1
         long[lb] = long.get(lb, 0) + 1
+        n_short += 1
+        n_long += 1
         if len(short) > 2 * SHORT_SUBBUCKETS:
-            feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+            short = feat.short = {b: n for b, n in short.items() if b > sb - SHORT_SUBBUCKETS}
+            n_short = sum(short.values())
+        feat.n_short, feat.n_long = n_short, n_long
         if held:
             self._features.protected_weight += len(seen) - before
 
