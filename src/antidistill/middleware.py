@@ -62,10 +62,9 @@ class AntiDistillMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
-            # -- settle: queued store writes are sent before the server stops the loop
             if scope["type"] == "lifespan":
+                # Queued store writes are sent before the server stops the loop.
                 send = flush_before_shutdown(send, self.guard.store)
-            # -- end settle
             await self.app(scope, receive, send)
             return
         policy = self.guard.routes.lookup(scope.get("method", "GET"), scope.get("path", "/"))
