@@ -13,7 +13,7 @@ e.g. ``"t:pt1:9a3f..."``); the backend adds its prefix, hash tags and TTLs.
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 
@@ -161,6 +161,10 @@ class StateConfig:
     top_k: int = 1000  # ranking sets (top identities/clusters) keep this many
 
 
+#: The outcome of a queued write: None, or the error of its commands.
+Done = Callable[[BaseException | None], None]
+
+
 class Store(abc.ABC):
     """Async storage backend. Implementations must be safe under concurrent requests."""
 
@@ -236,6 +240,21 @@ class Store(abc.ABC):
 
     async def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
+
+    # -- write-behind (optional): the writes that follow a response ----------------------
+    async def defer_buckets(self, specs: Sequence[BucketSpec], now: float, done: Done) -> bool:
+        """Queue ``specs`` to be applied with the store's next round trip; ``done`` hears the
+        outcome once. False: nothing was queued and the caller applies them now (the
+        default: a store without round trips has nothing to save)."""
+        return False
+
+    async def defer_list_add(self, name: str, members: Sequence[str], ttl: float | None,
+                             done: Done) -> bool:
+        """Queue the addition of ``members`` to list ``name``, as :meth:`defer_buckets`."""
+        return False
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook
+        """Send what is queued now (shutdown). Stores that queue nothing do nothing."""
 
 
 # -- helpers shared by the backends (window arithmetic and risk decay) ------------------

@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Iterable, MutableMapping, Seque
 from typing import Any
 
 from antidistill.errors import StorageError
+from antidistill.storage.base import Done, Store
 
 logger = logging.getLogger("antidistill")
 
@@ -32,7 +33,6 @@ FLUSH_DELAY = 0.05
 # Commands queued at most; reaching it flushes at once (a few settlements' worth on Cluster).
 QUEUE_LIMIT = 256
 
-Done = Callable[[BaseException | None], None]
 
 
 class Deferred:
@@ -187,16 +187,15 @@ class WriteBehind:
 Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 
 
-def flush_before_shutdown(send: Send, store: Any) -> Send:
-    """An ASGI lifespan ``send`` that sends ``store``'s queued writes (its ``flush``, when
-    it has one) before the app reports its shutdown complete: the server may stop the
+def flush_before_shutdown(send: Send, store: Store) -> Send:
+    """An ASGI lifespan ``send`` that sends ``store``'s queued writes (``Store.flush``)
+    before the app reports its shutdown complete: the server may stop the
     event loop right after, before a flush timer fires."""
 
     async def wrapped(message: MutableMapping[str, Any]) -> None:
-        flush = getattr(store, "flush", None)
-        if message.get("type") == "lifespan.shutdown.complete" and flush is not None:
+        if message.get("type") == "lifespan.shutdown.complete":
             try:
-                await flush()
+                await store.flush()
             except Exception as exc:  # the writes heard it; shutdown goes on
                 logger.warning("antidistill: flushing queued writes failed: %s",
                                type(exc).__name__)

@@ -90,6 +90,7 @@ from antidistill.storage.base import (
     BucketResult,
     BucketSpec,
     ClusterStats,
+    Done,
     FeatureStats,
     IdentityStats,
     ObserveBatch,
@@ -100,7 +101,7 @@ from antidistill.storage.base import (
     decayed,
     window_bucket,
 )
-from antidistill.storage.deferred import Done, WriteBehind
+from antidistill.storage.deferred import WriteBehind
 from antidistill.storage.memory import risk_from_score
 
 if sys.version_info >= (3, 11):

@@ -28,6 +28,7 @@ from antidistill.storage.base import (
     BucketResult,
     BucketSpec,
     ClusterStats,
+    Done,
     IdentityStats,
     ObserveBatch,
     ObserveResult,
@@ -35,7 +36,6 @@ from antidistill.storage.base import (
     Store,
 )
 from antidistill.storage.breaker import FAILURES, CircuitBreaker, FailMode, StoreUnavailable
-from antidistill.storage.deferred import Done
 from antidistill.storage.memory import MemoryStore
 
 __all__ = ["ResilientStore", "StoreUnavailable"]
@@ -134,53 +134,47 @@ class ResilientStore(Store):
         degraded, or when the primary cannot defer). A failed write counts in the breaker
         and is then what a failed :meth:`buckets` would be: charged to the fallback
         (fail-open, ``done(None)``) or ``StoreUnavailable`` (fail-closed)."""
-        defer = getattr(self.primary, "defer_buckets", None)
-        if defer is None or self.degraded:
+        if self.degraded:
             return False
 
         def charged(exc: BaseException | None) -> None:
-            if exc is None:
-                self.breaker.succeeded()
-                done(None)
-                return
-            self.breaker.failed(exc)
-            if self.fail_mode == "closed":
-                done(StoreUnavailable(f"storage unavailable ({type(exc).__name__})"))
+            failed = self._counted(exc)
+            if failed is None or self.fail_mode == "closed":
+                done(failed)
                 return
             self.fallbacks += 1
             self._spawn(self.fallback.buckets(specs, now))
             done(None)
 
-        return bool(await defer(specs, now, charged))
+        return await self.primary.defer_buckets(specs, now, charged)
 
     async def defer_list_add(self, name: str, members: Sequence[str], ttl: float | None,
                              done: Done) -> bool:
         """Queue the list addition on the primary (False: not queued, as above) and mirror
         it into the fallback now; a failed write counts in the breaker and reaches ``done``
         as ``StoreUnavailable``, as a failed :meth:`list_add` would."""
-        defer = getattr(self.primary, "defer_list_add", None)
-        if defer is None or self.degraded:
+        if self.degraded:
             return False
 
-        def stored(exc: BaseException | None) -> None:
-            if exc is None:
-                self.breaker.succeeded()
-                done(None)
-            else:
-                self.breaker.failed(exc)
-                done(StoreUnavailable(f"storage unavailable ({type(exc).__name__})"))
-
-        queued = bool(await defer(name, members, ttl, stored))
+        queued = await self.primary.defer_list_add(name, members, ttl,
+                                                   lambda exc: done(self._counted(exc)))
         if queued:
             for member in members:
                 await self.fallback.list_add(name, member, ttl)
         return queued
 
+    def _counted(self, exc: BaseException | None) -> StoreUnavailable | None:
+        """A queued write's outcome counted in the breaker; its failure as the caller of a
+        direct write would see it."""
+        if exc is None:
+            self.breaker.succeeded()
+            return None
+        self.breaker.failed(exc)
+        return StoreUnavailable(f"storage unavailable ({type(exc).__name__})")
+
     async def flush(self) -> None:
         """Send the primary's queued writes now (see ``RedisStore.flush``)."""
-        flush = getattr(self.primary, "flush", None)
-        if flush is not None:
-            await flush()
+        await self.primary.flush()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
